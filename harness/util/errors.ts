@@ -1,0 +1,29 @@
+// The error kinds that decide a verdict and an exit code.
+//
+// UsageError   -> the user gave us something we cannot use (missing kernel, wrong path,
+//                 unknown Debian version, no QEMU). One clear line, exit 2.
+// HarnessError -> the harness or the guest failed (download, boot deadline, QEMU died,
+//                 SSH lost). Tests it touches are ERROR, never FAIL; exit 125 under bisect.
+// Anything else thrown from a test is an assertion about the kernel: FAIL.
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export class HarnessError extends Error {
+  override name = 'HarnessError'
+  /** Extra text for the report (a log tail, the console around a panic). */
+  detail?: string
+  constructor(message: string, detail?: string) {
+    super(message)
+    this.detail = detail
+  }
+}
+
+/** Marker that vitest keeps when it serialises an error across workers; the reporter looks for it. */
+export const HARNESS_ERROR_TAG = '[harness-error]'
+
+export function isHarnessErrorLike(e: { name?: string; message?: string } | undefined): boolean {
+  if (!e) return false
+  return e.name === 'HarnessError' || (e.message ?? '').includes(HARNESS_ERROR_TAG)
+}
