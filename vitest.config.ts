@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config'
 // (kernel, topology) in its global setup and hands them to the suites as fixtures.
 export default defineConfig({
   test: {
+    reporters: ['default', './harness/report/verdict-reporter.ts'],
     projects: [
       {
         test: {

@@ -89,7 +89,7 @@ export class ProjectApt {
           const bad = (r.all ?? '').split('\n').filter((l) => /^(W|E):/.test(l))
           // A warning about one suite (e.g. experimental briefly unsigned) is survivable when
           // the lists we have still answer; a failed update with no lists at all is not.
-          if (r.exitCode !== 0 || !(await this.hasLists())) {
+          if (r.exitCode !== 0 && !(await this.hasLists())) {
             throw new HarnessError(`apt-get update failed: ${bad.join(' | ') || r.shortMessage}`)
           }
           progress(`apt: update warned: ${bad.join(' | ')}`)
@@ -107,25 +107,14 @@ export class ProjectApt {
 
   /** Versions of a package, newest first, with the suites that offer each. */
   async versions(pkg: string): Promise<PackageVersion[]> {
+    return (await this.versionsMany([pkg])).get(pkg) ?? []
+  }
+
+  /** Versions of several packages with one apt-cache call. */
+  async versionsMany(pkgs: string[]): Promise<Map<string, PackageVersion[]>> {
     await this.update()
-    const r = await execa('apt-cache', [...this.opts(), 'policy', pkg])
-    const out: PackageVersion[] = []
-    let inTable = false
-    for (const line of r.stdout.split('\n')) {
-      if (/^\s+Version table:/.test(line)) {
-        inTable = true
-        continue
-      }
-      if (!inTable) continue
-      const v = /^\s{5}(?:\*\*\*\s)?(\S+)\s+-?\d+\s*$/.exec(line.replace(/^\s{5}\*\*\* /, '     '))
-      if (v) {
-        out.push({ version: v[1]!, suites: [] })
-        continue
-      }
-      const s = /^\s+-?\d+\s+\S+\s+(\S+?)\/\S+\s/.exec(line)
-      if (s && out.length) out[out.length - 1]!.suites.push(s[1]!)
-    }
-    return out
+    const r = await execa('apt-cache', [...this.opts(), 'policy', ...pkgs])
+    return parsePolicy(r.stdout)
   }
 
   /** The stanza of one package version (apt-cache show pkg=ver). */
@@ -173,6 +162,36 @@ export class ProjectApt {
       return path.join(destDir, f)
     })
   }
+}
+
+/** Parse `apt-cache policy` output (one or more packages). Exported for unit tests. */
+export function parsePolicy(text: string): Map<string, PackageVersion[]> {
+  const out = new Map<string, PackageVersion[]>()
+  let cur: PackageVersion[] | undefined
+  let inTable = false
+  for (const line of text.split('\n')) {
+    const pkg = /^(\S+):$/.exec(line)
+    if (pkg) {
+      cur = []
+      out.set(pkg[1]!, cur)
+      inTable = false
+      continue
+    }
+    if (/^\s+Version table:/.test(line)) {
+      inTable = true
+      continue
+    }
+    if (!inTable || !cur) continue
+    // " *** 1.2-3 500" or "     1.2-3 500": a version line; "        500 http://... suite/main amd64 Packages": an origin.
+    const v = /^\s{1,5}(?:\*\*\*\s+)?(\S+)\s+-?\d+\s*$/.exec(line)
+    if (v) {
+      cur.push({ version: v[1]!, suites: [] })
+      continue
+    }
+    const s = /^\s+-?\d+\s+\S+\s+(\S+?)\/\S+\s/.exec(line)
+    if (s && cur.length) cur[cur.length - 1]!.suites.push(s[1]!)
+  }
+  return out
 }
 
 export function parseStanza(text: string): Stanza {

@@ -6,6 +6,9 @@
 //                 SSH lost). Tests it touches are ERROR, never FAIL; exit 125 under bisect.
 // Anything else thrown from a test is an assertion about the kernel: FAIL.
 
+/** Marker that vitest keeps when it serialises an error across workers; the reporter looks for it. */
+export const HARNESS_ERROR_TAG = '[harness-error]'
+
 export class UsageError extends Error {
   override name = 'UsageError'
 }
@@ -15,13 +18,13 @@ export class HarnessError extends Error {
   /** Extra text for the report (a log tail, the console around a panic). */
   detail?: string
   constructor(message: string, detail?: string) {
-    super(message)
+    // The tag survives vitest's serialisation of errors between workers and the reporter,
+    // whatever happens to `name`.
+    super(message.includes(HARNESS_ERROR_TAG) ? message : `${HARNESS_ERROR_TAG} ${message}`)
     this.detail = detail
   }
 }
 
-/** Marker that vitest keeps when it serialises an error across workers; the reporter looks for it. */
-export const HARNESS_ERROR_TAG = '[harness-error]'
 
 export function isHarnessErrorLike(e: { name?: string; message?: string } | undefined): boolean {
   if (!e) return false

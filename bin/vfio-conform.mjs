@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// Entry point: registers tsx so the TypeScript harness runs on Node 20 without a build step.
+import { register } from 'tsx/esm/api'
+
+register()
+const { main } = await import('../harness/cli/main.ts')
+process.exitCode = await main(process.argv.slice(2))

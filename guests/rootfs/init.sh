@@ -1,0 +1,60 @@
+#!/bin/busybox sh
+# vfio-conform guest init (PID 1 of the initramfs). Brings up what the harness needs
+# (modules, the SSH NIC, dropbear) and then stays out of the way: everything a suite
+# does happens over SSH through the guest agent. Messages go to /dev/kmsg so that they
+# land in the console log in order with the kernel's own lines.
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+mkdir -p /proc /sys /dev /run /tmp /var/log
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+[ -d /sys/kernel/debug ] && mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+
+say() { echo "<5>vfio-conform: $*" > /dev/kmsg; }
+say "init started, kernel $(uname -r)"
+
+arg() { # value of name=value on the kernel command line
+  for w in $(cat /proc/cmdline); do case "$w" in "$1="*) echo "${w#*=}"; return;; esac; done
+}
+
+# Modules in dependency order, as the harness resolved them from modules.dep.
+if [ -f /etc/vfio-conform/modules.load ]; then
+  while read -r m params; do
+    [ -n "$m" ] || continue
+    insmod "$m" $params 2>/tmp/insmod.err || say "insmod $m failed: $(cat /tmp/insmod.err)"
+  done < /etc/vfio-conform/modules.load
+fi
+
+# The harness NIC is found by its MAC (other NICs of the topology, e.g. an e1000e left on
+# its host driver, get interfaces too).
+mac=$(arg vfioconform.mac)
+ifc=""
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  for d in /sys/class/net/*; do
+    [ "$(cat $d/address 2>/dev/null)" = "$mac" ] && ifc=${d##*/}
+  done
+  [ -n "$ifc" ] && break
+  sleep 0.5
+done
+if [ -z "$ifc" ]; then
+  say "FATAL: no network interface with MAC $mac"
+else
+  ip link set lo up
+  ip link set "$ifc" up
+  ip addr add 10.0.2.15/24 dev "$ifc"
+  ip route add default via 10.0.2.2
+fi
+
+export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu
+dropbear -F -E -s -j -k -p 22 -r /etc/dropbear/host_key -P /run/dropbear.pid 2>/var/log/dropbear.log &
+say "ready release=$(uname -r) iface=$ifc"
+
+# PID 1 must never exit; reap orphans (agents killed with SIGKILL) as we wait.
+while :; do wait; sleep 3600; done

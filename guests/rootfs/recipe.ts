@@ -1,0 +1,49 @@
+// What goes into the guest's initramfs. Userland comes from Debian packages (taken from the
+// packages through the project apt, not from the host's /lib); the agent is our own static
+// binary; modules come from the kernel under test.
+
+/** Debian suite the guest userland is taken from. */
+export const ROOTFS_SUITE = 'bookworm'
+
+/** Packages whose files go into the guest; their shared-library closure is resolved from ELF NEEDED entries. */
+export const ROOTFS_PACKAGES = [
+  { name: 'busybox-static', files: ['bin/busybox'] },
+  { name: 'dropbear-bin', files: ['usr/sbin/dropbear'] },
+] as const
+
+/** Packages searched for the libraries that the files above need. */
+export const LIBRARY_PACKAGES = ['libc6', 'libcrypt1', 'libtomcrypt1', 'libtommath1', 'zlib1g', 'libgmp10']
+
+export interface GuestUser {
+  name: string
+  uid: number
+  gid: number
+  home: string
+}
+
+/** Users in the guest. Suites start agents as conform-a / conform-b for the privilege rules. */
+export const GUEST_USERS: GuestUser[] = [
+  { name: 'root', uid: 0, gid: 0, home: '/root' },
+  { name: 'conform-a', uid: 1000, gid: 1000, home: '/home/conform-a' },
+  { name: 'conform-b', uid: 1001, gid: 1001, home: '/home/conform-b' },
+]
+
+/**
+ * Modules loaded at boot when the kernel has them as modules (absent or built-in ones are
+ * skipped); dependencies come from modules.dep. mtty is only in conform builds.
+ */
+export const GUEST_MODULES = [
+  'virtio_pci',
+  'virtio_net',
+  'virtio_iommu',
+  'e1000e',
+  'vfio',
+  'vfio_iommu_type1',
+  'vfio_pci',
+  'iommufd',
+  'mdev',
+  'mtty',
+]
+
+/** Where the agent lives in the guest. */
+export const AGENT_GUEST_PATH = '/usr/local/bin/vfio-conform-agent'

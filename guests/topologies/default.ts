@@ -1,0 +1,82 @@
+import type { Topology } from './types.js'
+
+// The default topology: one place for each grouping rule the suites need.
+// Group expectations are derived from how the kernel forms groups
+// (drivers/iommu/iommu.c: pci_device_group): functions of a multifunction device without
+// ACS share a group; a device behind a PCIe-to-PCI bridge shares the bridge's group (DMA
+// aliases to the bridge); a root or downstream port without ACS does not isolate what is
+// below it (the upward walk in pci_device_group stops at the first port with an ACS path).
+// The edu+e1000e slot sits behind such a port on purpose: on the root bus the kernel puts an
+// e1000e function (a PCIe endpoint) in a group of its own even in a multifunction slot.
+export const defaultTopology: Topology = {
+  name: 'default',
+  description: 'multifunction edu pair, edu under ACS/no-ACS root ports, behind a PCIe-PCI bridge, edu+e1000e slot, x3130 switch',
+  machine: 'q35',
+  iommus: ['intel-iommu'],
+  devices: [
+    { id: 'ssh-nic', model: 'virtio-net-pci', addr: '02.0', role: 'harness', purpose: 'SSH to the guest agent' },
+    {
+      id: 'mf-edu0', model: 'edu', addr: '03.0', role: 'test',
+      purpose: 'function 0 of a two-function slot without ACS: one group of two',
+    },
+    { id: 'mf-edu1', model: 'edu', addr: '03.1', role: 'test', purpose: 'function 1 of the same slot' },
+    {
+      id: 'rp-acs', model: 'pcie-root-port', addr: '04.0', role: 'bridge',
+      purpose: 'root port exposing ACS: the endpoint below is a singleton group',
+      children: [{ id: 'acs-edu', model: 'edu', addr: '00.0', role: 'test' }],
+    },
+    {
+      id: 'rp-noacs', model: 'pcie-root-port', addr: '05.0', role: 'bridge', props: { 'disable-acs': true },
+      purpose: 'root port with ACS disabled: its endpoint shares the port\'s group',
+      children: [{ id: 'noacs-edu', model: 'edu', addr: '00.0', role: 'test' }],
+    },
+    {
+      id: 'pcipci', model: 'pcie-pci-bridge', addr: '06.0', role: 'bridge',
+      purpose: 'conventional PCI behind a bridge: bridge and device form one group',
+      children: [{ id: 'bridged-edu', model: 'edu', addr: '01.0', role: 'test' }],
+    },
+    {
+      id: 'rp-mix', model: 'pcie-root-port', addr: '07.0', role: 'bridge', props: { 'disable-acs': true },
+      purpose: 'a slot with edu (fn 0) and e1000e (fn 1) behind a port without ACS, so both share one group',
+      children: [
+        {
+          id: 'mix-edu', model: 'edu', addr: '00.0', role: 'test',
+          purpose: 'shares its group with a NIC on its host driver: not viable until e1000e is unbound',
+        },
+        { id: 'mix-nic', model: 'e1000e', addr: '00.1', role: 'host-driver', hostDriver: 'e1000e' },
+      ],
+    },
+    {
+      id: 'rp-sw', model: 'pcie-root-port', addr: '08.0', role: 'bridge',
+      children: [
+        {
+          id: 'sw-up', model: 'x3130-upstream', addr: '00.0', role: 'bridge',
+          purpose: 'switch upstream port',
+          children: [
+            {
+              id: 'sw-down', model: 'xio3130-downstream', addr: '00.0', role: 'bridge',
+              purpose: 'downstream port without ACS: groups with its endpoint',
+              children: [{ id: 'sw-edu', model: 'edu', addr: '00.0', role: 'test' }],
+            },
+          ],
+        },
+      ],
+    },
+  ],
+  expectedGroups: {
+    'intel-iommu': [
+      ['q35-host'],
+      ['ich9-lpc', 'ich9-ahci', 'ich9-smbus'],
+      ['ssh-nic'],
+      ['mf-edu0', 'mf-edu1'],
+      ['rp-acs'],
+      ['acs-edu'],
+      ['rp-noacs', 'noacs-edu'],
+      ['pcipci', 'bridged-edu'],
+      ['rp-mix', 'mix-edu', 'mix-nic'],
+      ['rp-sw'],
+      ['sw-up'],
+      ['sw-down', 'sw-edu'],
+    ],
+  },
+}

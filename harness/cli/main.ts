@@ -1,0 +1,157 @@
+// vfio-conform command line. See `vfio-conform --help` and harness/report/verdict.ts for the
+// exit contract (0 ok, 1 FAIL, 125 ERROR only, 2 bad usage; never 255).
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { DEFAULT_TOPOLOGY, TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
+import { ensureHostPackages } from '../host/packages.js'
+import { DEFAULT_KERNELS, KERNEL_SPEC_HELP, resolveKernel } from '../kernel/resolve.js'
+import { qemuInfo } from '../qemu/qemu-binary.js'
+import { EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
+import { HarnessError, UsageError } from '../util/errors.js'
+import { projectApt } from '../debian/apt.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const IOMMUS: IommuModel[] = ['intel-iommu', 'virtio-iommu', 'amd-iommu', 'none']
+
+const HELP = `vfio-conform: VFIO / iommufd conformance on real kernels in QEMU guests
+
+Usage:
+  vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
+                   [--filter PATTERN] [--results DIR] [--tcg]
+      Boot one guest per kernel x topology x vIOMMU, run the conformance suites, print
+      a verdict table. Default kernel: ${DEFAULT_KERNELS.join(' ')}; topology: ${DEFAULT_TOPOLOGY}.
+  vfio-conform setup          install the host packages the harness needs (as root)
+  vfio-conform kernels        list the Debian kernels available by name
+  vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite
+
+Kernel specs: ${KERNEL_SPEC_HELP}
+Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMUS.join(', ')}
+
+Exit codes: 0 nothing failed; 1 a test FAILed; 125 no FAIL but an ERROR (harness, boot)
+kept tests from running (git bisect "skip"); 2 bad usage.
+Environment: VFIO_CONFORM_CACHE (cache dir, default $XDG_CACHE_HOME/vfio-conform),
+VFIO_CONFORM_QEMU (QEMU binary), VFIO_CONFORM_ACCEL=tcg (never use KVM).`
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const [cmd, ...rest] = argv
+    switch (cmd) {
+      case 'run':
+        return await runCommand(rest)
+      case 'setup':
+        await ensureHostPackages()
+        await qemuInfo()
+        console.log('vfio-conform: host ready')
+        return EXIT.ok
+      case 'kernels':
+        return await kernelsCommand()
+      case 'bench': {
+        const { benchCommand } = await import('./bench.js')
+        return await benchCommand(rest)
+      }
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        console.log(HELP)
+        return cmd === undefined ? EXIT.usage : EXIT.ok
+      default:
+        throw new UsageError(`unknown command "${cmd}" (try --help)`)
+    }
+  } catch (e) {
+    return reportTopLevel(e)
+  }
+}
+
+function reportTopLevel(e: unknown): number {
+  if (e instanceof UsageError) {
+    console.error(`vfio-conform: ${e.message}`)
+    return EXIT.usage
+  }
+  if (e instanceof HarnessError) {
+    console.error(`vfio-conform: ERROR: ${e.message.replace('[harness-error] ', '')}${e.detail ? '\n' + e.detail : ''}`)
+    return EXIT.error
+  }
+  // Anything unexpected is the harness's fault: ERROR, never 255.
+  console.error(`vfio-conform: ERROR (internal): ${(e as Error)?.stack ?? e}`)
+  return EXIT.error
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kernel: { type: 'string', multiple: true },
+      topology: { type: 'string', multiple: true },
+      iommu: { type: 'string', multiple: true },
+      filter: { type: 'string' },
+      results: { type: 'string' },
+      tcg: { type: 'boolean' },
+    },
+    strict: true,
+  }).valueOf() as { values: { kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; results?: string; tcg?: boolean } }
+  const kernels = values.kernel?.length ? values.kernel : DEFAULT_KERNELS
+  for (const t of values.topology ?? []) if (!TOPOLOGIES[t]) throw new UsageError(`unknown topology "${t}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
+  for (const m of values.iommu ?? []) if (!IOMMUS.includes(m as IommuModel)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMUS.join(', ')})`)
+  if (values.tcg) process.env.VFIO_CONFORM_ACCEL = 'tcg'
+
+  // Validate everything the user gave before anything boots: bad input is exit 2 with one line.
+  await ensureHostPackages()
+  await qemuInfo()
+  const resolved = []
+  for (const k of kernels) resolved.push(await resolveKernel(k))
+
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+  const runDir = path.resolve(values.results ?? path.join('vfio-conform-results', stamp))
+  process.env.VFIO_CONFORM_KERNELS = resolved.map((k) => k.id).join(';')
+  process.env.VFIO_CONFORM_RUN_DIR = runDir
+  if (values.topology) process.env.VFIO_CONFORM_TOPOLOGIES = values.topology.join(',')
+  if (values.iommu) process.env.VFIO_CONFORM_IOMMUS = values.iommu.join(',')
+
+  const { startVitest } = await import('vitest/node')
+  let interrupted = false
+  const vitestPromise = startVitest(
+    'test',
+    values.filter ? [] : [],
+    {
+      root: ROOT,
+      config: path.join(ROOT, 'vitest.config.ts'),
+      project: ['conformance'],
+      run: true,
+      watch: false,
+      testNamePattern: values.filter,
+      reporters: [path.join(ROOT, 'harness/report/verdict-reporter.ts')],
+    },
+  )
+  const onSignal = async (sig: NodeJS.Signals) => {
+    if (interrupted) return
+    interrupted = true
+    console.error(`vfio-conform: ${sig}: stopping guests`)
+    const v = await vitestPromise.catch(() => undefined)
+    await v?.close().catch(() => {})
+    process.exit(130)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  const vitest = await vitestPromise
+  await vitest.close()
+  const out = await readFile(path.join(runDir, 'verdicts.json'), 'utf8').then(JSON.parse, () => undefined) as
+    | { verdicts: TestVerdict[]; runErrors: string[] }
+    | undefined
+  if (!out) {
+    console.error(`vfio-conform: ERROR: the run produced no verdicts (see ${runDir})`)
+    return EXIT.error
+  }
+  console.log(`results and console logs: ${runDir}`)
+  return exitCodeFor(out.verdicts, out.runErrors)
+}
+
+async function kernelsCommand(): Promise<number> {
+  const apt = projectApt()
+  const versions = await apt.versions('linux-image-amd64')
+  console.log('Debian kernels (use --kernel debian:<version> or debian:<suite>):')
+  for (const v of versions) console.log(`  ${v.version.padEnd(20)} ${v.suites.join(', ')}`)
+  return EXIT.ok
+}

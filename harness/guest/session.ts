@@ -1,0 +1,154 @@
+// A test file's handle on a booted guest: one SSH connection, commands, guest agents
+// (each a separate process in the guest), PCI state, and kmsg markers for attribution.
+import { GuestAgent } from '../agent/client.js'
+import { AGENT_GUEST_PATH } from '../../guests/rootfs/recipe.js'
+import { TOPOLOGIES } from '../../guests/topologies/index.js'
+import type { Topology } from '../../guests/topologies/types.js'
+import { SshConnection, type ExecResult } from '../ssh/connection.js'
+import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
+import type { GuestTarget } from '../vitest/targets.js'
+import { ConsoleLog } from './console-log.js'
+import { parsePciScan, PCI_SCAN_SCRIPT, type GuestPciDevice } from './pci.js'
+
+export interface AgentOptions {
+  /** Run as this user (uid and gid), e.g. 1000 for conform-a. */
+  uid?: number
+  gid?: number
+  /** 'none' drops every capability; a list keeps exactly those. Default: root's full set. */
+  caps?: 'none' | string[]
+  label?: string
+}
+
+export class GuestSession {
+  readonly topology: Topology
+  readonly console: ConsoleLog
+  private agents = new Set<GuestAgent>()
+
+  private constructor(readonly target: GuestTarget, readonly ssh: SshConnection) {
+    this.topology = TOPOLOGIES[target.topology]!
+    this.console = new ConsoleLog(target.consoleLog)
+  }
+
+  static async open(target: GuestTarget): Promise<GuestSession> {
+    if (target.status !== 'ready' || !target.ssh) {
+      throw new HarnessError(`${HARNESS_ERROR_TAG} guest ${target.key} is not available: ${target.error ?? 'not booted'}`)
+    }
+    const until = Date.now() + 20_000
+    for (;;) {
+      try {
+        const ssh = await SshConnection.connectOnce({
+          port: target.ssh.port,
+          privateKey: target.ssh.clientPrivate,
+          hostKeyBlob: Buffer.from(target.ssh.hostKeyBlob, 'base64'),
+          label: target.key,
+        })
+        return new GuestSession(target, ssh)
+      } catch (e) {
+        if (Date.now() > until || e instanceof HarnessError) {
+          throw new HarnessError(`${HARNESS_ERROR_TAG} ${target.key}: SSH lost: ${(e as Error).message}`)
+        }
+        await new Promise((r) => setTimeout(r, 500))
+      }
+    }
+  }
+
+  exec(cmd: string, opts?: { stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult> {
+    return this.ssh.exec(cmd, opts)
+  }
+
+  /** A command that must succeed (harness plumbing, not a kernel assertion). */
+  run(cmd: string, opts?: { stdin?: string | Buffer; timeoutMs?: number }): Promise<string> {
+    return this.ssh.run(cmd, opts)
+  }
+
+  /** Start a guest agent process. It is closed when the test ends (see fixtures). */
+  async agent(opts: AgentOptions = {}): Promise<GuestAgent> {
+    const args: string[] = []
+    if (opts.gid !== undefined || opts.uid !== undefined) args.push('--gid', String(opts.gid ?? opts.uid))
+    if (opts.uid !== undefined) args.push('--uid', String(opts.uid))
+    if (opts.caps === 'none') args.push('--drop-caps')
+    else if (opts.caps) args.push('--keep-caps', opts.caps.length ? opts.caps.join(',') : 'none')
+    const cmd = [AGENT_GUEST_PATH, ...args].join(' ')
+    const ch = await this.ssh.channel(cmd)
+    const label = opts.label ?? `agent${opts.uid !== undefined ? '(uid ' + opts.uid + ')' : ''}`
+    const agent = new GuestAgent({
+      stdout: ch,
+      stdin: ch,
+      stderr: ch.stderr,
+      label: `${this.target.key} ${label}`,
+      kill: () => ch.close(),
+    })
+    await agent.ready()
+    this.agents.add(agent)
+    return agent
+  }
+
+  /** SIGKILL an agent's process (the "holder dies" case) and wait until it is gone. */
+  async killAgent(agent: GuestAgent): Promise<void> {
+    const pid = agent.pid
+    await this.run(`kill -9 ${pid}; while [ -e /proc/${pid} ] && ! grep -q '^State:.*Z' /proc/${pid}/status 2>/dev/null; do sleep 0.05; done`)
+    this.agents.delete(agent)
+    agent.abandon?.()
+  }
+
+  async closeAgents(): Promise<void> {
+    const all = [...this.agents]
+    this.agents.clear()
+    await Promise.all(all.map((a) => a.close().catch(() => {})))
+  }
+
+  async pciDevices(): Promise<GuestPciDevice[]> {
+    return parsePciScan(await this.run(PCI_SCAN_SCRIPT), this.topology)
+  }
+
+  /** The guest BDF of a topology node. */
+  async bdf(nodeId: string): Promise<string> {
+    const d = (await this.pciDevices()).find((x) => x.nodeId === nodeId)
+    if (!d) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.target.key}: device ${nodeId} not found in the guest`)
+    return d.bdf
+  }
+
+  /**
+   * Bind a device to a driver through driver_override (so that no other driver grabs it);
+   * harness plumbing: a failure is ERROR. Suites that assert on binding use the agent.
+   */
+  async bindDriver(bdf: string, driver: string): Promise<void> {
+    const dev = `/sys/bus/pci/devices/${bdf}`
+    await this.run(
+      `cur=$(readlink ${dev}/driver); [ "\${cur##*/}" = "${driver}" ] && exit 0; ` +
+        `[ -n "$cur" ] && echo ${bdf} > ${dev}/driver/unbind; ` +
+        `echo ${driver} > ${dev}/driver_override && echo ${bdf} > /sys/bus/pci/drivers_probe; ` +
+        `cur=$(readlink ${dev}/driver); [ "\${cur##*/}" = "${driver}" ] || { echo "${bdf} not bound to ${driver} (now: \${cur##*/})" >&2; exit 1; }`,
+    )
+  }
+
+  /** Unbind a device from its driver and clear driver_override, leaving it driverless. */
+  async unbind(bdf: string): Promise<void> {
+    const dev = `/sys/bus/pci/devices/${bdf}`
+    await this.run(`[ -e ${dev}/driver ] && echo ${bdf} > ${dev}/driver/unbind; echo > ${dev}/driver_override; true`)
+  }
+
+  /** Put every device back on the driver it had in `snapshot` (after a test changed bindings). */
+  async restoreDrivers(snapshot: GuestPciDevice[]): Promise<void> {
+    const now = await this.pciDevices()
+    for (const before of snapshot) {
+      const cur = now.find((d) => d.bdf === before.bdf)
+      if (!cur || cur.driver === before.driver) continue
+      if (before.driver) await this.bindDriver(before.bdf, before.driver)
+      else await this.unbind(before.bdf)
+      // driver_override stays only where the snapshot had a vfio-pci binding.
+      if (before.driver !== 'vfio-pci') await this.run(`echo > /sys/bus/pci/devices/${before.bdf}/driver_override`)
+    }
+  }
+
+  /** Write a marker line into the kernel log (and so the console), and return it. */
+  async mark(text: string): Promise<string> {
+    const line = `vfio-conform: ${text}`
+    await this.run(`echo '<5>${line.replace(/'/g, '')}' > /dev/kmsg`)
+    return line
+  }
+
+  close(): void {
+    this.ssh.close()
+  }
+}

@@ -1,0 +1,46 @@
+// Kernel splats in console text: WARN, BUG, Oops, KASAN, UBSAN, lockdep, RCU stalls, hung
+// tasks, panics. A splat during a test fails that test; its excerpt goes into the report.
+
+export interface Splat {
+  kind: 'WARN' | 'BUG' | 'Oops' | 'KASAN' | 'UBSAN' | 'lockdep' | 'RCU stall' | 'hung task' | 'panic' | 'GPF'
+  /** First line of the splat. */
+  title: string
+  /** The splat's lines (up to its end-of-trace marker or a bounded number of lines). */
+  excerpt: string
+}
+
+const START: Array<[Splat['kind'], RegExp]> = [
+  ['KASAN', /BUG: KASAN: /],
+  ['UBSAN', /UBSAN: /],
+  ['lockdep', /WARNING: (possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|held lock freed)/],
+  ['WARN', /WARNING: CPU: \d+ PID: \d+ at |WARNING: .* at .*\+0x/],
+  ['BUG', /BUG: (unable to handle|kernel NULL pointer|scheduling while atomic|sleeping function called|soft lockup|spinlock|Bad page|workqueue lockup)|kernel BUG at /],
+  ['Oops', /Oops: /],
+  ['GPF', /general protection fault/],
+  ['RCU stall', /rcu: INFO: rcu_\w+ (self-)?detected stall|rcu_\w+ detected stalls/],
+  ['hung task', /INFO: task .* blocked for more than \d+ seconds/],
+  ['panic', /Kernel panic - not syncing/],
+]
+const END = /---\[ end trace|---\[ end Kernel panic|^\s*=+\s*$/
+
+/** Strip the "[    1.234567] " timestamp that printk.time adds. */
+function body(line: string): string {
+  return line.replace(/^\[\s*\d+\.\d+\]\s?/, '')
+}
+
+export function findSplats(text: string): Splat[] {
+  const lines = text.split(/\r?\n/)
+  const out: Splat[] = []
+  for (let i = 0; i < lines.length; i++) {
+    const l = body(lines[i]!)
+    const hit = START.find(([, re]) => re.test(l))
+    if (!hit) continue
+    let j = i + 1
+    // A WARN is announced by "------------[ cut here ]------------" before its title.
+    const from = i > 0 && /\[ cut here \]/.test(lines[i - 1]!) ? i - 1 : i
+    while (j < lines.length && j - i < 60 && !END.test(body(lines[j]!))) j++
+    out.push({ kind: hit[0], title: l.trim(), excerpt: lines.slice(from, Math.min(j + 1, lines.length)).join('\n') })
+    i = j
+  }
+  return out
+}

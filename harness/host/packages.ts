@@ -1,0 +1,59 @@
+// Host tools the harness needs, and the Debian packages that provide them. `vfio-conform
+// setup` installs what is missing when run as root, and otherwise prints the one apt-get
+// line to run.
+import { execa } from 'execa'
+import { access } from 'node:fs/promises'
+import { UsageError } from '../util/errors.js'
+import { progress } from '../util/log.js'
+
+interface HostNeed {
+  /** A command on PATH or an absolute file that proves the package is there. */
+  probe: string
+  pkg: string
+  why: string
+}
+
+export const HOST_NEEDS: HostNeed[] = [
+  { probe: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'runs the guests' },
+  { probe: 'apt-get', pkg: 'apt', why: 'fetches kernels and guest packages (project-local configuration)' },
+  { probe: '/usr/share/keyrings/debian-archive-keyring.gpg', pkg: 'debian-archive-keyring', why: 'verifies Debian packages' },
+  { probe: 'dpkg-deb', pkg: 'dpkg', why: 'extracts packages' },
+  { probe: 'depmod', pkg: 'kmod', why: 'builds modules.dep for Debian kernels' },
+  { probe: 'xz', pkg: 'xz-utils', why: 'decompresses .ko.xz modules' },
+  { probe: 'zstd', pkg: 'zstd', why: 'decompresses .ko.zst modules' },
+  { probe: 'gcc', pkg: 'gcc', why: 'builds the static guest agent and the uapi layout check' },
+  { probe: '/usr/lib/x86_64-linux-gnu/libc.a', pkg: 'libc6-dev', why: 'static libc for the guest agent' },
+  { probe: 'readelf', pkg: 'binutils', why: 'resolves the shared libraries of guest binaries' },
+  { probe: 'setpriv', pkg: 'util-linux', why: 'ties QEMU\'s life to the harness (parent-death signal)' },
+]
+
+async function present(probe: string): Promise<boolean> {
+  if (probe.startsWith('/')) return access(probe).then(() => true, () => false)
+  const r = await execa('sh', ['-c', `command -v ${probe}`], { reject: false })
+  return r.exitCode === 0
+}
+
+export async function missingHostPackages(): Promise<HostNeed[]> {
+  const out: HostNeed[] = []
+  for (const n of HOST_NEEDS) if (!(await present(n.probe))) out.push(n)
+  return out
+}
+
+/** Install missing host packages (root) or explain the one command to run (not root). */
+export async function ensureHostPackages(): Promise<void> {
+  const missing = await missingHostPackages()
+  if (!missing.length) return
+  const pkgs = [...new Set(missing.map((m) => m.pkg))]
+  const line = `apt-get install -y ${pkgs.join(' ')}`
+  if (process.getuid?.() !== 0) {
+    throw new UsageError(`missing host packages (${missing.map((m) => `${m.probe}: ${m.why}`).join('; ')}). Run as root: ${line}`)
+  }
+  progress(`host: installing ${pkgs.join(' ')} from Debian's archive`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  const up = await execa('apt-get', ['-q', 'update'], { reject: false, env, all: true })
+  if (up.exitCode !== 0) progress(`host: apt-get update reported: ${(up.all ?? '').split('\n').slice(-3).join(' | ')}`)
+  const r = await execa('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { reject: false, env, all: true })
+  if (r.exitCode !== 0) throw new UsageError(`${line} failed: ${(r.all ?? '').split('\n').slice(-5).join(' | ')}`)
+  const still = await missingHostPackages()
+  if (still.length) throw new UsageError(`still missing after install: ${still.map((m) => m.probe).join(', ')}`)
+}

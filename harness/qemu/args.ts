@@ -1,0 +1,126 @@
+// Topology -> QEMU command line. Pure, so unit tests can check it without starting QEMU.
+import { flattenTopology, type IommuModel, type PciNode, type Topology } from '../../guests/topologies/types.js'
+import { UsageError } from '../util/errors.js'
+
+/** MAC of the harness NIC; init finds the SSH interface by it (kernel arg vfioconform.mac). */
+export const SSH_NIC_MAC = '52:54:00:76:66:63'
+
+export interface QemuArgsInput {
+  topology: Topology
+  iommu: IommuModel
+  kernel: string
+  initrd: string
+  sshPort: number
+  consoleLog: string
+  qmpSocket: string
+  kvm: boolean
+  memoryMiB?: number
+  cpus?: number
+  extraCmdline?: string[]
+  /** Devices this QEMU offers (from -device help), to fail early with a clear reason. */
+  available?: Set<string>
+}
+
+/** Kernel command line per vIOMMU model. */
+export function kernelCmdline(iommu: IommuModel, extra: string[] = []): string {
+  const base = [
+    'console=ttyS0,115200',
+    // panic=-1 + -no-reboot: a panic ends QEMU at once instead of hanging until the deadline.
+    'panic=-1',
+    'rdinit=/init',
+    // Strict invalidation: an unmapped IOVA must stop working immediately (the DMA suites rely on it).
+    'iommu.strict=1',
+    // Under a busy TCG host the IO-APIC timer check sometimes panics ("IO-APIC + timer doesn't work!").
+    'no_timer_check',
+    // The harness writes test markers into /dev/kmsg.
+    'printk.devkmsg=on',
+    `vfioconform.mac=${SSH_NIC_MAC}`,
+  ]
+  switch (iommu) {
+    case 'intel-iommu':
+      base.push('intel_iommu=on')
+      break
+    case 'amd-iommu':
+      base.push('amd_iommu=on')
+      break
+    case 'virtio-iommu':
+    case 'none':
+      break
+  }
+  return [...base, ...extra].join(' ')
+}
+
+function props(p: Record<string, string | number | boolean> = {}): string {
+  return Object.entries(p)
+    .map(([k, v]) => `,${k}=${typeof v === 'boolean' ? (v ? 'on' : 'off') : v}`)
+    .join('')
+}
+
+export function qemuArgs(i: QemuArgsInput): string[] {
+  const t = i.topology
+  const args: string[] = [
+    '-machine', i.kvm && i.iommu === 'intel-iommu' ? 'q35,kernel-irqchip=split' : 'q35',
+    ...(i.kvm ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
+    '-smp', String(i.cpus ?? 2),
+    '-m', String(i.memoryMiB ?? 1024),
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-chardev', `file,id=con,path=${i.consoleLog}`,
+    '-serial', 'chardev:con',
+    '-qmp', `unix:${i.qmpSocket},server=on,wait=off`,
+    '-kernel', i.kernel,
+    '-initrd', i.initrd,
+    '-append', kernelCmdline(i.iommu, i.extraCmdline),
+  ]
+  // The vIOMMU must come before the PCI devices it translates for.
+  switch (i.iommu) {
+    case 'intel-iommu':
+      args.push('-device', 'intel-iommu,intremap=on,caching-mode=on')
+      break
+    case 'amd-iommu':
+      args.push('-device', 'amd-iommu,intremap=on')
+      break
+    case 'virtio-iommu':
+      args.push('-device', 'virtio-iommu-pci,addr=1e.0')
+      break
+    case 'none':
+      break
+  }
+  let chassis = 1
+  const deviceArg = (n: PciNode, bus: string): string => {
+    if (i.available && !i.available.has(n.model)) {
+      throw new UsageError(`topology ${t.name}: this QEMU has no "${n.model}" device (needed for ${n.id})`)
+    }
+    let a = `${n.model},id=${n.id},bus=${bus},addr=${n.addr}`
+    if (n.model === 'pcie-root-port' || n.model === 'xio3130-downstream') a += `,chassis=${chassis},slot=${chassis++}`
+    if (n.model === 'virtio-net-pci') a += `,netdev=sshnet,mac=${SSH_NIC_MAC},romfile=`
+    if (n.model === 'e1000e' || n.model === 'igb') a += `,romfile=`
+    // Function 0 of a slot with other functions must say so.
+    if (/\.0$/.test(n.addr) && siblingsOf(n).some((s) => s.addr.split('.')[0] === n.addr.split('.')[0] && s !== n)) {
+      a += ',multifunction=on'
+    }
+    return a + props(n.props)
+  }
+  // Which nodes share a parent bus, to set multifunction on function 0.
+  const parentOf = new Map<PciNode, PciNode[]>()
+  const index = (nodes: PciNode[]) => {
+    for (const n of nodes) {
+      parentOf.set(n, nodes)
+      if (n.children) index(n.children)
+    }
+  }
+  index(t.devices)
+  const siblingsOf = (n: PciNode) => parentOf.get(n) ?? []
+
+  const ssh = flattenTopology(t).find((x) => x.node.role === 'harness' && x.node.model === 'virtio-net-pci')
+  if (!ssh) throw new UsageError(`topology ${t.name} has no harness virtio-net-pci device for SSH`)
+  // restrict=on: the guest reaches nothing but the forwarded port.
+  args.push('-netdev', `user,id=sshnet,restrict=on,hostfwd=tcp:127.0.0.1:${i.sshPort}-:22`)
+  const walk = (nodes: PciNode[], bus: string) => {
+    for (const n of nodes) {
+      args.push('-device', deviceArg(n, bus))
+      if (n.children) walk(n.children, n.id)
+    }
+  }
+  walk(t.devices, 'pcie.0')
+  return args
+}

@@ -1,0 +1,67 @@
+// A vitest reporter that turns results into PASS/FAIL/SKIP/ERROR, prints a per-test table and
+// a summary, and writes verdicts.json into the run directory for the CLI's exit code.
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Reporter, SerializedError, TestModule } from 'vitest/node'
+import { HARNESS_ERROR_TAG, isHarnessErrorLike } from '../util/errors.js'
+import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
+
+const cleanMsg = (m: string) => m.replace(HARNESS_ERROR_TAG, '').trim()
+
+export default class VerdictReporter implements Reporter {
+  onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandled: ReadonlyArray<SerializedError>): Promise<void> | void {
+    const verdicts: TestVerdict[] = []
+    const runErrors: string[] = unhandled.map((e) => `unhandled: ${cleanMsg(e.message ?? String(e))}`)
+    for (const mod of modules) {
+      const file = path.relative(process.cwd(), mod.moduleId)
+      for (const e of mod.errors()) runErrors.push(`${file}: ${cleanMsg(e.message ?? '')}`)
+      for (const tc of mod.children.allTests()) {
+        const r = tc.result()
+        const d = tc.diagnostic()
+        const base = {
+          project: tc.project.name,
+          file,
+          name: tc.fullName,
+          durationMs: d?.duration,
+          annotations: tc.annotations().map((a) => a.message),
+        }
+        if (r.state === 'passed') verdicts.push({ ...base, verdict: 'PASS' })
+        else if (r.state === 'skipped') verdicts.push({ ...base, verdict: 'SKIP', reason: r.note ?? (tc.options.mode === 'todo' ? 'todo' : 'skipped') })
+        else if (r.state === 'failed') {
+          const errs = r.errors ?? []
+          const harness = errs.some((e) => isHarnessErrorLike(e))
+          const first = errs[0]
+          verdicts.push({
+            ...base,
+            verdict: harness ? 'ERROR' : 'FAIL',
+            reason: cleanMsg(first?.message ?? 'failed').split('\n')[0],
+            detail: errs.map((e) => cleanMsg(`${e.message}${e.diff ? '\n' + e.diff : ''}`)).join('\n\n'),
+          })
+        }
+      }
+    }
+    this.print(verdicts, runErrors)
+    const runDir = process.env.VFIO_CONFORM_RUN_DIR_ACTUAL
+    if (runDir) {
+      const out = { verdicts, runErrors, counts: countVerdicts(verdicts), exitCode: exitCodeFor(verdicts, runErrors) }
+      return mkdir(runDir, { recursive: true }).then(() => writeFile(path.join(runDir, 'verdicts.json'), JSON.stringify(out, null, 2)))
+    }
+  }
+
+  private print(verdicts: TestVerdict[], runErrors: string[]): void {
+    const w = (s: string) => process.stdout.write(s + '\n')
+    w('')
+    w('vfio-conform verdicts')
+    w('---------------------')
+    for (const v of verdicts) {
+      const reason = v.reason ? `  -- ${v.reason.slice(0, 160)}` : ''
+      w(`${v.verdict.padEnd(5)} ${v.project === 'unit' ? '[unit] ' : ''}${v.name}${reason}`)
+    }
+    for (const e of runErrors) w(`ERROR ${e.split('\n')[0]}`)
+    const c = countVerdicts(verdicts)
+    w('')
+    w(`PASS ${c.PASS}  FAIL ${c.FAIL}  SKIP ${c.SKIP}  ERROR ${c.ERROR + runErrors.length}`)
+    // The plain closing line CI systems read; ERRORs count as failed there.
+    w(`vfio-conform: ${c.PASS} passed, ${c.FAIL + c.ERROR + runErrors.length} failed, ${c.SKIP} skipped`)
+  }
+}

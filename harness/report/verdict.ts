@@ -1,0 +1,45 @@
+// Verdicts and the exit contract.
+//
+//   PASS   the kernel behaved as the rule says
+//   FAIL   it did not (an assertion, or a kernel splat during the test)
+//   SKIP   the kernel or guest lacks what the test needs; always with a reason
+//   ERROR  the harness or the guest failed (boot deadline, QEMU died, SSH lost, download)
+//
+// Exit codes of `vfio-conform run` (git bisect run compatible):
+//   0    nothing failed (PASS and SKIP only)
+//   1    at least one FAIL
+//   125  no FAIL, but an ERROR kept tests from running (bisect: "cannot test this commit")
+//   2    bad usage (unknown kernel, missing file, no QEMU): nothing was run
+// Never 255 and never anything else.
+
+export type Verdict = 'PASS' | 'FAIL' | 'SKIP' | 'ERROR'
+
+export interface TestVerdict {
+  project: string
+  /** Module (file) relative to the project root. */
+  file: string
+  /** Full test name, including the target key. */
+  name: string
+  verdict: Verdict
+  /** SKIP reason, FAIL/ERROR message (first line). */
+  reason?: string
+  /** Full failure text (assertion diff, splat excerpt). */
+  detail?: string
+  durationMs?: number
+  annotations?: string[]
+}
+
+export const EXIT = { ok: 0, fail: 1, usage: 2, error: 125 } as const
+
+export function exitCodeFor(verdicts: TestVerdict[], runErrors: string[] = []): number {
+  if (verdicts.some((v) => v.verdict === 'FAIL')) return EXIT.fail
+  if (runErrors.length || verdicts.some((v) => v.verdict === 'ERROR')) return EXIT.error
+  if (!verdicts.length) return EXIT.error
+  return EXIT.ok
+}
+
+export function countVerdicts(verdicts: TestVerdict[]): Record<Verdict, number> {
+  const c: Record<Verdict, number> = { PASS: 0, FAIL: 0, SKIP: 0, ERROR: 0 }
+  for (const v of verdicts) c[v.verdict]++
+  return c
+}

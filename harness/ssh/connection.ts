@@ -1,0 +1,125 @@
+// One SSH connection to a guest (ssh2 client to dropbear on a forwarded 127.0.0.1 port).
+// Commands and agents each run in their own exec channel over it.
+import ssh2, { type ClientChannel } from 'ssh2'
+import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
+
+export interface ExecResult {
+  stdout: string
+  stderr: string
+  code: number | null
+  signal?: string
+}
+
+export class SshConnection {
+  private client: ssh2.Client
+  private closed = false
+  private lostReason?: string
+
+  private constructor(client: ssh2.Client, readonly label: string) {
+    this.client = client
+    client.on('close', () => {
+      if (!this.closed) this.lostReason = 'SSH connection closed'
+      this.closed = true
+    })
+    client.on('error', (e) => {
+      this.lostReason = `SSH error: ${e.message}`
+    })
+  }
+
+  /** Connect once; rejects on refusal, auth failure or a host key that is not the pinned one. */
+  static connectOnce(opts: { port: number; privateKey: string; hostKeyBlob: Buffer; label: string; timeoutMs?: number }): Promise<SshConnection> {
+    return new Promise((resolve, reject) => {
+      const c = new ssh2.Client()
+      let hostKeyMismatch = false
+      const onError = (e: Error) => {
+        c.removeAllListeners()
+        c.on('error', () => {})
+        c.end()
+        reject(hostKeyMismatch ? new HarnessError(`${opts.label}: guest presented a host key other than the pinned one`) : e)
+      }
+      c.once('ready', () => {
+        c.removeListener('error', onError)
+        resolve(new SshConnection(c, opts.label))
+      })
+      c.once('error', onError)
+      c.connect({
+        host: '127.0.0.1',
+        port: opts.port,
+        username: 'root',
+        privateKey: opts.privateKey,
+        readyTimeout: opts.timeoutMs ?? 20_000,
+        keepaliveInterval: 5_000,
+        keepaliveCountMax: 6,
+        hostVerifier: (key: Buffer) => {
+          const ok = Buffer.compare(key, opts.hostKeyBlob) === 0
+          if (!ok) hostKeyMismatch = true
+          return ok
+        },
+      })
+    })
+  }
+
+  get alive(): boolean {
+    return !this.closed
+  }
+
+  private checkAlive(): void {
+    if (this.closed) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: ${this.lostReason ?? 'SSH connection closed'}`)
+  }
+
+  /** Open an exec channel (stdin/stdout/stderr streams) running `command`. */
+  channel(command: string): Promise<ClientChannel> {
+    this.checkAlive()
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, ch) => {
+        if (err) reject(new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: exec "${command}" failed: ${err.message}`))
+        else resolve(ch)
+      })
+    })
+  }
+
+  /** Run a command to completion, with optional stdin. */
+  async exec(command: string, opts: { stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const ch = await this.channel(command)
+    return new Promise((resolve, reject) => {
+      const out: Buffer[] = []
+      const err: Buffer[] = []
+      let code: number | null = null
+      let signal: string | undefined
+      const timer = setTimeout(() => {
+        ch.close()
+        reject(new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: "${command}" did not finish in ${opts.timeoutMs ?? 60_000} ms`))
+      }, opts.timeoutMs ?? 60_000)
+      ch.on('data', (d: Buffer) => out.push(d))
+      ch.stderr.on('data', (d: Buffer) => err.push(d))
+      ch.on('exit', (c: number | null, sig?: string) => {
+        code = c
+        signal = sig
+      })
+      ch.on('close', () => {
+        clearTimeout(timer)
+        if (this.closed) {
+          reject(new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: SSH connection lost during "${command}"`))
+          return
+        }
+        resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code, signal })
+      })
+      if (opts.stdin !== undefined) ch.end(opts.stdin)
+      else ch.end()
+    })
+  }
+
+  /** Run a command that must succeed; a failure is a harness problem, not a kernel verdict. */
+  async run(command: string, opts: { stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.exec(command, opts)
+    if (r.code !== 0) {
+      throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: "${command}" exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`)
+    }
+    return r.stdout
+  }
+
+  close(): void {
+    this.closed = true
+    this.client.end()
+  }
+}

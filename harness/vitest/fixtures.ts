@@ -1,0 +1,121 @@
+// Fixtures for the conformance suites, in the manner of kselftest's FIXTURE_VARIANT: a suite
+// is written once and `forEachTarget` runs it for every (kernel, topology, vIOMMU) guest.
+//
+//   forEachTarget(() => {
+//     conformTest('second open is EBUSY', async ({ guest }) => { ... })
+//   })
+//
+// `guest` gives the test a GuestSession; around every test the fixture writes begin/end
+// markers into the guest's /dev/kmsg, closes the test's agents, puts PCI drivers back as
+// they were, and fails the test when the kernel splatted (WARN, BUG, Oops, ...) in between.
+import { afterAll, describe, inject, test as base } from 'vitest'
+import { ConsoleFailure } from '../guest/console-log.js'
+import { GuestSession } from '../guest/session.js'
+import { findSplats } from '../guest/splats.js'
+import type { KernelConfig } from '../kernel/config.js'
+import { HarnessError } from '../util/errors.js'
+import { targetConfig, type GuestTarget } from './targets.js'
+
+export interface ConformFixtures {
+  target: GuestTarget
+  guest: GuestSession
+  /** The kernel's config, when known (Debian packages and source builds always have it). */
+  kconfig: KernelConfig | undefined
+  /** SKIP the test, naming the options, unless the kernel has all of them (y or m). */
+  requireConfig: (...opts: string[]) => void
+}
+
+const sessions = new Map<string, Promise<GuestSession>>()
+afterAll(async () => {
+  for (const s of sessions.values()) (await s.catch(() => undefined))?.close()
+  sessions.clear()
+})
+
+function sessionFor(target: GuestTarget): Promise<GuestSession> {
+  let s = sessions.get(target.key)
+  if (!s) {
+    s = GuestSession.open(target)
+    sessions.set(target.key, s)
+    s.catch(() => sessions.delete(target.key))
+  }
+  return s.then(async (session) => {
+    if (session.ssh.alive) return session
+    sessions.delete(target.key)
+    return sessionFor(target)
+  })
+}
+
+export const conformTest = base.extend<ConformFixtures>({
+  // Overridden per describe block by forEachTarget; reaching this default is a wiring bug.
+  // eslint-disable-next-line no-empty-pattern
+  target: async ({}, _use) => {
+    throw new HarnessError('conformTest used outside forEachTarget(): no guest target')
+  },
+  kconfig: async ({ target }, use) => {
+    await use(targetConfig(target))
+  },
+  requireConfig: async ({ kconfig, skip }, use) => {
+    await use((...opts: string[]) => {
+      if (!kconfig) skip(`kernel config unknown (no .config and no /proc/config.gz): cannot check ${opts.join(', ')}`)
+      const missing = kconfig!.missing(...opts)
+      if (missing) skip(missing)
+    })
+  },
+  guest: async ({ target, task }, use) => {
+    const guest = await sessionFor(target)
+    const drivers = await guest.pciDevices()
+    const from = await guest.console.size()
+    const tag = `${task.id}`
+    await guest.mark(`begin test ${tag}`)
+    await use(guest)
+    await guest.closeAgents()
+    await guest.restoreDrivers(drivers)
+    const end = await guest.mark(`end test ${tag}`)
+    // The end marker on the console means every line the kernel printed during the test is there too.
+    let endAt: number
+    try {
+      endAt = (await guest.console.waitFor(new RegExp(escapeRe(end) + '$'), { from, deadlineMs: 30_000 })).offset
+    } catch (e) {
+      throw new HarnessError(`${target.key}: end-of-test marker never reached the console: ${(e as ConsoleFailure).message}`)
+    }
+    const text = await guest.console.read(from, endAt)
+    const splats = findSplats(text)
+    if (splats.length) {
+      const err = new Error(
+        `kernel splat during this test (${splats.map((s) => s.kind).join(', ')}): ${splats[0]!.title}\n` +
+          splats.map((s) => s.excerpt).join('\n---\n'),
+      )
+      err.name = 'KernelSplat'
+      throw err
+    }
+  },
+})
+
+/** The guests of this run, as global setup booted them. */
+export function runTargets(): GuestTarget[] {
+  return inject('vfioConformRun').targets
+}
+
+/**
+ * Declare a suite once for every guest of the run (or those `filter` accepts). Test names
+ * carry the target key (kernel/topology/vIOMMU).
+ */
+export function forEachTarget(body: (target: GuestTarget) => void, filter: (t: GuestTarget) => boolean = () => true): void {
+  const targets = runTargets().filter(filter)
+  if (!targets.length) {
+    describe('no guest', () => {
+      base('a run needs at least one guest', () => {
+        throw new HarnessError('no guest target in this run (check VFIO_CONFORM_KERNELS / --kernel)')
+      })
+    })
+    return
+  }
+  describe.each(targets)('$key', (target) => {
+    conformTest.override({ target })
+    body(target)
+  })
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}

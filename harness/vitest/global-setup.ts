@@ -1,0 +1,122 @@
+// vitest global setup of the conformance project: resolve kernels, boot one guest per
+// (kernel, topology, vIOMMU) with bounded parallelism, hand them to the suites, and stop
+// every QEMU at the end. A guest that fails to come up becomes a target with status
+// 'error': its tests report ERROR (not FAIL), and the other guests still run.
+import { mkdir, symlink, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import type { TestProject } from 'vitest/node'
+import { buildAgent } from '../agent/build.js'
+import { Guest } from '../guest/guest.js'
+import type { KernelBuild } from '../kernel/kernel-build.js'
+import { resolveKernel } from '../kernel/resolve.js'
+import { qemuInfo } from '../qemu/qemu-binary.js'
+import { HarnessError } from '../util/errors.js'
+import { progress } from '../util/log.js'
+import { runPlanFromEnv } from './run-plan.js'
+import type { GuestTarget } from './targets.js'
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const plan = runPlanFromEnv()
+  await mkdir(plan.runDir, { recursive: true })
+  // The verdict reporter runs in this process and writes verdicts.json next to the logs.
+  process.env.VFIO_CONFORM_RUN_DIR_ACTUAL = plan.runDir
+  const latest = path.join(path.dirname(plan.runDir), 'latest')
+  await rm(latest, { force: true }).catch(() => {})
+  await symlink(path.basename(plan.runDir), latest).catch(() => {})
+  progress(`run directory ${plan.runDir}`)
+
+  const guests: Guest[] = []
+  const targets: GuestTarget[] = []
+  let agentBinary: string | undefined
+  let setupError: string | undefined
+  try {
+    await qemuInfo()
+    agentBinary = await buildAgent()
+  } catch (e) {
+    setupError = (e as Error).message
+  }
+
+  // Kernels resolve (download) one after another; boots run in parallel up to the cores.
+  const jobs: Array<() => Promise<void>> = []
+  for (const spec of plan.kernels) {
+    let kernel: KernelBuild | undefined
+    let kernelError: string | undefined = setupError
+    if (!kernelError) {
+      try {
+        kernel = await resolveKernel(spec)
+      } catch (e) {
+        kernelError = `kernel ${spec}: ${(e as Error).message}`
+      }
+    }
+    for (const { topology, iommu } of plan.combos) {
+      const label = kernel?.label ?? spec.replace(/[^A-Za-z0-9.+-]/g, '_')
+      const key = `${label}/${topology.name}/${iommu}`
+      const runDir = path.join(plan.runDir, label, topology.name, iommu)
+      const target: GuestTarget = {
+        key,
+        kernel: kernel ? { id: kernel.id, label: kernel.label, release: kernel.release, origin: kernel.origin } : { id: spec, label, release: '?', origin: null },
+        topology: topology.name,
+        iommu,
+        status: 'error',
+        error: kernelError,
+        runDir,
+        consoleLog: path.join(runDir, 'console.log'),
+        bootSplats: [],
+        modules: { loaded: [], absent: [] },
+      }
+      targets.push(target)
+      if (!kernel || kernelError) continue
+      jobs.push(async () => {
+        try {
+          const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary! })
+          guests.push(g)
+          const ssh = await g.connect()
+          const config = await g.loadConfig(ssh)
+          ssh.close()
+          Object.assign(target, {
+            status: 'ready',
+            error: undefined,
+            accel: g.accel,
+            ssh: { port: g.sshPort, clientPrivate: g.keys.clientPrivate, hostKeyBlob: g.keys.hostKeyBlob.toString('base64') },
+            times: g.times,
+            bootSplats: g.bootSplats,
+            config: config ? [...config.values.entries()] : undefined,
+            modules: { loaded: g.modules.loaded, absent: g.modules.absent },
+          } satisfies Partial<GuestTarget>)
+        } catch (e) {
+          target.error = (e as Error).message
+          target.errorDetail = e instanceof HarnessError ? e.detail : undefined
+          progress(`${key}: ERROR ${target.error}`)
+        }
+      })
+    }
+  }
+  const parallel = Math.max(1, Number(process.env.VFIO_CONFORM_PARALLEL ?? os.availableParallelism()))
+  await runPool(jobs, parallel)
+
+  await writeFile(path.join(plan.runDir, 'targets.json'), JSON.stringify(targets.map(({ ssh, config, ...t }) => t), null, 2))
+  for (const t of targets) {
+    if (t.status === 'ready') {
+      progress(`${t.key}: kernel ${t.kernel.release}, ${t.accel}, QEMU up ${ms(t.times!.qemuStart)}, init ${ms(t.times!.init)}, SSH ${ms(t.times!.ssh)}`)
+    }
+  }
+  project.provide('vfioConformRun', { runDir: plan.runDir, targets })
+
+  return async () => {
+    await Promise.all(guests.map((g) => g.stop()))
+  }
+}
+
+function ms(n: number): string {
+  return `${(n / 1000).toFixed(1)} s`
+}
+
+async function runPool(jobs: Array<() => Promise<void>>, n: number): Promise<void> {
+  const queue = [...jobs]
+  await Promise.all(
+    Array.from({ length: Math.min(n, queue.length) }, async () => {
+      while (queue.length) await queue.shift()!()
+    }),
+  )
+}

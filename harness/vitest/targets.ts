@@ -1,0 +1,43 @@
+// A GuestTarget is one booted (or failed) guest as the suites see it: a (kernel, topology,
+// vIOMMU) combination. Global setup creates them; it hands them to the test workers as
+// plain data (vitest's provide/inject), so everything here must serialise.
+import type { IommuModel } from '../../guests/topologies/types.js'
+import type { BootTimes } from '../guest/guest.js'
+import type { Splat } from '../guest/splats.js'
+import { KernelConfig } from '../kernel/config.js'
+
+export interface GuestTarget {
+  /** "debian-6.12.117-1/default/intel-iommu": part of every test name. */
+  key: string
+  kernel: { id: string; label: string; release: string; origin: unknown }
+  topology: string
+  iommu: IommuModel
+  status: 'ready' | 'error'
+  /** Why the guest is unusable (status 'error'); tests on it report ERROR with this. */
+  error?: string
+  errorDetail?: string
+  accel?: 'kvm' | 'tcg'
+  ssh?: { port: number; clientPrivate: string; hostKeyBlob: string }
+  runDir: string
+  consoleLog: string
+  times?: BootTimes
+  bootSplats: Splat[]
+  /** Kernel config entries (name without CONFIG_ -> value), when known. */
+  config?: Array<[string, string]>
+  modules: { loaded: string[]; absent: string[] }
+}
+
+export function targetConfig(t: GuestTarget): KernelConfig | undefined {
+  return t.config ? new KernelConfig(new Map(t.config)) : undefined
+}
+
+export interface RunInfo {
+  runDir: string
+  targets: GuestTarget[]
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    vfioConformRun: RunInfo
+  }
+}
