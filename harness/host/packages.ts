@@ -25,6 +25,9 @@ export const HOST_NEEDS: HostNeed[] = [
   { probe: '/usr/lib/x86_64-linux-gnu/libc.a', pkg: 'libc6-dev', why: 'static libc for the guest agent' },
   { probe: 'readelf', pkg: 'binutils', why: 'resolves the shared libraries of guest binaries' },
   { probe: 'setpriv', pkg: 'util-linux', why: 'ties QEMU\'s life to the harness (parent-death signal)' },
+  // Independent readers of what we encode, for the unit tests.
+  { probe: 'cpio', pkg: 'cpio', why: 'unit tests read our initramfs archives back' },
+  { probe: 'dropbearkey', pkg: 'dropbear-bin', why: 'unit tests check the guest host-key encoding' },
 ]
 
 async function present(probe: string): Promise<boolean> {

@@ -1,0 +1,38 @@
+// Benchmark: per kernel, time to QEMU start, to init, to SSH ready, and the suites' time.
+// Prints figures; asserts nothing (speed targets live here, not in timed tests).
+//   npx tsx bench/boot.ts [KERNEL_SPEC ...]        (default: debian:bookworm debian:trixie)
+import { execa } from 'execa'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+export async function benchBoot(kernels: string[]): Promise<number> {
+  const rows: string[][] = [['kernel', 'accel', 'QEMU start', 'init', 'SSH ready', 'suites', 'tests', 'wall']]
+  for (const k of kernels) {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vfio-conform-bench-'))
+    const t0 = Date.now()
+    const r = await execa('node', [path.join(ROOT, 'bin/vfio-conform.mjs'), 'run', '--kernel', k, '--results', dir], {
+      reject: false, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, VFIO_CONFORM_QUIET: '1' },
+    })
+    const wall = Date.now() - t0
+    const targets = JSON.parse(await readFile(path.join(dir, 'targets.json'), 'utf8').catch(() => '[]'))
+    const verdicts = JSON.parse(await readFile(path.join(dir, 'verdicts.json'), 'utf8').catch(() => '{"verdicts":[]}'))
+    const suiteMs = verdicts.verdicts.reduce((a: number, v: { durationMs?: number }) => a + (v.durationMs ?? 0), 0)
+    for (const t of targets) {
+      const s = (n?: number) => (n === undefined ? '-' : `${(n / 1000).toFixed(1)} s`)
+      rows.push([t.kernel.id, t.accel ?? '-', s(t.times?.qemuStart), s(t.times?.init), s(t.times?.ssh), s(suiteMs), String(verdicts.verdicts.length), s(wall)])
+    }
+    if (!targets.length) rows.push([k, '-', '-', '-', '-', '-', '0', `exit ${r.exitCode}`])
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '))
+  return 0
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const ks = process.argv.slice(2)
+  process.exitCode = await benchBoot(ks.length ? ks : ['debian:bookworm', 'debian:trixie'])
+}
