@@ -16,7 +16,7 @@ forEachTarget((target) => {
     return
   }
 
-  conformTest.for(expected.map((g) => [g.join(' + '), g] as const))('group {0}', async ([, members], { guest }) => {
+  conformTest.for(expected.map((g) => [g.join(' + '), g] as const))('group %s', async ([, members], { guest }) => {
     const devices = await guest.pciDevices()
     const groupOf = new Map(devices.filter((d) => d.nodeId).map((d) => [d.nodeId!, d.group]))
     for (const m of members) expect(groupOf.has(m), `device ${m} is not present in the guest`).toBe(true)

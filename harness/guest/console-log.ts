@@ -43,10 +43,12 @@ export class ConsoleLog {
       const text = await this.read(from)
       const lines = text.split('\n')
       let offset = from
-      for (const line of lines) {
+      for (const raw of lines) {
+        // The serial console ends lines with "\r\n": match on the line without the "\r".
+        const line = raw.replace(/\r$/, '')
         if (opts.failure?.test(line)) throw new ConsoleFailure(`console: ${line.trim()}`, line)
         if (pattern.test(line)) return { line, offset }
-        offset += Buffer.byteLength(line) + 1
+        offset += Buffer.byteLength(raw) + 1
       }
       const aborted = opts.abort?.()
       if (aborted) throw new ConsoleFailure(aborted)

@@ -110,10 +110,12 @@ export function forEachTarget(body: (target: GuestTarget) => void, filter: (t: G
     })
     return
   }
-  describe.each(targets)('$key', (target) => {
-    conformTest.override({ target })
-    body(target)
-  })
+  for (const target of targets) {
+    describe(target.key, () => {
+      conformTest.override({ target })
+      body(target)
+    })
+  }
 }
 
 function escapeRe(s: string): string {
