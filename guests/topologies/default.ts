@@ -63,6 +63,11 @@ export const defaultTopology: Topology = {
       ],
     },
   ],
+  cast: {
+    multiDeviceGroup: ['mf-edu0', 'mf-edu1'],
+    singletonGroup: 'acs-edu',
+    hostDriverGroup: { device: 'mix-edu', hostDevice: 'mix-nic', driver: 'e1000e' },
+  },
   expectedGroups: {
     'intel-iommu': [
       ['q35-host'],

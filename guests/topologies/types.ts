@@ -55,6 +55,20 @@ export interface Topology {
    * Every device the guest sees must be in exactly one group here.
    */
   expectedGroups: Partial<Record<IommuModel, string[][]>>
+  /**
+   * Which devices play which part in the suites, so a suite names a part, not a device, and
+   * runs on any topology that casts it. A part a topology does not cast makes its tests SKIP.
+   */
+  cast: SuiteCast
+}
+
+export interface SuiteCast {
+  /** Two `test` devices that share one IOMMU group (the "multi-device group"). */
+  multiDeviceGroup?: [string, string]
+  /** A `test` device alone in its group. */
+  singletonGroup?: string
+  /** A `test` device whose group-mate is on a host driver at boot (spoils viability). */
+  hostDriverGroup?: { device: string; hostDevice: string; driver: string }
 }
 
 export const Q35_BUILTINS: BuiltinNode[] = [
