@@ -3,20 +3,20 @@
 // group is what it is). Matching is by PCI path, so bus numbering does not matter.
 import { expect } from 'vitest'
 import { Q35_BUILTINS, TOPOLOGIES } from '../guests/topologies/index.js'
-import { conformTest, forEachTarget } from '../harness/vitest/fixtures.js'
+import { forEachTarget } from '../harness/vitest/fixtures.js'
 
-forEachTarget((target) => {
+forEachTarget((target, test) => {
   const topology = TOPOLOGIES[target.topology]!
   const expected = topology.expectedGroups[target.iommu]
 
   if (!expected) {
-    conformTest('groups match the topology', ({ skip }) => {
+    test('groups match the topology', ({ skip }) => {
       skip(`topology ${topology.name} declares no expected groups for ${target.iommu}`)
     })
     return
   }
 
-  conformTest.for(expected.map((g) => [g.join(' + '), g] as const))('group %s', async ([, members], { guest }) => {
+  test.for(expected.map((g) => [g.join(' + '), g] as const))('group %s', async ([, members], { guest }) => {
     const devices = await guest.pciDevices()
     const groupOf = new Map(devices.filter((d) => d.nodeId).map((d) => [d.nodeId!, d.group]))
     for (const m of members) expect(groupOf.has(m), `device ${m} is not present in the guest`).toBe(true)
@@ -29,7 +29,7 @@ forEachTarget((target) => {
     expect(others.map((d) => d.nodeId ?? d.bdf), `group ${groups[0]} also holds other devices`).toEqual([])
   })
 
-  conformTest('every guest PCI device is in the topology and in exactly one expected group', async ({ guest }) => {
+  test('every guest PCI device is in the topology and in exactly one expected group', async ({ guest }) => {
     const devices = await guest.pciDevices()
     const unknown = devices.filter((d) => !d.nodeId).map((d) => `${d.bdf} (${d.vendor}:${d.device}, path ${d.pathKey})`)
     expect(unknown, 'devices the topology does not describe').toEqual([])

@@ -3,7 +3,7 @@
 import { GuestAgent } from '../agent/client.js'
 import { AGENT_GUEST_PATH } from '../../guests/rootfs/recipe.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
-import type { Topology } from '../../guests/topologies/types.js'
+import { findNode, type Topology } from '../../guests/topologies/types.js'
 import { SshConnection, type ExecResult } from '../ssh/connection.js'
 import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
 import type { GuestTarget } from '../vitest/targets.js'
@@ -17,6 +17,14 @@ export interface AgentOptions {
   /** 'none' drops every capability; a list keeps exactly those. Default: root's full set. */
   caps?: 'none' | string[]
   label?: string
+}
+
+export interface VfioGroupInfo {
+  /** IOMMU group number (/dev/vfio/N). */
+  group: number
+  devices: GuestPciDevice[]
+  /** BDF of a member by topology node id. */
+  bdf: (nodeId: string) => string
 }
 
 export class GuestSession {
@@ -138,6 +146,50 @@ export class GuestSession {
       else await this.unbind(before.bdf)
       // driver_override stays only where the snapshot had a vfio-pci binding.
       if (before.driver !== 'vfio-pci') await this.run(`echo > /sys/bus/pci/devices/${before.bdf}/driver_override`)
+    }
+  }
+
+  /** The IOMMU group that holds a topology device, with every device in it. */
+  async groupOf(nodeId: string): Promise<VfioGroupInfo> {
+    const all = await this.pciDevices()
+    const me = all.find((d) => d.nodeId === nodeId)
+    if (!me) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.target.key}: device ${nodeId} not found in the guest`)
+    if (me.group === undefined) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.target.key}: device ${nodeId} (${me.bdf}) has no IOMMU group`)
+    const devices = all.filter((d) => d.group === me.group)
+    return {
+      group: me.group,
+      devices,
+      bdf: (id: string) => {
+        const d = devices.find((x) => x.nodeId === id)
+        if (!d) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.target.key}: ${id} is not in group ${me.group}`)
+        return d.bdf
+      },
+    }
+  }
+
+  /**
+   * Make the group of `nodeId` usable through VFIO: its `test` devices (the topology's
+   * role) go to vfio-pci, the devices named in `unbind` lose their driver, everything else
+   * (ports on pcieport, a NIC on its host driver) stays as it is. Plumbing: failures are ERROR.
+   * The fixture puts every driver back after the test.
+   */
+  async vfioGroup(nodeId: string, opts: { unbind?: string[] } = {}): Promise<VfioGroupInfo> {
+    const g = await this.groupOf(nodeId)
+    for (const d of g.devices) {
+      if (!d.nodeId) continue
+      const role = this.roleOf(d.nodeId)
+      if (opts.unbind?.includes(d.nodeId)) await this.unbind(d.bdf)
+      else if (role === 'test') await this.bindDriver(d.bdf, 'vfio-pci')
+    }
+    await this.run(`for i in $(seq 50); do [ -e /dev/vfio/${g.group} ] && exit 0; sleep 0.1; done; echo "/dev/vfio/${g.group} never appeared" >&2; exit 1`)
+    return this.groupOf(nodeId)
+  }
+
+  private roleOf(nodeId: string): string | undefined {
+    try {
+      return findNode(this.topology, nodeId).node.role
+    } catch {
+      return undefined // a q35 builtin
     }
   }
 

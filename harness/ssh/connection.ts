@@ -78,8 +78,20 @@ export class SshConnection {
     })
   }
 
-  /** Run a command to completion, with optional stdin. */
+  /**
+   * Run a command to completion, with optional stdin. The exit status travels in-band on
+   * stdout too: dropbear occasionally closes a channel without sending the exit-status
+   * request (seen under a loaded TCG guest: the command ran, `code` came back null), and a
+   * lost status must turn neither into a FAIL nor an ERROR. The command runs in a subshell
+   * so that an `exit` in it still reaches the printf.
+   */
   async exec(command: string, opts: { stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const r = await this.execRaw(`(\n${command}\n); printf '\\n${RC_MARK}%d\\n' $?`, opts, command)
+    const { stdout, rc } = splitRc(r.stdout)
+    return { ...r, stdout, code: rc ?? r.code }
+  }
+
+  private async execRaw(command: string, opts: { stdin?: string | Buffer; timeoutMs?: number }, shown: string): Promise<ExecResult> {
     const ch = await this.channel(command)
     return new Promise((resolve, reject) => {
       const out: Buffer[] = []
@@ -88,7 +100,7 @@ export class SshConnection {
       let signal: string | undefined
       const timer = setTimeout(() => {
         ch.close()
-        reject(new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: "${command}" did not finish in ${opts.timeoutMs ?? 60_000} ms`))
+        reject(new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: "${shown}" did not finish in ${opts.timeoutMs ?? 60_000} ms`))
       }, opts.timeoutMs ?? 60_000)
       ch.on('data', (d: Buffer) => out.push(d))
       ch.stderr.on('data', (d: Buffer) => err.push(d))
@@ -99,7 +111,7 @@ export class SshConnection {
       ch.on('close', () => {
         clearTimeout(timer)
         if (this.closed) {
-          reject(new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: SSH connection lost during "${command}"`))
+          reject(new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: SSH connection lost during "${shown}"`))
           return
         }
         resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code, signal })
@@ -122,4 +134,13 @@ export class SshConnection {
     this.closed = true
     this.client.end()
   }
+}
+
+const RC_MARK = '__vfio_conform_rc='
+
+/** Split the in-band exit status that run() appends from a command's stdout. Exported for unit tests. */
+export function splitRc(out: string): { stdout: string; rc?: number } {
+  const m = new RegExp(`\\n${RC_MARK}(\\d+)\\n$`).exec(out)
+  if (!m) return { stdout: out }
+  return { stdout: out.slice(0, m.index), rc: Number(m[1]) }
 }

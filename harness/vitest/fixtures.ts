@@ -1,8 +1,8 @@
 // Fixtures for the conformance suites, in the manner of kselftest's FIXTURE_VARIANT: a suite
 // is written once and `forEachTarget` runs it for every (kernel, topology, vIOMMU) guest.
 //
-//   forEachTarget(() => {
-//     conformTest('second open is EBUSY', async ({ guest }) => { ... })
+//   forEachTarget((target, test) => {
+//     test('second open is EBUSY', async ({ guest }) => { ... })
 //   })
 //
 // `guest` gives the test a GuestSession; around every test the fixture writes begin/end
@@ -91,6 +91,8 @@ export const conformTest = base.extend<ConformFixtures>({
   },
 })
 
+export type ConformTest = typeof conformTest
+
 /** The guests of this run, as global setup booted them. */
 export function runTargets(): GuestTarget[] {
   return inject('vfioConformRun').targets
@@ -100,7 +102,7 @@ export function runTargets(): GuestTarget[] {
  * Declare a suite once for every guest of the run (or those `filter` accepts). Test names
  * carry the target key (kernel/topology/vIOMMU).
  */
-export function forEachTarget(body: (target: GuestTarget) => void, filter: (t: GuestTarget) => boolean = () => true): void {
+export function forEachTarget(body: (target: GuestTarget, test: ConformTest) => void, filter: (t: GuestTarget) => boolean = () => true): void {
   const targets = runTargets().filter(filter)
   if (!targets.length) {
     describe('no guest', () => {
@@ -112,8 +114,14 @@ export function forEachTarget(body: (target: GuestTarget) => void, filter: (t: G
   }
   for (const target of targets) {
     describe(target.key, () => {
-      conformTest.override({ target })
-      body(target)
+      // A test API with `target` bound, which suites may extend further (test.extend).
+      const test = conformTest.extend<{ target: GuestTarget }>({
+        // eslint-disable-next-line no-empty-pattern
+        target: async ({}, use) => {
+          await use(target)
+        },
+      })
+      body(target, test)
     })
   }
 }

@@ -153,3 +153,12 @@ describe('guest PCI scan', () => {
     ])
   })
 })
+
+import { splitRc } from '../../harness/ssh/connection.js'
+describe('in-band exit status of plumbing commands', () => {
+  test('output with and without a trailing newline, and a missing marker', () => {
+    expect(splitRc('a\nb\n\n__vfio_conform_rc=0\n')).toEqual({ stdout: 'a\nb\n', rc: 0 })
+    expect(splitRc('partial\n__vfio_conform_rc=3\n')).toEqual({ stdout: 'partial', rc: 3 })
+    expect(splitRc('no marker\n')).toEqual({ stdout: 'no marker\n' })
+  })
+})

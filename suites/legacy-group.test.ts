@@ -1,0 +1,218 @@
+// Legacy VFIO (group + container): who may open a group, when a group is viable, what the
+// container enforces, and that a held group keeps host drivers off its other devices.
+// Every errno below was read in the kernel source (function named in the comment), for
+// 6.1 (drivers/vfio/vfio_main.c, container.c) and 6.12 (drivers/vfio/group.c, container.c).
+import { expect } from 'vitest'
+import { TOPOLOGIES } from '../guests/topologies/index.js'
+import { forEachTarget } from '../harness/vitest/fixtures.js'
+import { legacyMissing } from '../harness/vfio/capabilities.js'
+import {
+  apiVersion,
+  checkExtension,
+  deviceInfo,
+  errnoOf,
+  getDeviceFd,
+  groupStatus,
+  holdGroup,
+  mapDma,
+  must,
+  openContainer,
+  openGroup,
+  setContainer,
+  setIommu,
+  unmapDma,
+} from '../harness/vfio/legacy.js'
+import {
+  VFIO_API_VERSION,
+  VFIO_DEVICE_FLAGS_PCI,
+  VFIO_GROUP_FLAGS_CONTAINER_SET,
+  VFIO_GROUP_FLAGS_VIABLE,
+  VFIO_PCI_NUM_IRQS,
+  VFIO_PCI_NUM_REGIONS,
+  VFIO_TYPE1v2_IOMMU,
+} from '../harness/uapi/vfio.js'
+
+forEachTarget((target, base) => {
+  const cast = TOPOLOGIES[target.topology]!.cast
+  const test = base.extend<{ legacy: void }>({
+    // Every test here needs the legacy path; a kernel without it SKIPs with the option named.
+    legacy: [
+      async ({ kconfig, skip }, use) => {
+        const missing = legacyMissing(kconfig)
+        if (missing) skip(missing)
+        await use()
+      },
+      { auto: true },
+    ],
+  })
+  const needCast = <K extends keyof typeof cast>(part: K, skip: (note: string) => never): NonNullable<(typeof cast)[K]> => {
+    const v = cast[part]
+    if (!v) skip(`topology ${target.topology} casts no ${String(part)}`)
+    return v!
+  }
+
+  // vfio_group_fops_open: "if (group->opened_file) return -EBUSY" (6.1 and 6.12 alike).
+  test('a group opens once: a second open in the same process is EBUSY', async ({ guest, skip }) => {
+    const [dev] = needCast('multiDeviceGroup', skip)
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    must(await openGroup(a, g.group), 'first open')
+    expect(errnoOf(await openGroup(a, g.group))).toBe('EBUSY')
+  })
+
+  test('a group opens once: an open from another process is EBUSY', async ({ guest, skip }) => {
+    const [dev] = needCast('multiDeviceGroup', skip)
+    const g = await guest.vfioGroup(dev)
+    const holder = await guest.agent({ label: 'holder' })
+    const other = await guest.agent({ label: 'other' })
+    must(await openGroup(holder, g.group), 'holder open')
+    expect(errnoOf(await openGroup(other, g.group))).toBe('EBUSY')
+  })
+
+  // vfio_group_fops_release clears opened_file when the last reference goes, at process exit too.
+  test('when the holder exits, the group opens again', async ({ guest, skip }) => {
+    const [dev] = needCast('multiDeviceGroup', skip)
+    const g = await guest.vfioGroup(dev)
+    const holder = await guest.agent({ label: 'holder' })
+    const other = await guest.agent({ label: 'other' })
+    must(await openGroup(holder, g.group), 'holder open')
+    await holder.close()
+    expect(errnoOf(await openGroup(other, g.group))).toBe('OK')
+  })
+
+  test('when the holder is killed (SIGKILL) with the group in a container, the group opens again', async ({ guest, skip }) => {
+    const [dev] = needCast('multiDeviceGroup', skip)
+    const g = await guest.vfioGroup(dev)
+    const holder = await guest.agent({ label: 'holder' })
+    await holdGroup(holder, g.group)
+    await guest.killAgent(holder)
+    const other = await guest.agent({ label: 'other' })
+    const r = await openGroup(other, g.group)
+    expect(errnoOf(r)).toBe('OK')
+    // ... and it is free of the dead holder's container.
+    expect((await groupStatus(other, r.ret)).flags).toBe(VFIO_GROUP_FLAGS_VIABLE)
+  })
+
+  // Viability is "nobody but VFIO uses the group for DMA": vfio_group_ioctl_get_status sets
+  // VIABLE when !iommu_group_dma_owner_claimed(); a host driver's probe takes a DMA owner
+  // count (iommu_device_use_default_domain), vfio-pci (driver_managed_dma) and no driver don't.
+  test('a group whose devices are on vfio-pci or driverless is viable', async ({ guest, skip }) => {
+    const [dev, mate] = needCast('multiDeviceGroup', skip)
+    const g = await guest.vfioGroup(dev, { unbind: [mate] })
+    expect(g.devices.find((d) => d.nodeId === mate)?.driver, `${mate} should be driverless`).toBeUndefined()
+    const a = await guest.agent()
+    const fd = must(await openGroup(a, g.group), 'open group')
+    const st = await groupStatus(a, fd)
+    expect(errnoOf(st)).toBe('OK')
+    expect(st.flags).toBe(VFIO_GROUP_FLAGS_VIABLE)
+  })
+
+  // iommu_group_claim_dma_owner: "if (group->owner_cnt) return -EPERM", reached from
+  // SET_CONTAINER through vfio_container_attach_group.
+  test('a device on a host driver makes its group not viable, and SET_CONTAINER is EPERM', async ({ guest, skip }) => {
+    const { device, hostDevice, driver } = needCast('hostDriverGroup', skip)
+    const g = await guest.vfioGroup(device)
+    expect(g.devices.find((d) => d.nodeId === hostDevice)?.driver, `${hostDevice} should be on ${driver}`).toBe(driver)
+    const a = await guest.agent()
+    const container = must(await openContainer(a), 'open container')
+    const fd = must(await openGroup(a, g.group), 'open group')
+    const st = await groupStatus(a, fd)
+    expect(errnoOf(st)).toBe('OK')
+    expect(st.flags! & VFIO_GROUP_FLAGS_VIABLE).toBe(0)
+    expect(errnoOf(await setContainer(a, fd, container))).toBe('EPERM')
+  })
+
+  test('unbinding the host driver makes the group viable, and SET_CONTAINER succeeds', async ({ guest, skip }) => {
+    const { device, hostDevice } = needCast('hostDriverGroup', skip)
+    const g = await guest.vfioGroup(device, { unbind: [hostDevice] })
+    const a = await guest.agent()
+    const container = must(await openContainer(a), 'open container')
+    const fd = must(await openGroup(a, g.group), 'open group')
+    expect((await groupStatus(a, fd)).flags).toBe(VFIO_GROUP_FLAGS_VIABLE)
+    expect(errnoOf(await setContainer(a, fd, container))).toBe('OK')
+    expect((await groupStatus(a, fd)).flags).toBe(VFIO_GROUP_FLAGS_VIABLE | VFIO_GROUP_FLAGS_CONTAINER_SET)
+  })
+
+  // 6.12 vfio_df_group_open: "if (!vfio_group_has_iommu(group)) return -EINVAL";
+  // 6.1 vfio_device_assign_container: "if (!group->container || ...) return -EINVAL".
+  test('GET_DEVICE_FD before SET_CONTAINER is EINVAL', async ({ guest, skip }) => {
+    const dev = needCast('singletonGroup', skip)
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const fd = must(await openGroup(a, g.group), 'open group')
+    expect(errnoOf(await getDeviceFd(a, fd, g.bdf(dev)))).toBe('EINVAL')
+  })
+
+  // A container without an IOMMU driver cannot back a device: 6.12 vfio_group_use_container /
+  // 6.1 vfio_device_assign_container check container->iommu_driver -> -EINVAL.
+  test('GET_DEVICE_FD after SET_CONTAINER but before SET_IOMMU is EINVAL', async ({ guest, skip }) => {
+    const dev = needCast('singletonGroup', skip)
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const container = must(await openContainer(a), 'open container')
+    const fd = must(await openGroup(a, g.group), 'open group')
+    must(await setContainer(a, fd, container), 'SET_CONTAINER')
+    expect(errnoOf(await getDeviceFd(a, fd, g.bdf(dev)))).toBe('EINVAL')
+  })
+
+  test('the full type1 path: API version, extension, SET_CONTAINER, SET_IOMMU, device fd, DMA map and unmap', async ({ guest, skip }) => {
+    const dev = needCast('singletonGroup', skip)
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const container = must(await openContainer(a), 'open container')
+    expect((await apiVersion(a, container)).ret).toBe(VFIO_API_VERSION)
+    expect((await checkExtension(a, container, VFIO_TYPE1v2_IOMMU)).ret).toBe(1)
+    const fd = must(await openGroup(a, g.group), 'open group')
+    must(await setContainer(a, fd, container), 'SET_CONTAINER')
+    expect(errnoOf(await setIommu(a, container))).toBe('OK')
+
+    const dfd = await getDeviceFd(a, fd, g.bdf(dev))
+    expect(errnoOf(dfd)).toBe('OK')
+    expect(dfd.ret).toBeGreaterThan(2)
+    // vfio_pci_core ioctl_get_info: flags carry PCI; regions and IRQs are the vfio-pci fixed
+    // set (edu adds no device-specific regions).
+    const info = await deviceInfo(a, dfd.ret)
+    expect(errnoOf(info)).toBe('OK')
+    expect(info.info!.flags & VFIO_DEVICE_FLAGS_PCI).toBe(VFIO_DEVICE_FLAGS_PCI)
+    expect(info.info!.num_regions).toBe(VFIO_PCI_NUM_REGIONS)
+    expect(info.info!.num_irqs).toBe(VFIO_PCI_NUM_IRQS)
+
+    const size = 16 * 4096
+    const mem = await a.memAlloc(size)
+    const iova = 0x100000
+    expect(errnoOf(await mapDma(a, container, { vaddr: mem.addr, iova, size }))).toBe('OK')
+    // vfio_dma_do_map: a range that overlaps an existing mapping is -EEXIST.
+    expect(errnoOf(await mapDma(a, container, { vaddr: mem.addr, iova, size }))).toBe('EEXIST')
+    const un = await unmapDma(a, container, iova, size)
+    expect(errnoOf(un)).toBe('OK')
+    expect(un.unmapped).toBe(BigInt(size))
+  })
+
+  // A held group (SET_CONTAINER claimed DMA ownership) refuses host drivers on its other
+  // devices: really_probe -> pci_dma_configure -> iommu_device_use_default_domain, which is
+  // -EBUSY while the group has an owner; bind_store returns that error to the writer.
+  test('while a group is held, binding a host driver to another of its devices is EBUSY; after release it binds', async ({ guest, skip }) => {
+    const { device, hostDevice, driver } = needCast('hostDriverGroup', skip)
+    const g = await guest.vfioGroup(device, { unbind: [hostDevice] })
+    const nic = g.bdf(hostDevice)
+    const holder = await guest.agent({ label: 'holder' })
+    await holdGroup(holder, g.group)
+    const admin = await guest.agent({ label: 'admin' })
+    expect(errnoOf(await admin.writeFile(`/sys/bus/pci/drivers/${driver}/bind`, nic))).toBe('EBUSY')
+    expect(errnoOf(await admin.readlink(`/sys/bus/pci/devices/${nic}/driver`))).toBe('ENOENT')
+    await holder.close()
+    expect(errnoOf(await admin.writeFile(`/sys/bus/pci/drivers/${driver}/bind`, nic))).toBe('OK')
+    expect((await admin.readlink(`/sys/bus/pci/devices/${nic}/driver`)).target).toMatch(new RegExp(`/${driver}$`))
+  })
+
+  test('when the holder is killed (SIGKILL), a host driver binds to the group again', async ({ guest, skip }) => {
+    const { device, hostDevice, driver } = needCast('hostDriverGroup', skip)
+    const g = await guest.vfioGroup(device, { unbind: [hostDevice] })
+    const nic = g.bdf(hostDevice)
+    const holder = await guest.agent({ label: 'holder' })
+    await holdGroup(holder, g.group)
+    await guest.killAgent(holder)
+    const admin = await guest.agent({ label: 'admin' })
+    expect(errnoOf(await admin.writeFile(`/sys/bus/pci/drivers/${driver}/bind`, nic))).toBe('OK')
+  })
+})
