@@ -66,6 +66,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function reportTopLevel(e: unknown): number {
+  // node:util parseArgs: unknown option, missing value, ... are bad usage too.
+  if (String((e as { code?: string })?.code ?? '').startsWith('ERR_PARSE_ARGS')) {
+    console.error(`vfio-conform: ${(e as Error).message} (try --help)`)
+    return EXIT.usage
+  }
   if (e instanceof UsageError) {
     console.error(`vfio-conform: ${e.message}`)
     return EXIT.usage
