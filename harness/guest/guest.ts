@@ -2,7 +2,8 @@
 // watched for readiness and panics, SSH reachable with a pinned host key.
 import { execa, type ResultPromise } from 'execa'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
 import net from 'node:net'
 import path from 'node:path'
 import type { IommuModel, Topology } from '../../guests/topologies/types.js'
@@ -69,6 +70,7 @@ export class Guest {
   private proc?: ResultPromise
   private exited?: string
   private qemuStderr = ''
+  private qmpDir?: string
 
   private constructor(readonly opts: GuestOptions, readonly name: string) {
     this.console = new ConsoleLog(path.join(opts.runDir, 'console.log'))
@@ -114,7 +116,10 @@ export class Guest {
 
     for (let attempt = 0; ; attempt++) {
       this.sshPort = await freePort()
-      const qmpSocket = path.join(runDir, 'qmp.sock')
+      // A Unix socket path must fit in 108 bytes (sun_path); run directories can be longer,
+      // so the socket lives in a short private directory that stop() removes.
+      this.qmpDir ??= await mkdtemp(path.join(os.tmpdir(), 'vfio-conform-qmp-'))
+      const qmpSocket = path.join(this.qmpDir, 'qmp.sock')
       const args = qemuArgs({
         topology, iommu, kernel: kernel.bzImage, initrd, sshPort: this.sshPort,
         consoleLog: this.console.file, qmpSocket, kvm: q.kvm, memoryMiB: this.opts.memoryMiB,
@@ -208,15 +213,15 @@ export class Guest {
   }
 
   async stop(): Promise<void> {
-    if (!this.proc || this.exited) {
-      live.delete(this)
-      return
+    if (this.proc && !this.exited) {
+      this.proc.kill('SIGTERM')
+      const t = setTimeout(() => this.killNow(), 5000)
+      await this.proc.catch(() => {})
+      clearTimeout(t)
     }
-    this.proc.kill('SIGTERM')
-    const t = setTimeout(() => this.killNow(), 5000)
-    await this.proc.catch(() => {})
-    clearTimeout(t)
     live.delete(this)
+    if (this.qmpDir) await rm(this.qmpDir, { recursive: true, force: true })
+    this.qmpDir = undefined
   }
 }
 
