@@ -30,21 +30,51 @@ export const HOST_NEEDS: HostNeed[] = [
   { probe: 'dropbearkey', pkg: 'dropbear-bin', why: 'unit tests check the guest host-key encoding' },
 ]
 
+/**
+ * What building kernels from source (source:, debian-source:) needs in addition. Kept apart
+ * from HOST_NEEDS so that runs of stock Debian kernels do not require a kernel toolchain;
+ * the source providers call ensureBuildPackages() before a build (a cache hit needs none).
+ * ccache is used when present and not required; pahole would only be needed for
+ * CONFIG_DEBUG_INFO_BTF, which the conform fragment does not set.
+ */
+export const BUILD_NEEDS: HostNeed[] = [
+  { probe: 'make', pkg: 'make', why: 'runs the kernel build' },
+  { probe: 'gcc', pkg: 'gcc', why: 'compiles the kernel' },
+  { probe: 'ld', pkg: 'binutils', why: 'links the kernel' },
+  { probe: 'flex', pkg: 'flex', why: 'kconfig lexer' },
+  { probe: 'bison', pkg: 'bison', why: 'kconfig parser' },
+  { probe: 'bc', pkg: 'bc', why: 'kernel build (timeconst)' },
+  { probe: 'perl', pkg: 'perl', why: 'kernel build scripts' },
+  { probe: '/usr/include/gelf.h', pkg: 'libelf-dev', why: 'objtool and resolve_btfids (x86_64 kernels)' },
+  { probe: '/usr/include/openssl/ssl.h', pkg: 'libssl-dev', why: 'kernel host tools for signing and certificates (configs that enable them)' },
+  { probe: 'depmod', pkg: 'kmod', why: 'modules_install writes modules.dep' },
+  { probe: 'xz', pkg: 'xz-utils', why: 'unpacks Debian\'s linux-source tarballs' },
+  { probe: 'cpio', pkg: 'cpio', why: 'kernel build (in-kernel headers archive, initramfs lists)' },
+]
+
+/** Optional build helpers: used when present, never required. */
+export const BUILD_OPTIONAL: HostNeed[] = [{ probe: 'ccache', pkg: 'ccache', why: 'caches compiler output across kernel builds' }]
+
 async function present(probe: string): Promise<boolean> {
   if (probe.startsWith('/')) return access(probe).then(() => true, () => false)
   const r = await execa('sh', ['-c', `command -v ${probe}`], { reject: false })
   return r.exitCode === 0
 }
 
-export async function missingHostPackages(): Promise<HostNeed[]> {
+export async function missingHostPackages(needs: HostNeed[] = HOST_NEEDS): Promise<HostNeed[]> {
   const out: HostNeed[] = []
-  for (const n of HOST_NEEDS) if (!(await present(n.probe))) out.push(n)
+  for (const n of needs) if (!(await present(n.probe))) out.push(n)
   return out
 }
 
+/** Install the packages that kernel builds from source need (root), or explain the command. */
+export async function ensureBuildPackages(): Promise<void> {
+  return ensureHostPackages(BUILD_NEEDS)
+}
+
 /** Install missing host packages (root) or explain the one command to run (not root). */
-export async function ensureHostPackages(): Promise<void> {
-  const missing = await missingHostPackages()
+export async function ensureHostPackages(needs: HostNeed[] = HOST_NEEDS): Promise<void> {
+  const missing = await missingHostPackages(needs)
   if (!missing.length) return
   const pkgs = [...new Set(missing.map((m) => m.pkg))]
   const line = `apt-get install -y ${pkgs.join(' ')}`
@@ -57,6 +87,6 @@ export async function ensureHostPackages(): Promise<void> {
   if (up.exitCode !== 0) progress(`host: apt-get update reported: ${(up.all ?? '').split('\n').slice(-3).join(' | ')}`)
   const r = await execa('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { reject: false, env, all: true })
   if (r.exitCode !== 0) throw new UsageError(`${line} failed: ${(r.all ?? '').split('\n').slice(-5).join(' | ')}`)
-  const still = await missingHostPackages()
+  const still = await missingHostPackages(needs)
   if (still.length) throw new UsageError(`still missing after install: ${still.map((m) => m.probe).join(', ')}`)
 }

@@ -17,4 +17,6 @@ export interface KernelBuild {
   origin:
     | { kind: 'debian'; package: string; version: string; suites: string[] }
     | { kind: 'path'; path: string }
+    /** Built from a kernel source tree with the project's config fragment(s) (source:, debian-source:). */
+    | { kind: 'source'; tree: string; identity: string; fragment: string[]; dropped: string[] }
 }
