@@ -5,8 +5,8 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGY, TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
-import { ensureHostPackages } from '../host/packages.js'
-import { DEFAULT_KERNELS, KERNEL_SPEC_HELP, resolveKernel } from '../kernel/resolve.js'
+import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
+import { DEFAULT_KERNELS, isSourceSpec, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel } from '../kernel/resolve.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
 import { HarnessError, UsageError } from '../util/errors.js'
@@ -41,7 +41,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'run':
         return await runCommand(rest)
       case 'setup':
+        // Everything the default set needs, kernel builds included (npm test builds one).
         await ensureHostPackages()
+        if (kernelSpecsFromEnv(DEFAULT_KERNELS).some(isSourceSpec)) await ensureBuildPackages()
         await qemuInfo()
         console.log('vfio-conform: host ready')
         return EXIT.ok
@@ -104,6 +106,7 @@ async function runCommand(args: string[]): Promise<number> {
 
   // Validate everything the user gave before anything boots: bad input is exit 2 with one line.
   await ensureHostPackages()
+  if (kernels.some(isSourceSpec)) await ensureBuildPackages()
   await qemuInfo()
   const resolved = []
   for (const k of kernels) resolved.push(await resolveKernel(k))
