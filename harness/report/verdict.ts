@@ -7,12 +7,12 @@
 //
 // Exit codes of `vfio-conform run` (git bisect run compatible):
 //   0    nothing failed (PASS and SKIP only)
-//   1    at least one FAIL
+//   1    at least one FAIL (or XPASS)
 //   125  no FAIL, but an ERROR kept tests from running (bisect: "cannot test this commit")
 //   2    bad usage (unknown kernel, missing file, no QEMU): nothing was run
 // Never 255 and never anything else.
 
-export type Verdict = 'PASS' | 'FAIL' | 'SKIP' | 'ERROR'
+export type Verdict = 'PASS' | 'FAIL' | 'SKIP' | 'ERROR' | 'XFAIL' | 'XPASS'
 
 export interface TestVerdict {
   project: string
@@ -21,6 +21,8 @@ export interface TestVerdict {
   /** Full test name, including the target key. */
   name: string
   verdict: Verdict
+  /** Known issue id, reason and reference (XFAIL/XPASS). */
+  knownIssue?: { id: string; reason: string; ref: string }
   /** SKIP reason, FAIL/ERROR message (first line). */
   reason?: string
   /** Full failure text (assertion diff, splat excerpt). */
@@ -32,14 +34,14 @@ export interface TestVerdict {
 export const EXIT = { ok: 0, fail: 1, usage: 2, error: 125 } as const
 
 export function exitCodeFor(verdicts: TestVerdict[], runErrors: string[] = []): number {
-  if (verdicts.some((v) => v.verdict === 'FAIL')) return EXIT.fail
+  if (verdicts.some((v) => v.verdict === 'FAIL' || v.verdict === 'XPASS')) return EXIT.fail
   if (runErrors.length || verdicts.some((v) => v.verdict === 'ERROR')) return EXIT.error
   if (!verdicts.length) return EXIT.error
   return EXIT.ok
 }
 
 export function countVerdicts(verdicts: TestVerdict[]): Record<Verdict, number> {
-  const c: Record<Verdict, number> = { PASS: 0, FAIL: 0, SKIP: 0, ERROR: 0 }
+  const c: Record<Verdict, number> = { PASS: 0, FAIL: 0, SKIP: 0, ERROR: 0, XFAIL: 0, XPASS: 0 }
   for (const v of verdicts) c[v.verdict]++
   return c
 }

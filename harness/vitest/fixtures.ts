@@ -14,6 +14,8 @@ import { GuestSession } from '../guest/session.js'
 import { findSplats } from '../guest/splats.js'
 import type { KernelConfig } from '../kernel/config.js'
 import { HarnessError } from '../util/errors.js'
+import { KNOWN_ISSUES } from '../../suites/known-issues.js'
+import { knownIssueTestApi } from './known-issues.js'
 import { targetConfig, type GuestTarget } from './targets.js'
 
 export interface ConformFixtures {
@@ -46,11 +48,15 @@ function sessionFor(target: GuestTarget): Promise<GuestSession> {
 }
 
 export const conformTest = base.extend<ConformFixtures>({
-  // Overridden per describe block by forEachTarget; reaching this default is a wiring bug.
-  // eslint-disable-next-line no-empty-pattern
-  target: async ({}, _use) => {
-    throw new HarnessError('conformTest used outside forEachTarget(): no guest target')
-  },
+  // Overridden per describe block by forEachTarget (auto there too: vitest keeps a fixture's
+  // options across overrides); reaching this default is a wiring bug.
+  target: [
+    // eslint-disable-next-line no-empty-pattern
+    async ({}, _use) => {
+      throw new HarnessError('conformTest used outside forEachTarget(): no guest target')
+    },
+    { auto: true },
+  ],
   kconfig: async ({ target }, use) => {
     await use(targetConfig(target))
   },
@@ -114,14 +120,20 @@ export function forEachTarget(body: (target: GuestTarget, test: ConformTest) => 
   }
   for (const target of targets) {
     describe(target.key, () => {
-      // A test API with `target` bound, which suites may extend further (test.extend).
+      // A test API with `target` bound (suites may extend it further with test.extend). The
+      // fixture runs for every test, so that no test of a guest that did not boot can pass:
+      // a failed guest is ERROR, a vIOMMU the kernel cannot drive is SKIP with the option.
       const test = conformTest.extend<{ target: GuestTarget }>({
-        // eslint-disable-next-line no-empty-pattern
-        target: async ({}, use) => {
-          await use(target)
-        },
+        target: [
+          async ({ skip }, use) => {
+            if (target.status === 'skip') skip(target.skipReason ?? 'guest not booted')
+            if (target.status !== 'ready') throw new HarnessError(`guest ${target.key} is not available: ${target.error ?? 'not booted'}`)
+            await use(target)
+          },
+          { auto: true },
+        ],
       })
-      body(target, test)
+      body(target, knownIssueTestApi(test, KNOWN_ISSUES, target))
     })
   }
 }

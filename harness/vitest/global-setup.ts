@@ -8,6 +8,7 @@ import path from 'node:path'
 import type { TestProject } from 'vitest/node'
 import { buildAgent } from '../agent/build.js'
 import { Guest } from '../guest/guest.js'
+import { VIOMMU_CONFIG } from '../../guests/topologies/types.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
 import { resolveKernel } from '../kernel/resolve.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
@@ -67,6 +68,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
       }
       targets.push(target)
       if (!kernel || kernelError) continue
+      // A vIOMMU the kernel has no driver for: nothing to boot, every test SKIPs saying why.
+      const needs = VIOMMU_CONFIG[iommu]
+      const cfg = kernel.config
+      if (needs && cfg && !cfg.enabled(needs)) {
+        Object.assign(target, { status: 'skip', error: undefined, skipReason: `${cfg.missing(needs)}: this kernel cannot drive ${iommu}` })
+        continue
+      }
       jobs.push(async () => {
         try {
           const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary! })

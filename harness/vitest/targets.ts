@@ -12,9 +12,11 @@ export interface GuestTarget {
   kernel: { id: string; label: string; release: string; origin: unknown }
   topology: string
   iommu: IommuModel
-  status: 'ready' | 'error'
+  status: 'ready' | 'error' | 'skip'
   /** Why the guest is unusable (status 'error'); tests on it report ERROR with this. */
   error?: string
+  /** Why the guest was not booted (status 'skip'), e.g. the kernel cannot drive the vIOMMU. */
+  skipReason?: string
   errorDetail?: string
   accel?: 'kvm' | 'tcg'
   ssh?: { port: number; clientPrivate: string; hostKeyBlob: string }

@@ -13,6 +13,9 @@ describe('exit codes', () => {
     [['PASS', 'ERROR'], 125],
     [['SKIP', 'ERROR'], 125],
     [[], 125],
+    [['PASS', 'XFAIL'], 0],
+    [['PASS', 'XPASS'], 1],
+    [['XFAIL', 'ERROR'], 125],
   ] as const)('%j -> %i', (vs, code) => {
     expect(exitCodeFor(vs.map(v))).toBe(code)
   })
