@@ -3,7 +3,7 @@
 // Every errno below was read in the kernel source (function named in the comment), for
 // 6.1 (drivers/vfio/vfio_main.c, container.c) and 6.12 (drivers/vfio/group.c, container.c).
 import { expect } from 'vitest'
-import { TOPOLOGIES } from '../guests/topologies/index.js'
+import { TOPOLOGIES, VIOMMU_ISOLATES_MSI } from '../guests/topologies/index.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import {
@@ -188,6 +188,29 @@ forEachTarget((target, base) => {
     expect(un.unmapped).toBe(BigInt(size))
   })
 
+  // vfio_iommu_type1_attach_group: "if (!allow_unsafe_interrupts &&
+  // !iommu_group_has_isolated_msi(iommu_group)) ... -EPERM". The harness boots such models
+  // with the parameter set (the admin's override); this test takes it away for a moment.
+  test('without MSI isolation, SET_IOMMU(TYPE1v2) is EPERM unless allow_unsafe_interrupts is set', async ({ guest, skip }) => {
+    if (VIOMMU_ISOLATES_MSI[target.iommu]) skip(`${target.iommu} isolates MSIs (interrupt remapping): the rule does not apply`)
+    const dev = needCast('singletonGroup', skip)
+    const g = await guest.vfioGroup(dev)
+    const param = '/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts'
+    const admin = await guest.agent({ label: 'admin' })
+    must(await admin.writeFile(param, 'N'), `clear ${param}`)
+    try {
+      const a = await guest.agent()
+      const container = must(await openContainer(a), 'open container')
+      const fd = must(await openGroup(a, g.group), 'open group')
+      must(await setContainer(a, fd, container), 'SET_CONTAINER')
+      expect(errnoOf(await setIommu(a, container))).toBe('EPERM')
+      must(await admin.writeFile(param, 'Y'), `set ${param}`)
+      expect(errnoOf(await setIommu(a, container))).toBe('OK')
+    } finally {
+      await admin.writeFile(param, 'Y')
+    }
+  })
+
   // A held group (SET_CONTAINER claimed DMA ownership) refuses host drivers on its other
   // devices: really_probe -> pci_dma_configure -> iommu_device_use_default_domain, which is
   // -EBUSY while the group has an owner; bind_store returns that error to the writer.
@@ -214,5 +237,22 @@ forEachTarget((target, base) => {
     await guest.killAgent(holder)
     const admin = await guest.agent({ label: 'admin' })
     expect(errnoOf(await admin.writeFile(`/sys/bus/pci/drivers/${driver}/bind`, nic))).toBe('OK')
+  })
+
+  // The legacy path hands over the group, not a device: vfio_group_ioctl_get_device_fd
+  // (6.12 drivers/vfio/group.c) resolves the name with vfio_device_get_from_name, which walks
+  // every device of the group (group->device_list, matched by ops->match, vfio_pci_core_match
+  // for vfio-pci) and opens whichever matches (vfio_device_open_file); nothing ties the group fd
+  // to one of its devices. 6.1: vfio_group_get_device_fd / vfio_device_get_from_name in vfio_main.c.
+  test('the holder of a group gets a device fd for every device of the group', async ({ guest, skip }) => {
+    const [dev, mate] = needCast('multiDeviceGroup', skip)
+    const g = await guest.vfioGroup(dev)
+    const holder = await guest.agent({ label: 'holder' })
+    const { group } = await holdGroup(holder, g.group)
+    const fd0 = await getDeviceFd(holder, group, g.bdf(dev))
+    const fd1 = await getDeviceFd(holder, group, g.bdf(mate))
+    expect(errnoOf(fd0), `GET_DEVICE_FD ${dev}`).toBe('OK')
+    expect(errnoOf(fd1), `GET_DEVICE_FD ${mate}`).toBe('OK')
+    expect(fd1.ret).not.toBe(fd0.ret)
   })
 })

@@ -218,4 +218,46 @@ forEachTarget((target, base) => {
     const mem2 = await c.a.memAlloc(Number(over))
     expect(errnoOf(await ioasMap(c.a, c.ictx, { ioasId: c.ioasId, vaddr: mem2.addr, iova: 0x100000, length: over }))).toBe('OK')
   })
+
+  // ---- the device nodes of one group are independent ----
+
+  // Nothing in the kernel relates the cdev nodes of one group: each device gets its own dev_t
+  // (vfio_init_device_cdev, device_cdev.c: MKDEV(major, device->index)) and its own node
+  // (__vfio_register_dev -> vfio_device_add -> cdev_device_add, vfio.h; vfio_device_devnode
+  // only names it), and chown/chmod act on that one devtmpfs inode (notify_change ->
+  // setattr_prepare, fs/attr.c: CAP_CHOWN / owner checks, no VFIO hook). Keeping the nodes
+  // consistent is the admin's job; the ownership rule itself (one owner per group) is the
+  // bind check in the two-users test above.
+  test('the device nodes of one group are not tied: their cdevs take different owners and modes, keep them, and each opens only for its own owner', async ({ guest, skip, requireConfig, nodes }) => {
+    requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
+    const [devA, devB] = needCast('multiDeviceGroup', skip)
+    const g = await guest.vfioGroup(devA)
+    const cdevA = await pciCdev(guest, g.bdf(devA))
+    const cdevB = await pciCdev(guest, g.bdf(devB))
+    expect(g.devices.some((d) => d.nodeId === devB), `${devB} should share ${devA}'s group`).toBe(true)
+    await nodes.give(cdevA, { ...USER_A, mode: 0o600 })
+    await nodes.give(cdevB, { ...USER_B, mode: 0o640 })
+    const want = {
+      [cdevA]: { mode: 0o600, uid: USER_A.uid, gid: USER_A.gid },
+      [cdevB]: { mode: 0o640, uid: USER_B.uid, gid: USER_B.gid },
+    }
+    const seen = async () => {
+      const out: Record<string, { mode: number; uid: number; gid: number }> = {}
+      for (const p of [cdevA, cdevB]) {
+        const st = await statNode(guest, p)
+        out[p] = { mode: st.mode, uid: st.uid, gid: st.gid }
+      }
+      return out
+    }
+    expect(await seen()).toEqual(want)
+    // Each user opens its own node and not the other's: access follows each node separately.
+    const a = await unprivileged(guest, USER_A, 'user-a')
+    const b = await unprivileged(guest, USER_B, 'user-b')
+    expect(errnoOf(await openCdev(a, cdevA)), `A opens ${cdevA}`).toBe('OK')
+    expect(errnoOf(await openCdev(a, cdevB)), `A opens ${cdevB}`).toBe('EACCES')
+    expect(errnoOf(await openCdev(b, cdevB)), `B opens ${cdevB}`).toBe('OK')
+    expect(errnoOf(await openCdev(b, cdevA)), `B opens ${cdevA}`).toBe('EACCES')
+    // Using them changes nothing: the kernel does not bring the two nodes back in line.
+    expect(await seen()).toEqual(want)
+  })
 })

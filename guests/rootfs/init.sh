@@ -32,6 +32,14 @@ if [ -f /etc/vfio-conform/modules.load ]; then
   done < /etc/vfio-conform/modules.load
 fi
 
+# module.param=value arguments on the command line, as modprobe would apply them (busybox
+# insmod does not read /proc/cmdline): written to sysfs for modules that are loaded or built in.
+for w in $(cat /proc/cmdline); do
+  case "$w" in *.*=*) ;; *) continue;; esac
+  mp=${w%%=*}; p=/sys/module/${mp%%.*}/parameters/${mp#*.}
+  [ -w "$p" ] && { echo "${w#*=}" > "$p" || say "cannot set $mp"; }
+done
+
 # The harness NIC is found by its MAC (other NICs of the topology, e.g. an e1000e left on
 # its host driver, get interfaces too).
 mac=$(arg vfioconform.mac)

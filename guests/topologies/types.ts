@@ -55,6 +55,14 @@ export interface Topology {
    * Every device the guest sees must be in exactly one group here.
    */
   expectedGroups: Partial<Record<IommuModel, string[][]>>
+  /** Devices (and builtins) expected to have no IOMMU group at all, per vIOMMU model. */
+  ungrouped?: Partial<Record<IommuModel, string[]>>
+  /**
+   * Devices whose group, under a model whose groups form at driver probe, depends on whether
+   * some driver of the kernel under test probed them (the harness binds none to them): they
+   * must be alone in their group if they have one, but having one is not asserted.
+   */
+  probeDependent?: Partial<Record<IommuModel, string[]>>
   /**
    * Which devices play which part in the suites, so a suite names a part, not a device, and
    * runs on any topology that casts it. A part a topology does not cast makes its tests SKIP.
@@ -78,6 +86,55 @@ export const Q35_BUILTINS: BuiltinNode[] = [
   { id: 'ich9-smbus', addr: '1f.3', description: 'ICH9 SMBus controller' },
 ]
 
+/**
+ * The vIOMMU's own PCI function, where the model has one. It is not translated by itself,
+ * so it has no IOMMU group. QEMU places amd-iommu's function in the first free slot (01.0
+ * with our topologies); the harness pins virtio-iommu-pci at 1e.0.
+ */
+export const VIOMMU_PCI: Partial<Record<IommuModel, BuiltinNode>> = {
+  'amd-iommu': { id: 'amd-viommu', addr: '01.0', description: 'AMD IOMMU PCI function (1022:0008)' },
+  'virtio-iommu': { id: 'virtio-viommu', addr: '1e.0', description: 'virtio-iommu-pci (1af4:1057)' },
+}
+
+/**
+ * vIOMMU models whose groups form only when a driver probes a device: virtio-iommu is
+ * described by ACPI VIOT, and the kernel configures an endpoint for it from dma_configure at
+ * driver probe (drivers/acpi/viot.c, drivers/iommu/virtio-iommu.c), so a driverless device
+ * has no group. The groups suite binds every `test` device to vfio-pci before comparing.
+ */
+export const GROUPS_FORM_AT_PROBE: IommuModel[] = ['virtio-iommu']
+
+/**
+ * Whether the model isolates MSIs (interrupt remapping: intel-iommu and amd-iommu with
+ * intremap=on). Without it, type1 (vfio_iommu_type1_attach_group) and iommufd
+ * (iommufd_device_bind) refuse user DMA with EPERM unless the admin sets their
+ * allow_unsafe_interrupts parameter, which the harness does for such models (see
+ * UNSAFE_INTERRUPTS_ARGS) so that the other rules can be tested there too.
+ */
+export const VIOMMU_ISOLATES_MSI: Record<IommuModel, boolean> = {
+  'intel-iommu': true,
+  'amd-iommu': true,
+  'virtio-iommu': false,
+  none: false,
+}
+
+/** The admin's override on platforms without MSI isolation; init applies module.param= args. */
+export const UNSAFE_INTERRUPTS_ARGS = ['vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1']
+
+/** The kernel option that provides a vIOMMU model's driver; a kernel without it SKIPs that model. */
+export const VIOMMU_CONFIG: Record<IommuModel, string | undefined> = {
+  'intel-iommu': 'INTEL_IOMMU',
+  'amd-iommu': 'AMD_IOMMU',
+  'virtio-iommu': 'VIRTIO_IOMMU',
+  none: undefined,
+}
+
+/** Fixed PCI functions of the machine under a vIOMMU model: q35's own plus the vIOMMU's. */
+export function builtinsFor(iommu?: IommuModel): BuiltinNode[] {
+  const v = iommu ? VIOMMU_PCI[iommu] : undefined
+  return v ? [...Q35_BUILTINS, v] : Q35_BUILTINS
+}
+
 /** Every device node with its path of "SS.F" hops from the root bus, which is independent of bus numbering. */
 export function flattenTopology(t: Topology): Array<{ node: PciNode; path: string[]; parent?: PciNode }> {
   const out: Array<{ node: PciNode; path: string[]; parent?: PciNode }> = []
@@ -98,10 +155,10 @@ export function normAddr(a: string): string {
   return `${parseInt(slot!, 16).toString(16).padStart(2, '0')}.${parseInt(fn, 16).toString(16)}`
 }
 
-/** Map from path key ("04.0/00.0") to node id, including the q35 builtins. */
-export function pathIndex(t: Topology): Map<string, string> {
+/** Map from path key ("04.0/00.0") to node id, including the machine's builtins under `iommu`. */
+export function pathIndex(t: Topology, iommu?: IommuModel): Map<string, string> {
   const m = new Map<string, string>()
-  for (const b of Q35_BUILTINS) m.set(normAddr(b.addr), b.id)
+  for (const b of builtinsFor(iommu)) m.set(normAddr(b.addr), b.id)
   for (const { node, path } of flattenTopology(t)) m.set(path.join('/'), node.id)
   return m
 }

@@ -1,6 +1,6 @@
 // PCI facts from the guest's sysfs, matched to topology nodes by their path of
 // slot.function hops (bus numbers are the firmware's choice; paths are ours).
-import { normAddr, pathIndex, type Topology } from '../../guests/topologies/types.js'
+import { normAddr, pathIndex, type IommuModel, type Topology } from '../../guests/topologies/types.js'
 
 export interface GuestPciDevice {
   bdf: string
@@ -22,8 +22,8 @@ export const PCI_SCAN_SCRIPT = `for d in /sys/bus/pci/devices/*; do
   echo "$p $v $i \${drv##*/}- \${grp##*/}-"
 done`
 
-export function parsePciScan(text: string, topology?: Topology): GuestPciDevice[] {
-  const index = topology ? pathIndex(topology) : undefined
+export function parsePciScan(text: string, topology?: Topology, iommu?: IommuModel): GuestPciDevice[] {
+  const index = topology ? pathIndex(topology, iommu) : undefined
   const out: GuestPciDevice[] = []
   for (const line of text.split('\n')) {
     const [p, vendor, device, drv, grp] = line.trim().split(/\s+/)

@@ -106,7 +106,7 @@ export class GuestSession {
   }
 
   async pciDevices(): Promise<GuestPciDevice[]> {
-    return parsePciScan(await this.run(PCI_SCAN_SCRIPT), this.topology)
+    return parsePciScan(await this.run(PCI_SCAN_SCRIPT), this.topology, this.target.iommu)
   }
 
   /** The guest BDF of a topology node. */
@@ -161,7 +161,8 @@ export class GuestSession {
       devices,
       bdf: (id: string) => {
         const d = devices.find((x) => x.nodeId === id)
-        if (!d) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.target.key}: ${id} is not in group ${me.group}`)
+        // Group membership is the kernel's decision: a missing member is a FAIL, not a harness error.
+        if (!d) throw new Error(`${id} is not in the IOMMU group of ${nodeId} (group ${me.group}): the kernel grouped them apart`)
         return d.bdf
       },
     }
@@ -174,15 +175,19 @@ export class GuestSession {
    * The fixture puts every driver back after the test.
    */
   async vfioGroup(nodeId: string, opts: { unbind?: string[] } = {}): Promise<VfioGroupInfo> {
-    const g = await this.groupOf(nodeId)
-    for (const d of g.devices) {
-      if (!d.nodeId) continue
-      const role = this.roleOf(d.nodeId)
-      if (opts.unbind?.includes(d.nodeId)) await this.unbind(d.bdf)
-      else if (role === 'test') await this.bindDriver(d.bdf, 'vfio-pci')
+    // Members come from the topology's expectation for this vIOMMU where it has one: under
+    // virtio-iommu a driverless group-mate has not joined the group yet (groups form at
+    // probe), so the kernel's current view would miss it. nodeId goes first: its probe is
+    // what creates the group there.
+    const expected = this.topology.expectedGroups[this.target.iommu]?.find((g) => g.includes(nodeId))
+    const members = expected ?? (await this.groupOf(nodeId)).devices.flatMap((d) => (d.nodeId ? [d.nodeId] : []))
+    for (const id of [nodeId, ...members.filter((m) => m !== nodeId)]) {
+      if (opts.unbind?.includes(id)) await this.unbind(await this.bdf(id))
+      else if (this.roleOf(id) === 'test') await this.bindDriver(await this.bdf(id), 'vfio-pci')
     }
+    const g = await this.groupOf(nodeId)
     await this.run(`for i in $(seq 50); do [ -e /dev/vfio/${g.group} ] && exit 0; sleep 0.1; done; echo "/dev/vfio/${g.group} never appeared" >&2; exit 1`)
-    return this.groupOf(nodeId)
+    return g
   }
 
   private roleOf(nodeId: string): string | undefined {

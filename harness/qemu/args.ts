@@ -1,5 +1,5 @@
 // Topology -> QEMU command line. Pure, so unit tests can check it without starting QEMU.
-import { flattenTopology, type IommuModel, type PciNode, type Topology } from '../../guests/topologies/types.js'
+import { flattenTopology, UNSAFE_INTERRUPTS_ARGS, VIOMMU_ISOLATES_MSI, type IommuModel, type PciNode, type Topology } from '../../guests/topologies/types.js'
 import { UsageError } from '../util/errors.js'
 
 /** MAC of the harness NIC; init finds the SSH interface by it (kernel arg vfioconform.mac). */
@@ -47,6 +47,7 @@ export function kernelCmdline(iommu: IommuModel, extra: string[] = []): string {
     case 'none':
       break
   }
+  if (!VIOMMU_ISOLATES_MSI[iommu]) base.push(...UNSAFE_INTERRUPTS_ARGS)
   return [...base, ...extra].join(' ')
 }
 

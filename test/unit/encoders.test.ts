@@ -9,7 +9,7 @@ import { cpioArchive, withParents } from '../../harness/rootfs/cpio.js'
 import { dropbearEd25519, ed25519PublicBlob, generateRunKeys } from '../../harness/ssh/keys.js'
 import { kernelCmdline, qemuArgs, SSH_NIC_MAC } from '../../harness/qemu/args.js'
 import { defaultTopology } from '../../guests/topologies/default.js'
-import { flattenTopology, Q35_BUILTINS } from '../../guests/topologies/types.js'
+import { builtinsFor, flattenTopology, Q35_BUILTINS, type IommuModel } from '../../guests/topologies/types.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 
 describe('cpio (newc)', () => {
@@ -57,13 +57,19 @@ describe('SSH keys', () => {
 
 describe('topologies are consistent data', () => {
   for (const t of Object.values(TOPOLOGIES)) {
-    test(`${t.name}: every device and q35 builtin is in exactly one expected group per model`, () => {
-      const ids = [...flattenTopology(t).map((x) => x.node.id), ...Q35_BUILTINS.map((b) => b.id)]
-      expect(new Set(ids).size).toBe(ids.length)
-      for (const [model, groups] of Object.entries(t.expectedGroups)) {
-        const flat = groups!.flat().sort()
-        expect(flat, model).toEqual([...ids].sort())
+    test(`${t.name}: every device and builtin is declared exactly once per model (a group, ungrouped or probe-dependent)`, () => {
+      for (const [model, groups] of Object.entries(t.expectedGroups) as Array<[IommuModel, string[][]]>) {
+        const ids = [...flattenTopology(t).map((x) => x.node.id), ...builtinsFor(model).map((b) => b.id)]
+        expect(new Set(ids).size).toBe(ids.length)
+        const declared = [...groups.flat(), ...(t.ungrouped?.[model] ?? []), ...(t.probeDependent?.[model] ?? [])].sort()
+        expect(declared, model).toEqual([...ids].sort())
       }
+    })
+    test(`${t.name}: the cast names test devices of the topology`, () => {
+      const role = (id: string) => flattenTopology(t).find((x) => x.node.id === id)?.node.role
+      const c = t.cast
+      for (const id of [...(c.multiDeviceGroup ?? []), c.singletonGroup, c.hostDriverGroup?.device].filter(Boolean)) expect(role(id!), id).toBe('test')
+      if (c.hostDriverGroup) expect(role(c.hostDriverGroup.hostDevice)).toBe('host-driver')
     })
   }
 })
