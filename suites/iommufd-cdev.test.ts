@@ -8,7 +8,6 @@
 // Kernels without CONFIG_IOMMUFD / CONFIG_VFIO_DEVICE_CDEV (Debian stock) SKIP, naming them.
 // "Every vfio-pci device has a cdev node matching sysfs" is in cdev-mdev-smoke.test.ts.
 import { expect } from 'vitest'
-import { TOPOLOGIES } from '../guests/topologies/index.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { deviceInfo, openGroup } from '../harness/vfio/legacy.js'
 import {
@@ -44,7 +43,6 @@ const NO_SUCH_ID = 1_000_000
 const PAGE = 4096
 
 forEachTarget((target, base) => {
-  const cast = TOPOLOGIES[target.topology]!.cast
   const test = base.extend<{ cdev: void }>({
     // Every test here needs iommufd and the device cdev.
     cdev: [
@@ -55,18 +53,13 @@ forEachTarget((target, base) => {
       { auto: true },
     ],
   })
-  const needCast = <K extends keyof typeof cast>(part: K, skip: (note: string) => never): NonNullable<(typeof cast)[K]> => {
-    const v = cast[part]
-    if (!v) skip(`topology ${target.topology} casts no ${String(part)}`)
-    return v!
-  }
 
   // ---- 7. a cdev fd before BIND_IOMMUFD ----
 
   // vfio_device_fops_unl_ioctl: every ioctl but BIND_IOMMUFD checks df->access_granted
   // first and is -EINVAL until vfio_df_ioctl_bind_iommufd set it (ATTACH_IOMMUFD_PT too).
-  test('before BIND_IOMMUFD a cdev fd grants nothing: GET_INFO, GET_REGION_INFO and ATTACH_IOMMUFD_PT are EINVAL; after BIND they work', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('before BIND_IOMMUFD a cdev fd grants nothing: GET_INFO, GET_REGION_INFO and ATTACH_IOMMUFD_PT are EINVAL; after BIND they work', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
@@ -89,8 +82,8 @@ forEachTarget((target, base) => {
   })
 
   // vfio_df_ioctl_bind_iommufd: "one device cannot be bound twice": df->access_granted -> -EINVAL.
-  test('BIND_IOMMUFD twice on one cdev fd is EINVAL', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('BIND_IOMMUFD twice on one cdev fd is EINVAL', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
@@ -101,8 +94,8 @@ forEachTarget((target, base) => {
 
   // vfio_df_open: "Only the group path allows the device to be opened multiple times":
   // open_count != 0 on a cdev fd (df->group == NULL) -> -EINVAL, whoever asks.
-  test('a device binds once: BIND on a second cdev fd is EINVAL, in the same process and in another', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('a device binds once: BIND on a second cdev fd is EINVAL, in the same process and in another', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const path = await cdevPath(guest, g.bdf(dev))
     const a = await guest.agent({ label: 'holder' })
@@ -120,8 +113,8 @@ forEachTarget((target, base) => {
   // vfio_df_ioctl_bind_iommufd: "bind.iommufd < 0" -> -EINVAL; then iommufd_ctx_from_fd:
   // fget() fails -> -EBADF, an fd whose f_op is not iommufd_fops -> -EBADFD. The failed
   // attempts leave nothing behind: a real iommufd binds afterwards.
-  test('BIND with -1 is EINVAL, with a closed fd EBADF, with an fd that is not an iommufd EBADFD; then a real one binds', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('BIND with -1 is EINVAL, with a closed fd EBADF, with an fd that is not an iommufd EBADFD; then a real one binds', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
@@ -139,8 +132,8 @@ forEachTarget((target, base) => {
 
   // vfio_df_ioctl_bind_iommufd: "bind.flags" non-zero -> -EINVAL. 6.12 defines no bind flag
   // at all (VFIO_DEVICE_BIND_FLAG_TOKEN is newer); bit 31 is undefined on every version.
-  test('BIND with an undefined flag is EINVAL', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('BIND with an undefined flag is EINVAL', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
@@ -151,8 +144,8 @@ forEachTarget((target, base) => {
   })
 
   // vfio_df_ioctl_bind_iommufd: minsz = offsetofend(..., out_devid) = 16; "bind.argsz < minsz" -> -EINVAL.
-  test('BIND with argsz shorter than offsetofend(out_devid) is EINVAL; exactly that size binds', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('BIND with argsz shorter than offsetofend(out_devid) is EINVAL; exactly that size binds', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
@@ -168,8 +161,8 @@ forEachTarget((target, base) => {
 
   // iommufd_device_bind -> iommu_device_claim_dma_owner(dev, ictx): a group already owned
   // by the same owner (the iommufd_ctx) just takes another owner count.
-  test('two devices of one group bind to the same iommufd, with distinct device ids', async ({ guest, skip }) => {
-    const [dev, mate] = needCast('multiDeviceGroup', skip)
+  test('two devices of one group bind to the same iommufd, with distinct device ids', async ({ guest, skip, castPart }) => {
+    const [dev, mate] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const iommufd = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
@@ -184,8 +177,8 @@ forEachTarget((target, base) => {
 
   // iommu_device_claim_dma_owner: "if (group->owner_cnt) { if (group->owner != owner) return -EPERM }";
   // the owner is the iommufd_ctx of the first bind.
-  test('a group has one iommufd owner: its other device bound to another iommufd in another process is EPERM', async ({ guest, skip }) => {
-    const [dev, mate] = needCast('multiDeviceGroup', skip)
+  test('a group has one iommufd owner: its other device bound to another iommufd in another process is EPERM', async ({ guest, skip, castPart }) => {
+    const [dev, mate] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent({ label: 'holder' })
     const b = await guest.agent({ label: 'other' })
@@ -197,8 +190,8 @@ forEachTarget((target, base) => {
 
   // Same check: the owner compared is the iommufd_ctx (one per open of /dev/iommu,
   // iommufd_fops_open), not the process; a second /dev/iommu in the same process is another owner.
-  test('the owner is the iommufd context, not the process: binding the other device to a second /dev/iommu of the same process is EPERM', async ({ guest, skip }) => {
-    const [dev, mate] = needCast('multiDeviceGroup', skip)
+  test('the owner is the iommufd context, not the process: binding the other device to a second /dev/iommu of the same process is EPERM', async ({ guest, skip, castPart }) => {
+    const [dev, mate] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     await ownCdev(a, guest, dev)
@@ -210,8 +203,8 @@ forEachTarget((target, base) => {
   // iommufd_hw_pagetable_attach: "if (idev->igroup->hwpt != NULL && idev->igroup->hwpt != hwpt)
   // return -EINVAL": a group has one page table. Attaching the mate to the same IOAS finds
   // the group's auto domain (iommufd_device_auto_get_domain) and reports its id.
-  test('devices of one group share one page table: the other device attaches to the same IOAS (same HWPT id), to another IOAS is EINVAL', async ({ guest, skip }) => {
-    const [dev, mate] = needCast('multiDeviceGroup', skip)
+  test('devices of one group share one page table: the other device attaches to the same IOAS (same HWPT id), to another IOAS is EINVAL', async ({ guest, skip, castPart }) => {
+    const [dev, mate] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const own = await ownCdev(a, guest, dev)
@@ -229,8 +222,8 @@ forEachTarget((target, base) => {
 
   // Opening a cdev does not touch the group (vfio_device_fops_cdev_open); BIND does:
   // vfio_df_ioctl_bind_iommufd -> vfio_device_block_group: "if (group->opened_file) return -EBUSY".
-  test('an unbound cdev fd does not block the group; BIND while another process holds the group open is EBUSY', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('an unbound cdev fd does not block the group; BIND while another process holds the group open is EBUSY', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent({ label: 'cdev' })
     const holder = await guest.agent({ label: 'group holder' })
@@ -245,8 +238,8 @@ forEachTarget((target, base) => {
 
   // vfio_group_fops_open: "if (group->cdev_device_open_cnt) return -EBUSY"; the count is
   // dropped by vfio_df_unbind_iommufd -> vfio_device_unblock_group when the cdev fd closes.
-  test('opening the group while a device of it is bound via cdev is EBUSY; after the cdev fd closes it opens', async ({ guest, skip }) => {
-    const [dev] = needCast('multiDeviceGroup', skip)
+  test('opening the group while a device of it is bound via cdev is EBUSY; after the cdev fd closes it opens', async ({ guest, skip, castPart }) => {
+    const [dev] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent({ label: 'cdev' })
     const other = await guest.agent({ label: 'group' })
@@ -262,8 +255,8 @@ forEachTarget((target, base) => {
 
   // A host driver's probe took an owner count without an owner (iommu_device_use_default_domain);
   // iommu_device_claim_dma_owner: owner_cnt != 0 and group->owner (NULL) != ictx -> -EPERM.
-  test('a device of the group on a host driver: BIND is EPERM; once the host driver is unbound, BIND succeeds', async ({ guest, skip }) => {
-    const { device, hostDevice, driver } = needCast('hostDriverGroup', skip)
+  test('a device of the group on a host driver: BIND is EPERM; once the host driver is unbound, BIND succeeds', async ({ guest, skip, castPart }) => {
+    const { device, hostDevice, driver } = castPart('hostDriverGroup')
     const g = await guest.vfioGroup(device)
     expect(g.devices.find((d) => d.nodeId === hostDevice)?.driver, `${hostDevice} should be on ${driver}`).toBe(driver)
     const a = await guest.agent()
@@ -278,8 +271,8 @@ forEachTarget((target, base) => {
   // group->owner set -> -EBUSY, which bind_store returns to the writer. The owner count goes
   // with the cdev fd (vfio_df_unbind_iommufd -> iommufd_device_unbind ->
   // iommu_device_release_dma_owner), at process exit too.
-  test('while a device is bound to iommufd, binding a host driver to its group mate is EBUSY; after the owner exits it binds', async ({ guest, skip }) => {
-    const { device, hostDevice, driver } = needCast('hostDriverGroup', skip)
+  test('while a device is bound to iommufd, binding a host driver to its group mate is EBUSY; after the owner exits it binds', async ({ guest, skip, castPart }) => {
+    const { device, hostDevice, driver } = castPart('hostDriverGroup')
     const g = await guest.vfioGroup(device, { unbind: [hostDevice] })
     const nic = g.bdf(hostDevice)
     const holder = await guest.agent({ label: 'holder' })
@@ -294,8 +287,8 @@ forEachTarget((target, base) => {
 
   // vfio_device_fops_release -> vfio_df_unbind_iommufd runs when the killed process's files
   // are closed (do_exit), so open_count drops to 0 and ownership is released.
-  test('when the cdev holder is killed (SIGKILL), another process binds the device (EINVAL before)', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('when the cdev holder is killed (SIGKILL), another process binds the device (EINVAL before)', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const path = await cdevPath(guest, g.bdf(dev))
     const holder = await guest.agent({ label: 'holder' })
@@ -327,8 +320,8 @@ forEachTarget((target, base) => {
   // iommufd_ioas_map -> iopt_map_user_pages: a FIXED_IOVA map lands where asked;
   // iommufd_ioas_unmap reports the bytes iopt_unmap_iova_range removed, and -ENOENT when
   // it removed none ("if (!unmapped) rc = -ENOENT").
-  test('IOAS map at a fixed IOVA and unmap: UNMAP reports the exact length; unmapping nothing is ENOENT', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('IOAS map at a fixed IOVA and unmap: UNMAP reports the exact length; unmapping nothing is ENOENT', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
     const own = await ownCdev(a, guest, dev)
@@ -346,8 +339,8 @@ forEachTarget((target, base) => {
 
   // iopt_alloc_area_pages -> iopt_check_iova: "Check that there is not already a mapping in
   // the range" -> -EEXIST. Without FIXED_IOVA, iopt_alloc_iova picks a free IOVA instead.
-  test('a fixed map overlapping an existing mapping is EEXIST; without FIXED_IOVA the kernel picks a free IOVA', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('a fixed map overlapping an existing mapping is EEXIST; without FIXED_IOVA the kernel picks a free IOVA', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
     const own = await ownCdev(a, guest, dev)
@@ -365,8 +358,8 @@ forEachTarget((target, base) => {
 
   // iopt_unmap_iova_range: an area that starts before or ends after the range ("area_first <
   // start || area_last > last") -> -ENOENT; splitting is not allowed and nothing is unmapped.
-  test('unmapping part of a mapping is ENOENT and leaves it mapped', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('unmapping part of a mapping is ENOENT and leaves it mapped', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
     const own = await ownCdev(a, guest, dev)
@@ -386,9 +379,9 @@ forEachTarget((target, base) => {
   // intel-iommu (intel_iommu_get_resv_regions) that is the IOAPIC window
   // 0xfee00000-0xfeefffff (IOMMU_RESV_MSI), and iopt_table_add_domain reserves what lies
   // beyond the domain's aperture and raises the alignment to the smallest page (4 KiB).
-  test('once a device is attached (intel-iommu), IOVA_RANGES excludes the interrupt window 0xfee00000-0xfeefffff, alignment 4096', async ({ guest, skip }) => {
+  test('once a device is attached (intel-iommu), IOVA_RANGES excludes the interrupt window 0xfee00000-0xfeefffff, alignment 4096', async ({ guest, skip, castPart }) => {
     if (target.iommu !== 'intel-iommu') skip(`the interrupt window checked here is intel-iommu's; this guest has ${target.iommu}`)
-    const dev = needCast('singletonGroup', skip)
+    const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
     const own = await ownCdev(a, guest, dev)
@@ -410,9 +403,9 @@ forEachTarget((target, base) => {
 
   // iopt_alloc_area_pages -> iopt_check_iova: "No reserved IOVA intersects the range" ->
   // -EINVAL; iopt_set_allow_iova: an allowed range that intersects a reserved one -> -EADDRINUSE.
-  test('a fixed map into the interrupt window is EINVAL; ALLOW_IOVAS over it is EADDRINUSE, elsewhere OK (intel-iommu)', async ({ guest, skip }) => {
+  test('a fixed map into the interrupt window is EINVAL; ALLOW_IOVAS over it is EADDRINUSE, elsewhere OK (intel-iommu)', async ({ guest, skip, castPart }) => {
     if (target.iommu !== 'intel-iommu') skip(`the interrupt window checked here is intel-iommu's; this guest has ${target.iommu}`)
-    const dev = needCast('singletonGroup', skip)
+    const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
     const own = await ownCdev(a, guest, dev)
@@ -437,8 +430,8 @@ forEachTarget((target, base) => {
   // attached auto HWPT holds a users reference on its IOAS (iommufd_hwpt_paging_alloc).
   // DETACH puts the auto HWPT (iommufd_hw_pagetable_put destroys auto domains), after which
   // the IOAS goes; an id that is gone is -ENOENT.
-  test('destroying an IOAS a device is attached to is EBUSY; after DETACH it is destroyed; again is ENOENT', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('destroying an IOAS a device is attached to is EBUSY; after DETACH it is destroyed; again is ENOENT', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
     const own = await ownCdev(a, guest, dev)
@@ -455,8 +448,8 @@ forEachTarget((target, base) => {
   // and writes the HWPT id back. Replacing back to the IOAS picks an auto domain (a new id:
   // the old auto HWPT was destroyed when it was replaced). A manual HWPT in use is -EBUSY to
   // destroy (iommufd_object_remove), free once nothing uses it.
-  test('HWPT_ALLOC on the IOAS; attach replaces the auto HWPT by it and back; destroying it is EBUSY while attached, OK after', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('HWPT_ALLOC on the IOAS; attach replaces the auto HWPT by it and back; destroying it is EBUSY while attached, OK after', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
     const own = await ownCdev(a, guest, dev)
@@ -479,8 +472,8 @@ forEachTarget((target, base) => {
   // unknown id; an object that is neither IOAS nor HWPT (a device) -> -EINVAL.
   // iommufd_hwpt_alloc: a dev_id that is no device -> -ENOENT (iommufd_get_device); a pt_id
   // that does not exist -> -EINVAL (it maps the lookup failure to -EINVAL).
-  test('ATTACH to a missing id is ENOENT, to a device id EINVAL; HWPT_ALLOC with a missing dev_id is ENOENT, with a missing pt_id EINVAL', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('ATTACH to a missing id is ENOENT, to a device id EINVAL; HWPT_ALLOC with a missing dev_id is ENOENT, with a missing pt_id EINVAL', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
     const own = await ownCdev(a, guest, dev)

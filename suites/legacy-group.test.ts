@@ -3,7 +3,7 @@
 // Every errno below was read in the kernel source (function named in the comment), for
 // 6.1 (drivers/vfio/vfio_main.c, container.c) and 6.12 (drivers/vfio/group.c, container.c).
 import { expect } from 'vitest'
-import { TOPOLOGIES, VIOMMU_ISOLATES_MSI } from '../guests/topologies/index.js'
+import { VIOMMU_ISOLATES_MSI } from '../guests/topologies/index.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import {
@@ -33,7 +33,6 @@ import {
 } from '../harness/uapi/vfio.js'
 
 forEachTarget((target, base) => {
-  const cast = TOPOLOGIES[target.topology]!.cast
   const test = base.extend<{ legacy: void }>({
     // Every test here needs the legacy path; a kernel without it SKIPs with the option named.
     legacy: [
@@ -45,23 +44,18 @@ forEachTarget((target, base) => {
       { auto: true },
     ],
   })
-  const needCast = <K extends keyof typeof cast>(part: K, skip: (note: string) => never): NonNullable<(typeof cast)[K]> => {
-    const v = cast[part]
-    if (!v) skip(`topology ${target.topology} casts no ${String(part)}`)
-    return v!
-  }
 
   // vfio_group_fops_open: "if (group->opened_file) return -EBUSY" (6.1 and 6.12 alike).
-  test('a group opens once: a second open in the same process is EBUSY', async ({ guest, skip }) => {
-    const [dev] = needCast('multiDeviceGroup', skip)
+  test('a group opens once: a second open in the same process is EBUSY', async ({ guest, skip, castPart }) => {
+    const [dev] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     must(await openGroup(a, g.group), 'first open')
     expect(errnoOf(await openGroup(a, g.group))).toBe('EBUSY')
   })
 
-  test('a group opens once: an open from another process is EBUSY', async ({ guest, skip }) => {
-    const [dev] = needCast('multiDeviceGroup', skip)
+  test('a group opens once: an open from another process is EBUSY', async ({ guest, skip, castPart }) => {
+    const [dev] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const holder = await guest.agent({ label: 'holder' })
     const other = await guest.agent({ label: 'other' })
@@ -70,8 +64,8 @@ forEachTarget((target, base) => {
   })
 
   // vfio_group_fops_release clears opened_file when the last reference goes, at process exit too.
-  test('when the holder exits, the group opens again', async ({ guest, skip }) => {
-    const [dev] = needCast('multiDeviceGroup', skip)
+  test('when the holder exits, the group opens again', async ({ guest, skip, castPart }) => {
+    const [dev] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const holder = await guest.agent({ label: 'holder' })
     const other = await guest.agent({ label: 'other' })
@@ -80,8 +74,8 @@ forEachTarget((target, base) => {
     expect(errnoOf(await openGroup(other, g.group))).toBe('OK')
   })
 
-  test('when the holder is killed (SIGKILL) with the group in a container, the group opens again', async ({ guest, skip }) => {
-    const [dev] = needCast('multiDeviceGroup', skip)
+  test('when the holder is killed (SIGKILL) with the group in a container, the group opens again', async ({ guest, skip, castPart }) => {
+    const [dev] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const holder = await guest.agent({ label: 'holder' })
     await holdGroup(holder, g.group)
@@ -96,8 +90,8 @@ forEachTarget((target, base) => {
   // Viability is "nobody but VFIO uses the group for DMA": vfio_group_ioctl_get_status sets
   // VIABLE when !iommu_group_dma_owner_claimed(); a host driver's probe takes a DMA owner
   // count (iommu_device_use_default_domain), vfio-pci (driver_managed_dma) and no driver don't.
-  test('a group whose devices are on vfio-pci or driverless is viable', async ({ guest, skip }) => {
-    const [dev, mate] = needCast('multiDeviceGroup', skip)
+  test('a group whose devices are on vfio-pci or driverless is viable', async ({ guest, skip, castPart }) => {
+    const [dev, mate] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev, { unbind: [mate] })
     expect(g.devices.find((d) => d.nodeId === mate)?.driver, `${mate} should be driverless`).toBeUndefined()
     const a = await guest.agent()
@@ -109,8 +103,8 @@ forEachTarget((target, base) => {
 
   // iommu_group_claim_dma_owner: "if (group->owner_cnt) return -EPERM", reached from
   // SET_CONTAINER through vfio_container_attach_group.
-  test('a device on a host driver makes its group not viable, and SET_CONTAINER is EPERM', async ({ guest, skip }) => {
-    const { device, hostDevice, driver } = needCast('hostDriverGroup', skip)
+  test('a device on a host driver makes its group not viable, and SET_CONTAINER is EPERM', async ({ guest, skip, castPart }) => {
+    const { device, hostDevice, driver } = castPart('hostDriverGroup')
     const g = await guest.vfioGroup(device)
     expect(g.devices.find((d) => d.nodeId === hostDevice)?.driver, `${hostDevice} should be on ${driver}`).toBe(driver)
     const a = await guest.agent()
@@ -122,8 +116,8 @@ forEachTarget((target, base) => {
     expect(errnoOf(await setContainer(a, fd, container))).toBe('EPERM')
   })
 
-  test('unbinding the host driver makes the group viable, and SET_CONTAINER succeeds', async ({ guest, skip }) => {
-    const { device, hostDevice } = needCast('hostDriverGroup', skip)
+  test('unbinding the host driver makes the group viable, and SET_CONTAINER succeeds', async ({ guest, skip, castPart }) => {
+    const { device, hostDevice } = castPart('hostDriverGroup')
     const g = await guest.vfioGroup(device, { unbind: [hostDevice] })
     const a = await guest.agent()
     const container = must(await openContainer(a), 'open container')
@@ -135,8 +129,8 @@ forEachTarget((target, base) => {
 
   // 6.12 vfio_df_group_open: "if (!vfio_group_has_iommu(group)) return -EINVAL";
   // 6.1 vfio_device_assign_container: "if (!group->container || ...) return -EINVAL".
-  test('GET_DEVICE_FD before SET_CONTAINER is EINVAL', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('GET_DEVICE_FD before SET_CONTAINER is EINVAL', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const fd = must(await openGroup(a, g.group), 'open group')
@@ -145,8 +139,8 @@ forEachTarget((target, base) => {
 
   // A container without an IOMMU driver cannot back a device: 6.12 vfio_group_use_container /
   // 6.1 vfio_device_assign_container check container->iommu_driver -> -EINVAL.
-  test('GET_DEVICE_FD after SET_CONTAINER but before SET_IOMMU is EINVAL', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('GET_DEVICE_FD after SET_CONTAINER but before SET_IOMMU is EINVAL', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const container = must(await openContainer(a), 'open container')
@@ -155,8 +149,8 @@ forEachTarget((target, base) => {
     expect(errnoOf(await getDeviceFd(a, fd, g.bdf(dev)))).toBe('EINVAL')
   })
 
-  test('the full type1 path: API version, extension, SET_CONTAINER, SET_IOMMU, device fd, DMA map and unmap', async ({ guest, skip }) => {
-    const dev = needCast('singletonGroup', skip)
+  test('the full type1 path: API version, extension, SET_CONTAINER, SET_IOMMU, device fd, DMA map and unmap', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const a = await guest.agent()
     const container = must(await openContainer(a), 'open container')
@@ -191,9 +185,9 @@ forEachTarget((target, base) => {
   // vfio_iommu_type1_attach_group: "if (!allow_unsafe_interrupts &&
   // !iommu_group_has_isolated_msi(iommu_group)) ... -EPERM". The harness boots such models
   // with the parameter set (the admin's override); this test takes it away for a moment.
-  test('without MSI isolation, SET_IOMMU(TYPE1v2) is EPERM unless allow_unsafe_interrupts is set', async ({ guest, skip }) => {
+  test('without MSI isolation, SET_IOMMU(TYPE1v2) is EPERM unless allow_unsafe_interrupts is set', async ({ guest, skip, castPart }) => {
     if (VIOMMU_ISOLATES_MSI[target.iommu]) skip(`${target.iommu} isolates MSIs (interrupt remapping): the rule does not apply`)
-    const dev = needCast('singletonGroup', skip)
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const param = '/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts'
     const admin = await guest.agent({ label: 'admin' })
@@ -214,8 +208,8 @@ forEachTarget((target, base) => {
   // A held group (SET_CONTAINER claimed DMA ownership) refuses host drivers on its other
   // devices: really_probe -> pci_dma_configure -> iommu_device_use_default_domain, which is
   // -EBUSY while the group has an owner; bind_store returns that error to the writer.
-  test('while a group is held, binding a host driver to another of its devices is EBUSY; after release it binds', async ({ guest, skip }) => {
-    const { device, hostDevice, driver } = needCast('hostDriverGroup', skip)
+  test('while a group is held, binding a host driver to another of its devices is EBUSY; after release it binds', async ({ guest, skip, castPart }) => {
+    const { device, hostDevice, driver } = castPart('hostDriverGroup')
     const g = await guest.vfioGroup(device, { unbind: [hostDevice] })
     const nic = g.bdf(hostDevice)
     const holder = await guest.agent({ label: 'holder' })
@@ -228,8 +222,8 @@ forEachTarget((target, base) => {
     expect((await admin.readlink(`/sys/bus/pci/devices/${nic}/driver`)).target).toMatch(new RegExp(`/${driver}$`))
   })
 
-  test('when the holder is killed (SIGKILL), a host driver binds to the group again', async ({ guest, skip }) => {
-    const { device, hostDevice, driver } = needCast('hostDriverGroup', skip)
+  test('when the holder is killed (SIGKILL), a host driver binds to the group again', async ({ guest, skip, castPart }) => {
+    const { device, hostDevice, driver } = castPart('hostDriverGroup')
     const g = await guest.vfioGroup(device, { unbind: [hostDevice] })
     const nic = g.bdf(hostDevice)
     const holder = await guest.agent({ label: 'holder' })
@@ -244,8 +238,8 @@ forEachTarget((target, base) => {
   // every device of the group (group->device_list, matched by ops->match, vfio_pci_core_match
   // for vfio-pci) and opens whichever matches (vfio_device_open_file); nothing ties the group fd
   // to one of its devices. 6.1: vfio_group_get_device_fd / vfio_device_get_from_name in vfio_main.c.
-  test('the holder of a group gets a device fd for every device of the group', async ({ guest, skip }) => {
-    const [dev, mate] = needCast('multiDeviceGroup', skip)
+  test('the holder of a group gets a device fd for every device of the group', async ({ guest, skip, castPart }) => {
+    const [dev, mate] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(dev)
     const holder = await guest.agent({ label: 'holder' })
     const { group } = await holdGroup(holder, g.group)

@@ -5,7 +5,6 @@
 // Every errno below was read in the 6.12 source, function named. Ownership the tests change
 // is put back after every test (the `nodes` fixture).
 import { expect } from 'vitest'
-import { TOPOLOGIES } from '../guests/topologies/index.js'
 import type { GuestSession } from '../harness/guest/session.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
@@ -22,7 +21,6 @@ interface Nodes {
 }
 
 forEachTarget((target, base) => {
-  const cast = TOPOLOGIES[target.topology]!.cast
   const test = base.extend<{ nodes: Nodes }>({
     nodes: async ({ guest }, use) => {
       const restore: Array<() => Promise<void>> = []
@@ -33,11 +31,6 @@ forEachTarget((target, base) => {
       }
     },
   })
-  const needCast = <K extends keyof typeof cast>(part: K, skip: (note: string) => never): NonNullable<(typeof cast)[K]> => {
-    const v = cast[part]
-    if (!v) skip(`topology ${target.topology} casts no ${String(part)}`)
-    return v!
-  }
   const needLegacy = (kconfig: Parameters<typeof legacyMissing>[0], skip: (note: string) => never) => {
     const missing = legacyMissing(kconfig)
     if (missing) skip(missing)
@@ -50,9 +43,9 @@ forEachTarget((target, base) => {
   // vfio_devnode (group.c) and vfio_device_devnode (device_cdev.c) only name the node.
   // misc_devnode applies the miscdevice's .mode: container.c vfio_dev "S_IRUGO | S_IWUGO"
   // (0666) and iommufd/main.c iommu_misc_dev 0660.
-  test('default nodes: /dev/vfio/vfio 0666, /dev/vfio/N 0600, /dev/vfio/devices/vfioN 0600, /dev/iommu 0660, all root:root', async ({ guest, kconfig, skip, requireConfig }) => {
+  test('default nodes: /dev/vfio/vfio 0666, /dev/vfio/N 0600, /dev/vfio/devices/vfioN 0600, /dev/iommu 0660, all root:root', async ({ guest, kconfig, skip, requireConfig, castPart }) => {
     needLegacy(kconfig, skip)
-    const dev = needCast('singletonGroup', skip)
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const expectNode = async (path: string, mode: number) => {
       const st = await statNode(guest, path)
@@ -68,9 +61,9 @@ forEachTarget((target, base) => {
   // may_open -> inode_permission -> generic_permission: no owner/group match and no "other"
   // bits (0600 / 0660 root:root), and the agent has no CAP_DAC_OVERRIDE -> -EACCES. The
   // container node is 0666: anyone opens it.
-  test('an unprivileged user opening /dev/vfio/N, its cdev or /dev/iommu gets EACCES; /dev/vfio/vfio opens', async ({ guest, kconfig, skip, requireConfig }) => {
+  test('an unprivileged user opening /dev/vfio/N, its cdev or /dev/iommu gets EACCES; /dev/vfio/vfio opens', async ({ guest, kconfig, skip, requireConfig, castPart }) => {
     needLegacy(kconfig, skip)
-    const dev = needCast('singletonGroup', skip)
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const u = await unprivileged(guest)
     expect(u.hello!.caps).toEqual([])
@@ -84,9 +77,9 @@ forEachTarget((target, base) => {
   // No VFIO ioctl of the legacy path checks a capability: vfio_group_fops_open only wants
   // CAP_SYS_RAWIO for a no-IOMMU group; SET_CONTAINER, SET_IOMMU (type1 attach) and
   // GET_DEVICE_FD check none. Node ownership is the whole access control.
-  test('after /dev/vfio/N is chowned to a user, that user without any capability opens the group, sets container and IOMMU, and gets the device fd', async ({ guest, kconfig, skip, nodes }) => {
+  test('after /dev/vfio/N is chowned to a user, that user without any capability opens the group, sets container and IOMMU, and gets the device fd', async ({ guest, kconfig, skip, nodes, castPart }) => {
     needLegacy(kconfig, skip)
-    const dev = needCast('singletonGroup', skip)
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     await nodes.give(groupPath(g.group), USER_A)
     const u = await unprivileged(guest)
@@ -104,9 +97,9 @@ forEachTarget((target, base) => {
 
   // vfio_device_fops_cdev_open, vfio_df_ioctl_bind_iommufd, iommufd_ioas_alloc_ioctl and
   // vfio_df_ioctl_attach_pt check no capability either; iommufd_fops_open neither.
-  test('after the cdev and /dev/iommu are chowned to a user, that user without any capability binds, allocates an IOAS and attaches', async ({ guest, skip, requireConfig, nodes }) => {
+  test('after the cdev and /dev/iommu are chowned to a user, that user without any capability binds, allocates an IOAS and attaches', async ({ guest, skip, requireConfig, nodes, castPart }) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
-    const dev = needCast('singletonGroup', skip)
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const cdev = await pciCdev(guest, g.bdf(dev))
     await nodes.give(cdev, USER_A)
@@ -130,9 +123,9 @@ forEachTarget((target, base) => {
   // iommufd_device_bind -> iommu_device_claim_dma_owner(dev, ictx): the group already has an
   // owner (A's ictx) and "group->owner != owner" -> -EPERM. A's exit releases it
   // (vfio_df_unbind_iommufd -> iommufd_device_unbind -> iommu_device_release_dma_owner).
-  test('two users with one device each of a multi-device group: A binds, B\'s bind is EPERM; after A exits, B binds', async ({ guest, skip, requireConfig, nodes }) => {
+  test('two users with one device each of a multi-device group: A binds, B\'s bind is EPERM; after A exits, B binds', async ({ guest, skip, requireConfig, nodes, castPart }) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
-    const [devA, devB] = needCast('multiDeviceGroup', skip)
+    const [devA, devB] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(devA)
     const cdevA = await pciCdev(guest, g.bdf(devA))
     const cdevB = await pciCdev(guest, g.bdf(devB))
@@ -160,9 +153,9 @@ forEachTarget((target, base) => {
   // vfio_dma_do_map -> vfio_pin_map_dma -> vfio_pin_pages_remote: "!dma->lock_cap &&
   // mm->locked_vm + lock_acct + 1 > limit" -> -ENOMEM (then vfio_lock_acct /
   // __account_locked_vm enforce the same limit); lock_cap is capable(CAP_IPC_LOCK) at map time.
-  test('type1 MAP_DMA beyond RLIMIT_MEMLOCK is ENOMEM for a user without CAP_IPC_LOCK; within it, and with CAP_IPC_LOCK, it maps', async ({ guest, kconfig, skip, nodes }) => {
+  test('type1 MAP_DMA beyond RLIMIT_MEMLOCK is ENOMEM for a user without CAP_IPC_LOCK; within it, and with CAP_IPC_LOCK, it maps', async ({ guest, kconfig, skip, nodes, castPart }) => {
     needLegacy(kconfig, skip)
-    const dev = needCast('singletonGroup', skip)
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     await nodes.give(groupPath(g.group), USER_A)
     const u = await unprivileged(guest)
@@ -188,9 +181,9 @@ forEachTarget((target, base) => {
   // iopt_fill_domains_pages) and do_update_pinned -> incr_user_locked_vm: "new_pages >
   // lock_limit" -> -ENOMEM (the limit is the mapping task's RLIMIT_MEMLOCK, the count the
   // user's locked_vm).
-  test('iommufd IOAS_MAP beyond RLIMIT_MEMLOCK is ENOMEM for a user without CAP_IPC_LOCK; within it, and with CAP_IPC_LOCK, it maps', async ({ guest, skip, requireConfig, nodes }) => {
+  test('iommufd IOAS_MAP beyond RLIMIT_MEMLOCK is ENOMEM for a user without CAP_IPC_LOCK; within it, and with CAP_IPC_LOCK, it maps', async ({ guest, skip, requireConfig, nodes, castPart }) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
-    const dev = needCast('singletonGroup', skip)
+    const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const cdev = await pciCdev(guest, g.bdf(dev))
     await nodes.give(cdev, USER_A)
@@ -228,9 +221,9 @@ forEachTarget((target, base) => {
   // setattr_prepare, fs/attr.c: CAP_CHOWN / owner checks, no VFIO hook). Keeping the nodes
   // consistent is the admin's job; the ownership rule itself (one owner per group) is the
   // bind check in the two-users test above.
-  test('the device nodes of one group are not tied: their cdevs take different owners and modes, keep them, and each opens only for its own owner', async ({ guest, skip, requireConfig, nodes }) => {
+  test('the device nodes of one group are not tied: their cdevs take different owners and modes, keep them, and each opens only for its own owner', async ({ guest, skip, requireConfig, nodes, castPart }) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
-    const [devA, devB] = needCast('multiDeviceGroup', skip)
+    const [devA, devB] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(devA)
     const cdevA = await pciCdev(guest, g.bdf(devA))
     const cdevB = await pciCdev(guest, g.bdf(devB))

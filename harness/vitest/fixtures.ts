@@ -9,6 +9,7 @@
 // markers into the guest's /dev/kmsg, closes the test's agents, puts PCI drivers back as
 // they were, and fails the test when the kernel splatted (WARN, BUG, Oops, ...) in between.
 import { afterAll, describe, inject, test as base } from 'vitest'
+import { TOPOLOGIES, type SuiteCast } from '../../guests/topologies/index.js'
 import { ConsoleFailure } from '../guest/console-log.js'
 import { GuestSession } from '../guest/session.js'
 import { findSplats } from '../guest/splats.js'
@@ -25,6 +26,8 @@ export interface ConformFixtures {
   kconfig: KernelConfig | undefined
   /** SKIP the test, naming the options, unless the kernel has all of them (y or m). */
   requireConfig: (...opts: string[]) => void
+  /** The device(s) the topology casts for a part (see SuiteCast); SKIPs when it casts none. */
+  castPart: <K extends keyof SuiteCast>(part: K) => NonNullable<SuiteCast[K]>
 }
 
 const sessions = new Map<string, Promise<GuestSession>>()
@@ -65,6 +68,14 @@ export const conformTest = base.extend<ConformFixtures>({
       if (!kconfig) skip(`kernel config unknown (no .config and no /proc/config.gz): cannot check ${opts.join(', ')}`)
       const missing = kconfig!.missing(...opts)
       if (missing) skip(missing)
+    })
+  },
+  castPart: async ({ target, skip }, use) => {
+    const cast = TOPOLOGIES[target.topology]?.cast ?? {}
+    await use(<K extends keyof SuiteCast>(part: K) => {
+      const v = cast[part]
+      if (!v) skip(`topology ${target.topology} casts no ${String(part)}`)
+      return v!
     })
   },
   guest: async ({ target, task }, use) => {
