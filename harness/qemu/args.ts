@@ -41,7 +41,7 @@ export function kernelCmdline(iommu: IommuModel, extra: string[] = []): string {
       base.push('intel_iommu=on')
       break
     case 'amd-iommu':
-      base.push('amd_iommu=on')
+      // The AMD IOMMU is on by default; 6.12 rejects "amd_iommu=on" as an unknown option.
       break
     case 'virtio-iommu':
     case 'none':

@@ -86,6 +86,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
             status: 'ready',
             error: undefined,
             accel: g.accel,
+            qemu: (await qemuInfo()).version,
             ssh: { port: g.sshPort, clientPrivate: g.keys.clientPrivate, hostKeyBlob: g.keys.hostKeyBlob.toString('base64') },
             times: g.times,
             bootSplats: g.bootSplats,

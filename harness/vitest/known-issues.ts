@@ -23,6 +23,8 @@ export interface KnownIssue {
     configUnset?: string[]
     /** Options that must all be built in (=y), e.g. where a module would change probe order. */
     configBuiltin?: string[]
+    /** Matched against the QEMU version ("7.2.22"), for emulation bugs fixed in later QEMU. */
+    qemu?: RegExp
   }
   /** What diverges and why, in a sentence a reviewer can check. */
   reason: string
@@ -57,6 +59,7 @@ export function matchKnownIssue(list: KnownIssue[], target: GuestTarget, testNam
     if (w.config && !w.config.every(on)) return false
     if (w.configUnset && w.configUnset.some(on)) return false
     if (w.configBuiltin && !w.configBuiltin.every((o) => config.get(o.replace(/^CONFIG_/, '')) === 'y')) return false
+    if (w.qemu && !w.qemu.test(target.qemu ?? '')) return false
     return true
   })
 }

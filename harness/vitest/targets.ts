@@ -19,6 +19,8 @@ export interface GuestTarget {
   skipReason?: string
   errorDetail?: string
   accel?: 'kvm' | 'tcg'
+  /** QEMU version that ran the guest ("7.2.22"): emulation bugs are version-bound. */
+  qemu?: string
   ssh?: { port: number; clientPrivate: string; hostKeyBlob: string }
   runDir: string
   consoleLog: string

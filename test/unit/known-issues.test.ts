@@ -35,6 +35,12 @@ describe('known issues: matching', () => {
     expect(matchKnownIssue([issue], target({ config: [['VIRTIO_IOMMU', 'n']] }), 'group pcipci')).toBeUndefined()
     expect(matchKnownIssue([issue], target({ config: [['VIRTIO_IOMMU', 'm'], ['VFIO_CONTAINER', 'y']] }), 'group pcipci')).toBeUndefined()
   })
+  test('a QEMU-version-bound issue applies only to that QEMU', () => {
+    const q: KnownIssue = { ...issue, where: { qemu: /^7\.2\./ } }
+    expect(matchKnownIssue([q], target({ qemu: '7.2.22' }), 'group pcipci')?.id).toBe('demo')
+    expect(matchKnownIssue([q], target({ qemu: '10.0.2' }), 'group pcipci')).toBeUndefined()
+    expect(matchKnownIssue([q], target(), 'group pcipci')).toBeUndefined()
+  })
   test('configBuiltin needs =y, a module does not do', () => {
     const builtin: KnownIssue = { ...issue, where: { configBuiltin: ['VIRTIO_IOMMU'] } }
     expect(matchKnownIssue([builtin], target(), 'group pcipci')?.id).toBe('demo')

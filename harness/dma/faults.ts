@@ -1,0 +1,199 @@
+// How each vIOMMU's guest driver reports a DMA translation fault on the console, as data
+// (one format per IommuModel, each citing the printk it comes from in the 6.12 source), and
+// helpers that read the console between two offsets and return the fault lines in it.
+//
+// None of these lines is a splat (harness/guest/splats.ts): an expected fault does not fail
+// the test by itself. FAULT_EXAMPLES holds real lines as 6.12 guests printed them under QEMU
+// 7.2, for checking both (each parses here, none is a splat).
+import type { IommuModel } from '../../guests/topologies/types.js'
+import type { ConsoleLog } from '../guest/console-log.js'
+
+export type FaultAccess = 'read' | 'write'
+
+export interface FaultLine {
+  model: IommuModel
+  /** The console line, without the printk timestamp. */
+  line: string
+  /**
+   * The PCI requester id the line names (bus << 8 | devfn), when it names one. Segment 0 is
+   * assumed (q35 has one).
+   */
+  rid?: number
+  /** The faulting address as printed (intel-iommu prints the page: the low 12 bits are 0). */
+  addr?: bigint
+  /** Read or write, when the line says (virtio-iommu says nothing for an unmapped address). */
+  access?: FaultAccess
+  /** The model's own reason (intel: "0x05 PTE Write access is not set"; virtio: "page"; amd: "flags=0x..."). */
+  reason: string
+}
+
+export interface FaultFormat {
+  model: IommuModel
+  /** Matches one fault line (timestamp stripped); the groups are read by `parse`. */
+  pattern: RegExp
+  parse: (m: RegExpExecArray, line: string) => Omit<FaultLine, 'model' | 'line'>
+  /** Where the line is printed. */
+  source: string
+}
+
+const rid = (bus: string, dev: string, fn: string) => (parseInt(bus, 16) << 8) | (parseInt(dev, 16) << 3) | parseInt(fn, 16)
+const hex = (s: string | undefined) => (s === undefined ? undefined : BigInt(s.startsWith('0x') ? s : '0x' + s))
+
+/** drivers/iommu/amd/amd_iommu_types.h: EVENT_FLAG_RW (the access was a write), EVENT_FLAG_I (interrupt request). */
+export const AMD_EVENT_FLAG_RW = 0x020
+export const AMD_EVENT_FLAG_I = 0x008
+
+export const FAULT_FORMATS: Record<IommuModel, FaultFormat | undefined> = {
+  // drivers/iommu/intel/dmar.c dmar_fault_do_one (pr_fmt "DMAR: "):
+  //   "[%s NO_PASID] Request device [%02x:%02x.%d] fault addr 0x%llx [fault reason 0x%02x] %s"
+  // with "DMA Read" / "DMA Write" (the PASID variant prints "PASID 0x%x" instead of NO_PASID).
+  // QEMU records the page address (hw/i386/intel_iommu.c vtd_record_frcd: VTD_FRCD_FI(addr)).
+  'intel-iommu': {
+    model: 'intel-iommu',
+    pattern:
+      /DMAR: \[DMA (?<access>Read|Write) (?:NO_PASID|PASID 0x[0-9a-f]+)\] Request device \[(?<bus>[0-9a-f]{2}):(?<dev>[0-9a-f]{2})\.(?<fn>[0-7])\] fault addr 0x(?<addr>[0-9a-f]+) \[fault reason 0x(?<reason>[0-9a-f]{2})\] ?(?<text>.*)$/,
+    parse: (m) => {
+      const g = m.groups!
+      return {
+        rid: rid(g.bus!, g.dev!, g.fn!),
+        addr: hex(g.addr),
+        access: g.access === 'Write' ? 'write' : 'read',
+        reason: `0x${g.reason} ${g.text!.trim()}`,
+      }
+    },
+    source: 'drivers/iommu/intel/dmar.c: dmar_fault_do_one',
+  },
+  // drivers/iommu/amd/iommu.c amd_iommu_report_page_fault: with the device known,
+  //   pci_err(pdev, "Event logged [IO_PAGE_FAULT domain=0x%04x address=0x%llx flags=0x%04x]")
+  // (so "<driver> 0000:BB:DD.F: Event logged ..."); otherwise (pr_fmt "AMD-Vi: ")
+  //   "Event logged [IO_PAGE_FAULT device=%04x:%02x:%02x.%x domain=0x%04x address=0x%llx flags=0x%04x]".
+  'amd-iommu': {
+    model: 'amd-iommu',
+    pattern:
+      /(?:\S+ [0-9a-f]{4}:(?<bus>[0-9a-f]{2}):(?<dev>[0-9a-f]{2})\.(?<fn>[0-7]): Event logged \[IO_PAGE_FAULT |AMD-Vi: Event logged \[IO_PAGE_FAULT device=[0-9a-f]{4}:(?<bus2>[0-9a-f]{2}):(?<dev2>[0-9a-f]{2})\.(?<fn2>[0-7]) )domain=0x(?<domain>[0-9a-f]+) address=0x(?<addr>[0-9a-f]+) flags=0x(?<flags>[0-9a-f]+)\]/,
+    parse: (m) => {
+      const g = m.groups!
+      const flags = parseInt(g.flags!, 16)
+      return {
+        rid: rid((g.bus ?? g.bus2)!, (g.dev ?? g.dev2)!, (g.fn ?? g.fn2)!),
+        addr: hex(g.addr),
+        access: flags & AMD_EVENT_FLAG_RW ? 'write' : 'read',
+        reason: `domain=0x${g.domain} flags=0x${g.flags}`,
+      }
+    },
+    source: 'drivers/iommu/amd/iommu.c: amd_iommu_report_page_fault',
+  },
+  // drivers/iommu/virtio-iommu.c viommu_fault_handler (dev_err_ratelimited on the virtio
+  // device, so "virtio_iommu virtioN: "):
+  //   "%s fault from EP %u at %#llx [%s%s%s]" (reason domain|page|unknown, then R, W, X flags)
+  //   "%s fault from EP %u"                   (no address)
+  // The endpoint id is the PCI requester id: QEMU's ACPI VIOT (hw/acpi/viot.c) describes the
+  // PCI host bridge with endpoint_start = bdf_start = 0. QEMU's virtio_iommu_translate reports
+  // an unmapped address with F_ADDRESS only ("[]") and a permission fault with R or W.
+  'virtio-iommu': {
+    model: 'virtio-iommu',
+    pattern: /virtio_iommu \S+: (?<reason>domain|page|unknown) fault from EP (?<ep>\d+)(?: at (?<addr>0x[0-9a-f]+|0) \[(?<flags>R?W?X?)\])?/,
+    parse: (m) => {
+      const g = m.groups!
+      const flags = g.flags ?? ''
+      return {
+        rid: Number(g.ep),
+        addr: g.addr === undefined ? undefined : BigInt(g.addr),
+        access: flags.includes('W') ? 'write' : flags.includes('R') ? 'read' : undefined,
+        reason: `${g.reason}${g.flags !== undefined ? ` [${flags}]` : ''}`,
+      }
+    },
+    source: 'drivers/iommu/virtio-iommu.c: viommu_fault_handler',
+  },
+  none: undefined,
+}
+
+/**
+ * Fault lines as printed by debian-source 6.12.118 guests under QEMU 7.2 (acs-edu at
+ * 0000:01:00.0), with the lines the driver prints around them. amd-iommu printed none: QEMU
+ * 7.2's amdvi_page_walk returns without logging an event on a zero PTE.
+ */
+export const FAULT_EXAMPLES: Partial<Record<IommuModel, string[]>> = {
+  'intel-iommu': [
+    'DMAR: DRHD: handling fault status reg 2',
+    'DMAR: [DMA Write NO_PASID] Request device [01:00.0] fault addr 0x5a5000 [fault reason 0x05] PTE Write access is not set',
+  ],
+  'virtio-iommu': [
+    'viommu_fault_handler: 246 callbacks suppressed',
+    'virtio_iommu virtio0: page fault from EP 256 at 0x5a5000 []',
+    'virtio_iommu virtio0: page fault from EP 256 at 0x200000 [W]',
+  ],
+}
+
+/** "0000:02:00.0" or "02:00.0" -> requester id (bus << 8 | devfn). */
+export function ridOf(bdf: string): number {
+  const m = /^(?:[0-9a-f]{4}:)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/.exec(bdf)
+  if (!m) throw new Error(`not a PCI BDF: ${bdf}`)
+  return rid(m[1]!, m[2]!, m[3]!)
+}
+
+/** Strip the "[    1.234567] " timestamp that printk.time adds, and a trailing "\r". */
+function body(line: string): string {
+  return line.replace(/\r$/, '').replace(/^\[\s*\d+\.\d+\]\s?/, '')
+}
+
+/** The fault lines of `model` in console text. */
+export function parseFaultLines(model: IommuModel, text: string): FaultLine[] {
+  const fmt = FAULT_FORMATS[model]
+  if (!fmt) return []
+  const out: FaultLine[] = []
+  for (const raw of text.split('\n')) {
+    const line = body(raw)
+    const m = fmt.pattern.exec(line)
+    if (m) out.push({ model, line, ...fmt.parse(m, line) })
+  }
+  return out
+}
+
+/** The fault lines the console got between two byte offsets (to: its current end). */
+export async function readFaultLines(console: ConsoleLog, model: IommuModel, from: number, to?: number): Promise<FaultLine[]> {
+  return parseFaultLines(model, await console.read(from, to))
+}
+
+export interface FaultMatch {
+  /** The device that did the DMA. */
+  bdf: string
+  /** The IOVA it used; compared by 4 KiB page (intel-iommu prints the page address). */
+  iova?: bigint
+  access?: FaultAccess
+}
+
+export function faultMatches(f: FaultLine, want: FaultMatch): boolean {
+  if (f.rid !== ridOf(want.bdf)) return false
+  if (want.iova !== undefined && (f.addr === undefined || f.addr >> 12n !== want.iova >> 12n)) return false
+  // A line that does not say read/write (virtio-iommu, unmapped) is not held against it.
+  if (want.access !== undefined && f.access !== undefined && f.access !== want.access) return false
+  return true
+}
+
+/**
+ * Waits (polling the console file) until a fault line of `model` matching `want` appears
+ * after offset `from`, or the deadline passes. Returns the matching line (undefined when
+ * none came) and every fault line seen, for the assertion message.
+ */
+export async function waitForFault(
+  console: ConsoleLog,
+  model: IommuModel,
+  from: number,
+  want: FaultMatch,
+  deadlineMs = 20_000,
+): Promise<{ match?: FaultLine; seen: FaultLine[] }> {
+  const until = Date.now() + deadlineMs
+  for (;;) {
+    const seen = await readFaultLines(console, model, from)
+    const match = seen.find((f) => faultMatches(f, want))
+    if (match || Date.now() > until) return { match, seen }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+/** A one-line description of what was expected and what came, for expect() messages. */
+export function describeFaults(model: IommuModel, want: FaultMatch, seen: FaultLine[]): string {
+  const what = `${model} fault line for ${want.bdf}${want.iova !== undefined ? ` at IOVA 0x${want.iova.toString(16)}` : ''}${want.access ? ` (${want.access})` : ''}`
+  return seen.length ? `${what}; fault lines seen instead: ${seen.map((f) => JSON.stringify(f.line)).join(' | ')}` : `${what}; no fault line of ${model} on the console`
+}
