@@ -11,6 +11,7 @@ import { qemuInfo } from '../qemu/qemu-binary.js'
 import { EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { projectApt } from '../debian/apt.js'
+import { CLAIMS_HELP, claimsCommand } from './claims.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const IOMMUS: IommuModel[] = ['intel-iommu', 'virtio-iommu', 'amd-iommu', 'none']
@@ -25,6 +26,7 @@ Usage:
   vfio-conform setup          install the host packages the harness needs (as root)
   vfio-conform kernels        list the Debian kernels available by name
   vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite
+${CLAIMS_HELP}
 
 Kernel specs: ${KERNEL_SPEC_HELP}
 Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMUS.join(', ')}
@@ -49,6 +51,8 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT.ok
       case 'kernels':
         return await kernelsCommand()
+      case 'claims':
+        return await claimsCommand(rest)
       case 'bench': {
         const { benchCommand } = await import('./bench.js')
         return await benchCommand(rest)
