@@ -21,7 +21,9 @@ import {
   setContainer,
   setIommu,
   unmapDma,
+  unsetContainer,
 } from '../harness/vfio/legacy.js'
+import { kernelAtLeast } from '../harness/kernel/version.js'
 import {
   VFIO_API_VERSION,
   VFIO_DEVICE_FLAGS_PCI,
@@ -203,6 +205,77 @@ forEachTarget((target, base) => {
     } finally {
       await admin.writeFile(param, 'Y')
     }
+  })
+
+  // vfio_group_ioctl_set_container: a group that has a container already -> -EINVAL (6.1:
+  // "group->container || ..."; 6.12: "vfio_group_has_iommu(group)").
+  test('SET_CONTAINER twice is EINVAL', async ({ guest, castPart }) => {
+    const dev = castPart('singletonGroup')
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const { container, group } = await holdGroup(a, g.group)
+    expect(errnoOf(await setContainer(a, group, container))).toBe('EINVAL')
+    const other = must(await openContainer(a), 'open a second container')
+    expect(errnoOf(await setContainer(a, group, other))).toBe('EINVAL')
+  })
+
+  // vfio_group_ioctl_set_container with an fd that is neither a container nor an iommufd:
+  // 6.1 (vfio_main.c) "ret = -EINVAL; if (container) ..."; since 6.2 (group.c, with the
+  // iommufd compat branch) "The FD passed is not recognized. ret = -EBADFD".
+  test('SET_CONTAINER with an fd that is not a container is EINVAL before 6.2, EBADFD since', async ({ guest, castPart }) => {
+    const dev = castPart('singletonGroup')
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const fd = must(await openGroup(a, g.group), 'open group')
+    const notContainer = must(await a.open('/dev/null', ['O_RDWR']), 'open /dev/null')
+    const expected = kernelAtLeast(target.kernel.release, 6, 2) ? 'EBADFD' : 'EINVAL'
+    expect(errnoOf(await setContainer(a, fd, notContainer))).toBe(expected)
+    // The group stays free of any container.
+    expect((await groupStatus(a, fd)).flags).toBe(VFIO_GROUP_FLAGS_VIABLE)
+  })
+
+  // vfio_group_ioctl_unset_container: no container -> -EINVAL; container_users != 1 (an open
+  // device fd is a user: vfio_group_use_container / 6.1 vfio_device_assign_container) -> -EBUSY.
+  test('UNSET_CONTAINER with none set is EINVAL, and EBUSY while a device fd still uses the container', async ({ guest, castPart }) => {
+    const dev = castPart('singletonGroup')
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const fd = must(await openGroup(a, g.group), 'open group')
+    expect(errnoOf(await unsetContainer(a, fd))).toBe('EINVAL')
+    const container = must(await openContainer(a), 'open container')
+    must(await setContainer(a, fd, container), 'SET_CONTAINER')
+    must(await setIommu(a, container), 'SET_IOMMU')
+    const dfd = must(await getDeviceFd(a, fd, g.bdf(dev)), 'GET_DEVICE_FD')
+    expect(errnoOf(await unsetContainer(a, fd))).toBe('EBUSY')
+    must(await a.closeFd(dfd), 'close device fd')
+    expect(errnoOf(await unsetContainer(a, fd))).toBe('OK')
+    expect((await groupStatus(a, fd)).flags).toBe(VFIO_GROUP_FLAGS_VIABLE)
+  })
+
+  // vfio_ioctl_set_iommu: "if (list_empty(&container->group_list) || container->iommu_driver)
+  // return -EINVAL": an IOMMU is set only for a container that holds a group, and only once.
+  test('SET_IOMMU on a container without a group is EINVAL, and a second SET_IOMMU is EINVAL', async ({ guest, castPart }) => {
+    const dev = castPart('singletonGroup')
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const container = must(await openContainer(a), 'open container')
+    expect(errnoOf(await setIommu(a, container))).toBe('EINVAL')
+    const fd = must(await openGroup(a, g.group), 'open group')
+    must(await setContainer(a, fd, container), 'SET_CONTAINER')
+    expect(errnoOf(await setIommu(a, container))).toBe('OK')
+    expect(errnoOf(await setIommu(a, container))).toBe('EINVAL')
+  })
+
+  // vfio_device_get_from_name: "device = ERR_PTR(-ENODEV)" unless a device of this group matches.
+  test('GET_DEVICE_FD with a name that is no device of the group is ENODEV', async ({ guest, castPart }) => {
+    const dev = castPart('singletonGroup')
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const { group } = await holdGroup(a, g.group)
+    expect(errnoOf(await getDeviceFd(a, group, '0000:ff:1f.7'))).toBe('ENODEV')
+    // A real device of another group is not a device of this one either.
+    const [other] = castPart('multiDeviceGroup')
+    expect(errnoOf(await getDeviceFd(a, group, await guest.bdf(other)))).toBe('ENODEV')
   })
 
   // A held group (SET_CONTAINER claimed DMA ownership) refuses host drivers on its other

@@ -24,3 +24,15 @@ describe('legacy VFIO capability', () => {
     expect(legacyMissing(undefined)).toMatch(/config unknown/)
   })
 })
+
+import { kernelAtLeast, parseKernelRelease } from '../../harness/kernel/version.js'
+describe('kernel versions', () => {
+  test('Debian, source and rc releases', () => {
+    expect(parseKernelRelease('6.1.0-56-amd64')).toEqual({ major: 6, minor: 1 })
+    expect(parseKernelRelease('6.12.118+deb13-amd64')).toEqual({ major: 6, minor: 12 })
+    expect(kernelAtLeast('6.12.118', 6, 2)).toBe(true)
+    expect(kernelAtLeast('6.1.0-56-amd64', 6, 2)).toBe(false)
+    expect(kernelAtLeast('7.3.0-rc7', 6, 2)).toBe(true)
+    expect(kernelAtLeast('?', 6, 2)).toBe(false)
+  })
+})
