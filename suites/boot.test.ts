@@ -22,4 +22,4 @@ forEachTarget((target, test) => {
     const r = await guest.exec('ls -l /dev/vfio/vfio && ls -d /sys/bus/pci/drivers/vfio-pci')
     expect(r.code, r.stderr).toBe(0)
   })
-})
+}, { everywhere: true })

@@ -1,8 +1,12 @@
 import { defaultTopology } from './default.js'
+import { noiommuTopology } from './noiommu.js'
 import type { Topology } from './types.js'
 export * from './types.js'
 
 export const TOPOLOGIES: Record<string, Topology> = {
   [defaultTopology.name]: defaultTopology,
+  [noiommuTopology.name]: noiommuTopology,
 }
 export const DEFAULT_TOPOLOGY = defaultTopology.name
+/** What a run covers when no topology is named. */
+export const DEFAULT_TOPOLOGIES = [defaultTopology.name, noiommuTopology.name]

@@ -68,6 +68,15 @@ export interface Topology {
    * runs on any topology that casts it. A part a topology does not cast makes its tests SKIP.
    */
   cast: SuiteCast
+  /** Kernel options the topology needs; a kernel without one SKIPs its guests, naming it. */
+  requires?: string[]
+  /** Extra kernel command line for guests of this topology. */
+  kernelArgs?: string[]
+  /**
+   * A topology that exists for one suite (e.g. "noiommu"): only that suite runs on it, and it
+   * runs nowhere else. Topologies without this run every general suite.
+   */
+  dedicatedTo?: string
 }
 
 export interface SuiteCast {

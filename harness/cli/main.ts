@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { DEFAULT_TOPOLOGY, TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
+import { DEFAULT_TOPOLOGIES, TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { DEFAULT_KERNELS, isSourceSpec, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel } from '../kernel/resolve.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
@@ -22,7 +22,7 @@ Usage:
   vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
                    [--filter PATTERN] [--results DIR] [--tcg]
       Boot one guest per kernel x topology x vIOMMU, run the conformance suites, print
-      a verdict table. Default kernel: ${DEFAULT_KERNELS.join(' ')}; topology: ${DEFAULT_TOPOLOGY}.
+      a verdict table. Default kernel: ${DEFAULT_KERNELS.join(' ')}; topologies: ${DEFAULT_TOPOLOGIES.join(", ")}.
   vfio-conform setup          install the host packages the harness needs (as root)
   vfio-conform kernels        list the Debian kernels available by name
   vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite

@@ -123,7 +123,7 @@ export class Guest {
       const args = qemuArgs({
         topology, iommu, kernel: kernel.bzImage, initrd, sshPort: this.sshPort,
         consoleLog: this.console.file, qmpSocket, kvm: q.kvm, memoryMiB: this.opts.memoryMiB,
-        extraCmdline: this.opts.extraCmdline, available: q.devices,
+        extraCmdline: [...(topology.kernelArgs ?? []), ...(this.opts.extraCmdline ?? [])], available: q.devices,
       })
       await writeFile(path.join(runDir, 'qemu.cmdline'), [q.binary, ...args].map((a) => (/[\s,]/.test(a) ? `'${a}'` : a)).join(' ') + '\n')
       progress(`${this.name}: starting QEMU ${q.version} (${this.accel}${q.kvm ? '' : `: ${q.kvmReason}`}), console ${this.console.file}`)

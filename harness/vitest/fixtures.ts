@@ -116,11 +116,25 @@ export function runTargets(): GuestTarget[] {
 }
 
 /**
- * Declare a suite once for every guest of the run (or those `filter` accepts). Test names
- * carry the target key (kernel/topology/vIOMMU).
+ * Declare a suite once for every guest of the run (for a dedicated suite: every guest of the
+ * topologies dedicated to it). Test names carry the target key (kernel/topology/vIOMMU).
  */
-export function forEachTarget(body: (target: GuestTarget, test: ConformTest) => void, filter: (t: GuestTarget) => boolean = () => true): void {
-  const targets = runTargets().filter(filter)
+export function forEachTarget(
+  body: (target: GuestTarget, test: ConformTest) => void,
+  opts: { dedicatedTo?: string; everywhere?: boolean } = {},
+): void {
+  // A topology dedicated to one suite runs that suite only (and the `everywhere` suites:
+  // boot checks); general suites skip it.
+  const targets = runTargets().filter((t) => opts.everywhere || TOPOLOGIES[t.topology]?.dedicatedTo === opts.dedicatedTo)
+  if (!targets.length && runTargets().length) {
+    // The run has guests, none of them for this suite (e.g. a dedicated topology not chosen).
+    describe('no guest for this suite', () => {
+      base('this suite runs on no guest of this run', ({ skip }) => {
+        skip(opts.dedicatedTo ? `no guest of topology dedicated to ${opts.dedicatedTo} in this run` : 'every guest of this run is of a dedicated topology')
+      })
+    })
+    return
+  }
   if (!targets.length) {
     describe('no guest', () => {
       base('a run needs at least one guest', () => {

@@ -75,6 +75,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
         Object.assign(target, { status: 'skip', error: undefined, skipReason: `${cfg.missing(needs)}: this kernel cannot drive ${iommu}` })
         continue
       }
+      // ... and a topology that needs what the kernel lacks (e.g. VFIO_NOIOMMU).
+      const lacking = topology.requires && cfg ? cfg.missing(...topology.requires) : undefined
+      if (lacking) {
+        Object.assign(target, { status: 'skip', error: undefined, skipReason: `${lacking}: topology ${topology.name} needs it` })
+        continue
+      }
       jobs.push(async () => {
         try {
           const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary! })

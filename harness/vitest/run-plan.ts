@@ -1,7 +1,7 @@
 // What a run covers: kernels x topologies x vIOMMU models, from the CLI (through the
 // environment, since vitest runs the suites) or from defaults.
 import path from 'node:path'
-import { DEFAULT_TOPOLOGY, TOPOLOGIES, type IommuModel, type Topology } from '../../guests/topologies/index.js'
+import { DEFAULT_TOPOLOGIES, TOPOLOGIES, type IommuModel, type Topology } from '../../guests/topologies/index.js'
 import { kernelSpecsFromEnv, TEST_KERNELS } from '../kernel/resolve.js'
 import { UsageError } from '../util/errors.js'
 
@@ -13,7 +13,7 @@ export interface RunPlan {
 
 export function runPlanFromEnv(): RunPlan {
   const kernels = kernelSpecsFromEnv(TEST_KERNELS)
-  const topoNames = (process.env.VFIO_CONFORM_TOPOLOGIES ?? DEFAULT_TOPOLOGY).split(/[\s,]+/).filter(Boolean)
+  const topoNames = (process.env.VFIO_CONFORM_TOPOLOGIES ?? DEFAULT_TOPOLOGIES.join(',')).split(/[\s,]+/).filter(Boolean)
   const iommuOverride = process.env.VFIO_CONFORM_IOMMUS?.split(/[\s,]+/).filter(Boolean) as IommuModel[] | undefined
   const combos: RunPlan['combos'] = []
   for (const name of topoNames) {
