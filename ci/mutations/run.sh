@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Mutation check: prove that the conformance tests can FAIL.
+#
+# For each ci/mutations/*.patch (a kernel patch removing one enforcement), build the
+# patched kernel from a private git copy of Debian's linux-source-6.12, boot it, run the
+# tests named in the patch's "# Filter:" line and check that every one of them FAILs; the
+# same tests must PASS on the unpatched tree first (baseline). See ci/mutations/README.md.
+#
+# Usage: ci/mutations/run.sh [PATCH-NAME...]     (default: every ci/mutations/*.patch)
+# Exit: 0 baseline passed and every mutation caught; 1 otherwise; 2 setup problem.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+CACHE=${VFIO_CONFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vfio-conform}
+TREE=$CACHE/mutations/tree
+IOMMU=intel-iommu
+TOPOLOGY=default
+GIT=(git -c user.name=vfio-conform -c user.email=vfio-conform@localhost -c commit.gpgsign=false)
+
+log() { printf '[mutations %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 2; }
+now() { date +%s; }
+
+# ---- patches --------------------------------------------------------------------------
+patches=()
+if (($#)); then
+  for n in "$@"; do
+    n=${n%.patch}
+    [[ -f $HERE/$n.patch ]] || die "no such patch: $HERE/$n.patch"
+    patches+=("$HERE/$n.patch")
+  done
+else
+  for p in "$HERE"/*.patch; do patches+=("$p"); done
+fi
+((${#patches[@]})) || die "no patches in $HERE"
+
+header() { sed -n "s/^# $2: *//p" "$1" | head -1; }   # header <patch> <Key>
+filters=()
+for p in "${patches[@]}"; do
+  f=$(header "$p" Filter)
+  [[ -n $f ]] || die "$p has no '# Filter:' line"
+  filters+=("$f")
+done
+
+# ---- the private tree -----------------------------------------------------------------
+# The pristine tree: Debian's linux-source-6.12 as unpacked by `vfio-conform run --kernel
+# debian-source:6.12` (or MUTATIONS_SOURCE=<dir>).
+find_source() {
+  if [[ -n ${MUTATIONS_SOURCE:-} ]]; then echo "$MUTATIONS_SOURCE"; return; fi
+  local d
+  d=$(ls -d "$CACHE"/kernels/debian-source/linux-source-6.12_*/linux-source-6.12 2>/dev/null | sort -V | tail -1)
+  if [[ -z $d ]]; then
+    # Let the harness download and unpack it (no build).
+    log "no unpacked linux-source-6.12 in $CACHE; fetching it with the harness"
+    d=$(cd "$ROOT" && npx tsx -e "
+      const { sourceBuildRequest } = await import('./harness/kernel/source-provider.ts')
+      const r = await sourceBuildRequest('debian-source:6.12'); console.log(r.tree)" 2>/dev/null | tail -1)
+  fi
+  [[ -n $d && -f $d/Makefile ]] || die "Debian's linux-source-6.12 is not unpacked under $CACHE/kernels/debian-source; run \`node bin/vfio-conform.mjs run --kernel debian-source:6.12\` first (or set MUTATIONS_SOURCE=<clean 6.12 tree>)"
+  echo "$d"
+}
+
+t0=$(now)
+if ! git -C "$TREE" rev-parse -q --verify HEAD >/dev/null 2>&1; then
+  src=$(find_source) || exit 2
+  log "creating the private tree $TREE from $src (cp -a, git init, add, commit: a minute or two)"
+  rm -rf "$TREE.tmp"
+  mkdir -p "$(dirname "$TREE")"
+  cp -a "$src" "$TREE.tmp" || die "cp -a failed"
+  # Debian's top-level .gitignore ignores everything ("/*"): add -f.
+  (cd "$TREE.tmp" && git init -q && "${GIT[@]}" add -A -f && "${GIT[@]}" commit -q -m "pristine $(basename "$src")") ||
+    die "git init/add/commit in $TREE.tmp failed"
+  rm -rf "$TREE"
+  mv "$TREE.tmp" "$TREE"
+fi
+revert() { git -C "$TREE" checkout -q -- . && git -C "$TREE" clean -fdqx; }
+revert || die "cannot reset $TREE"
+trap 'revert' EXIT
+setup_s=$(( $(now) - t0 ))
+log "tree ready: $TREE ($(git -C "$TREE" rev-parse --short HEAD), ${setup_s}s)"
+
+for p in "${patches[@]}"; do
+  git -C "$TREE" apply --check "$p" || die "$(basename "$p") does not apply to $TREE"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/vfio-conform-mutations.XXXXXX")
+log "results under $WORK"
+
+# run <step> <filter>: run the matching tests on the tree as it is now.
+run() {
+  local step=$1 filter=$2
+  log "$step: build + boot + run /$filter/"
+  (cd "$ROOT" && node bin/vfio-conform.mjs run --kernel "source:$TREE" --topology "$TOPOLOGY" --iommu "$IOMMU" \
+    --filter "$filter" --results "$WORK/$step") >"$WORK/$step.log" 2>&1
+  local rc=$?
+  log "$step: vfio-conform exit $rc (log $WORK/$step.log)"
+  return 0
+}
+
+# verdicts <step> <filter>: "VERDICT<TAB>test name[<TAB>reason]" for every test of the run matching filter.
+verdicts() {
+  node -e '
+    const fs = require("fs")
+    const [file, filter, target] = process.argv.slice(1)
+    let d
+    try { d = JSON.parse(fs.readFileSync(file, "utf8")) } catch { process.exit(0) }
+    const re = new RegExp(filter)
+    for (const v of d.verdicts ?? []) {
+      const test = v.name.replace(/^[^>]*> /, "")
+      const why = v.reason ? "\t" + String(v.reason).split("\n")[0].slice(0, 160) : ""
+      if (v.name.includes(target) && re.test(v.name)) console.log(v.verdict + "\t" + test + why)
+    }
+    for (const e of d.runErrors ?? []) console.log("RUNERROR\t" + String(e).split("\n")[0])
+  ' "$WORK/$1/verdicts.json" "$2" "/$TOPOLOGY/$IOMMU > "
+}
+
+# splats <step>: kernel splats in the guest console logs of the run.
+splats() {
+  grep -hoE '(WARNING: CPU: [0-9]+ PID: [0-9]+ at [^ ]+|BUG: [^\r]*|Oops[^\r]*|general protection fault[^\r]*|Kernel panic[^\r]*)' \
+    "$WORK/$1"/*/*/*/console.log 2>/dev/null | sort | uniq -c | sed 's/^ *//' || true
+}
+
+# ---- baseline -------------------------------------------------------------------------
+union=$(IFS='|'; echo "${filters[*]}")
+t=$(now)
+run baseline "$union"
+base_s=$(( $(now) - t ))
+baseline_ok=1
+declare -A base_verdict
+for i in "${!patches[@]}"; do
+  out=$(verdicts baseline "${filters[$i]}")
+  name=$(basename "${patches[$i]}" .patch)
+  if [[ -z $out ]] || grep -qv '^PASS' <<<"$out"; then
+    baseline_ok=0
+    base_verdict[$name]="NOT-PASS: $(cut -f1 <<<"$out" | sort | uniq -c | xargs)"
+  else
+    base_verdict[$name]="PASS x$(wc -l <<<"$out")"
+  fi
+done
+log "baseline: $([[ $baseline_ok = 1 ]] && echo PASS || echo 'NOT PASSING') (${base_s}s)"
+verdicts baseline "$union" | sed 's/^/  baseline: /' >&2
+bs=$(splats baseline); [[ -n $bs ]] && log "baseline console splats: $bs"
+
+# ---- mutations ------------------------------------------------------------------------
+declare -A res_verdicts res_result res_time res_splat
+all_caught=1
+for i in "${!patches[@]}"; do
+  p=${patches[$i]}; name=$(basename "$p" .patch); filter=${filters[$i]}
+  t=$(now)
+  revert
+  if ! git -C "$TREE" apply "$p"; then
+    res_result[$name]=APPLY-FAILED; res_verdicts[$name]=-; all_caught=0; continue
+  fi
+  run "$name" "$filter"
+  revert
+  res_time[$name]=$(( $(now) - t ))
+  out=$(verdicts "$name" "$filter")
+  verdicts "$name" "$filter" | sed "s/^/  $name: /" >&2
+  res_verdicts[$name]=$(cut -f1 <<<"$out" | grep . | sort | uniq -c | awk '{printf "%s%s x%s", (NR>1?", ":""), $2, $1}')
+  [[ -n ${res_verdicts[$name]} ]] || res_verdicts[$name]="no verdicts"
+  if [[ -n $out ]] && ! grep -qv '^FAIL' <<<"$out"; then res_result[$name]=OK; else res_result[$name]=NOT-CAUGHT; all_caught=0; fi
+  s=$(splats "$name"); res_splat[$name]=$([[ -n $s ]] && echo "splat: $(head -3 <<<"$s" | paste -sd';' -)" || echo "-")
+  log "$name: ${res_result[$name]} (${res_verdicts[$name]}, ${res_time[$name]}s) ${res_splat[$name]}"
+done
+
+# ---- table ----------------------------------------------------------------------------
+echo
+echo "Mutation check on source:$TREE, topology $TOPOLOGY, $IOMMU (results: $WORK)"
+echo "setup ${setup_s}s; baseline ${base_s}s: $([[ $baseline_ok = 1 ]] && echo PASS || echo NOT-PASSING)"
+echo
+printf '%-22s | %-64s | %-44s | %-12s | %-12s | %-10s | %5s | %s\n' patch rule tests baseline mutant result time console
+printf '%s\n' "$(printf -- '-%.0s' {1..220})"
+for i in "${!patches[@]}"; do
+  p=${patches[$i]}; name=$(basename "$p" .patch)
+  rule=$(header "$p" Rule | cut -c1-64)
+  printf '%-22s | %-64s | %-44s | %-12s | %-12s | %-10s | %4ss | %s\n' \
+    "$name" "$rule" "/$(cut -c1-42 <<<"${filters[$i]}")/" "${base_verdict[$name]}" "${res_verdicts[$name]:-}" \
+    "${res_result[$name]:-}" "${res_time[$name]:-0}" "${res_splat[$name]:-}"
+done
+echo
+if [[ $baseline_ok = 1 && $all_caught = 1 ]]; then
+  echo "RESULT: baseline passed and all ${#patches[@]} mutations were caught"
+  exit 0
+fi
+echo "RESULT: FAILED ($([[ $baseline_ok = 1 ]] || echo 'baseline did not pass; ')$([[ $all_caught = 1 ]] || echo 'some mutation was not caught'))"
+exit 1
