@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
-import { DEFAULT_KERNELS, isSourceSpec, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel } from '../kernel/resolve.js'
+import { DEFAULT_KERNELS, isSourceSpec, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
 import { HarnessError, UsageError } from '../util/errors.js'
@@ -117,7 +117,10 @@ async function runCommand(args: string[]): Promise<number> {
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
   const runDir = path.resolve(values.results ?? path.join('vfio-conform-results', stamp))
-  process.env.VFIO_CONFORM_KERNELS = resolved.map((k) => k.id).join(';')
+  // Resolved ids (exact versions), keeping each entry's vIOMMU restriction ("@intel-iommu").
+  process.env.VFIO_CONFORM_KERNELS = resolved
+    .map((k, i) => k.id + (splitKernelEntry(kernels[i]!).iommus ? '@' + splitKernelEntry(kernels[i]!).iommus!.join('+') : ''))
+    .join(';')
   process.env.VFIO_CONFORM_RUN_DIR = runDir
   if (values.topology) process.env.VFIO_CONFORM_TOPOLOGIES = values.topology.join(',')
   if (values.iommu) process.env.VFIO_CONFORM_IOMMUS = values.iommu.join(',')

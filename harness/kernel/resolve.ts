@@ -8,19 +8,21 @@ import { debianSourceKernel, sourceKernel } from './source-provider.js'
 /**
  * The default set, for the main job and for `npm test`: the stock oldstable and stable kernels
  * (legacy group/container path; iommufd and mdev SKIP with the missing option named) and a
- * conform build of stable's 6.12 from Debian's linux-source, which has everything.
+ * conform build of stable's 6.12 from Debian's linux-source, which has everything, and its
+ * compat variant (iommufd provides /dev/vfio/vfio) under intel-iommu, for the legacy suites.
  */
-export const DEFAULT_KERNELS = ['debian:bookworm', 'debian:trixie', 'debian-source:6.12']
+export const DEFAULT_KERNELS = ['debian:bookworm', 'debian:trixie', 'debian-source:6.12', 'debian-source:6.12,compat@intel-iommu']
 export const TEST_KERNELS = DEFAULT_KERNELS
 
 /** Specs whose resolution builds a kernel (and so needs the build packages). */
-export const isSourceSpec = (spec: string) => /^(source|debian-source):/.test(spec)
+export const isSourceSpec = (entry: string) => /^(source|debian-source):/.test(entry)
 
 export const KERNEL_SPEC_HELP =
   'debian:<suite|version> (e.g. debian:bookworm, debian:6.12), path:<bzImage>[,modules=<dir>][,config=<file>], ' +
   'source:<dir>[,fragment=<file>][,compat] or debian-source:<version>[,compat] (e.g. debian-source:6.12)'
 
-export async function resolveKernel(spec: string): Promise<KernelBuild> {
+export async function resolveKernel(entry: string): Promise<KernelBuild> {
+  const { spec } = splitKernelEntry(entry)
   const i = spec.indexOf(':')
   const kind = i < 0 ? '' : spec.slice(0, i)
   const rest = i < 0 ? '' : spec.slice(i + 1)
@@ -41,4 +43,18 @@ export async function resolveKernel(spec: string): Promise<KernelBuild> {
 export function kernelSpecsFromEnv(fallback: string[]): string[] {
   const env = process.env.VFIO_CONFORM_KERNELS
   return env ? env.split(/[\s;]+/).filter(Boolean) : fallback
+}
+
+const IOMMU_NAMES = ['intel-iommu', 'virtio-iommu', 'amd-iommu', 'none']
+
+/**
+ * A kernel entry may name the vIOMMU models it runs under: "SPEC@intel-iommu+amd-iommu".
+ * Without the suffix the topology's models apply. Exported for unit tests.
+ */
+export function splitKernelEntry(entry: string): { spec: string; iommus?: string[] } {
+  const at = entry.lastIndexOf('@')
+  if (at < 0) return { spec: entry }
+  const models = entry.slice(at + 1).split('+')
+  if (!models.length || !models.every((m) => IOMMU_NAMES.includes(m))) return { spec: entry }
+  return { spec: entry.slice(0, at), iommus: models }
 }

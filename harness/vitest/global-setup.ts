@@ -10,7 +10,7 @@ import { buildAgent } from '../agent/build.js'
 import { Guest } from '../guest/guest.js'
 import { VIOMMU_CONFIG } from '../../guests/topologies/types.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
-import { resolveKernel } from '../kernel/resolve.js'
+import { resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { HarnessError } from '../util/errors.js'
 import { progress } from '../util/log.js'
@@ -50,7 +50,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
         kernelError = `kernel ${spec}: ${(e as Error).message}`
       }
     }
-    for (const { topology, iommu } of plan.combos) {
+    const only = splitKernelEntry(spec).iommus
+    for (const { topology, iommu } of plan.combos.filter((c) => !only || only.includes(c.iommu))) {
       const label = kernel?.label ?? spec.replace(/[^A-Za-z0-9.+-]/g, '_')
       const key = `${label}/${topology.name}/${iommu}`
       const runDir = path.join(plan.runDir, label, topology.name, iommu)

@@ -162,3 +162,13 @@ describe('in-band exit status of plumbing commands', () => {
     expect(splitRc('no marker\n')).toEqual({ stdout: 'no marker\n' })
   })
 })
+
+import { splitKernelEntry } from '../../harness/kernel/resolve.js'
+describe('kernel entries with a vIOMMU restriction', () => {
+  test('SPEC@model+model restricts; an @ that names no model is part of the spec', () => {
+    expect(splitKernelEntry('debian-source:6.12,compat@intel-iommu')).toEqual({ spec: 'debian-source:6.12,compat', iommus: ['intel-iommu'] })
+    expect(splitKernelEntry('debian:trixie@intel-iommu+amd-iommu')).toEqual({ spec: 'debian:trixie', iommus: ['intel-iommu', 'amd-iommu'] })
+    expect(splitKernelEntry('path:/home/me@work/bzImage')).toEqual({ spec: 'path:/home/me@work/bzImage' })
+    expect(splitKernelEntry('debian:trixie')).toEqual({ spec: 'debian:trixie' })
+  })
+})
