@@ -21,7 +21,7 @@ import {
   removeMdevsQuietly,
   waitGroupNode,
 } from '../harness/vfio/mdev.js'
-import { attachPt, bindIommufd, ioasAlloc, openCdev, openIommufd } from '../harness/vfio/privileges.js'
+import { attachPt, bindIommufd, ioasAlloc, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
 import { VFIO_DEVICE_API_PCI_STRING, VFIO_DEVICE_FLAGS_PCI, VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE, VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS } from '../harness/uapi/vfio.js'
 
 interface Mdev {

@@ -9,7 +9,8 @@ import type { GuestSession } from '../harness/guest/session.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { errnoOf, getDeviceFd, groupPath, holdGroup, mapDma, must, openContainer, openGroup, setContainer, setIommu, VFIO_CONTAINER_PATH } from '../harness/vfio/legacy.js'
-import { attachPt, bindIommufd, giveNode, ioasAlloc, ioasMap, IOMMUFD_PATH, memlockLimit, openCdev, openIommufd, pciCdev, statNode } from '../harness/vfio/privileges.js'
+import { attachPt, bindIommufd, cdevPath, ioasAlloc, ioasMap, IOMMUFD_PATH, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
+import { giveNode, memlockLimit, statNode } from '../harness/vfio/privileges.js'
 
 const USER_A = { uid: 1000, gid: 1000 } // conform-a (guests/rootfs/recipe.ts)
 const USER_B = { uid: 1001, gid: 1001 } // conform-b
@@ -54,7 +55,7 @@ forEachTarget((target, base) => {
     await expectNode(VFIO_CONTAINER_PATH, 0o666)
     await expectNode(groupPath(g.group), 0o600)
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
-    await expectNode(await pciCdev(guest, g.bdf(dev)), 0o600)
+    await expectNode(await cdevPath(guest, g.bdf(dev)), 0o600)
     await expectNode(IOMMUFD_PATH, 0o660)
   })
 
@@ -70,7 +71,7 @@ forEachTarget((target, base) => {
     expect(errnoOf(await openGroup(u, g.group))).toBe('EACCES')
     expect(errnoOf(await openContainer(u))).toBe('OK')
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
-    expect(errnoOf(await openCdev(u, await pciCdev(guest, g.bdf(dev))))).toBe('EACCES')
+    expect(errnoOf(await openCdev(u, await cdevPath(guest, g.bdf(dev))))).toBe('EACCES')
     expect(errnoOf(await openIommufd(u))).toBe('EACCES')
   })
 
@@ -101,7 +102,7 @@ forEachTarget((target, base) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
     const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
-    const cdev = await pciCdev(guest, g.bdf(dev))
+    const cdev = await cdevPath(guest, g.bdf(dev))
     await nodes.give(cdev, USER_A)
     await nodes.give(IOMMUFD_PATH, USER_A)
     const u = await unprivileged(guest)
@@ -127,8 +128,8 @@ forEachTarget((target, base) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
     const [devA, devB] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(devA)
-    const cdevA = await pciCdev(guest, g.bdf(devA))
-    const cdevB = await pciCdev(guest, g.bdf(devB))
+    const cdevA = await cdevPath(guest, g.bdf(devA))
+    const cdevB = await cdevPath(guest, g.bdf(devB))
     await nodes.give(cdevA, USER_A)
     await nodes.give(cdevB, USER_B)
     await nodes.give(IOMMUFD_PATH, { mode: 0o666 })
@@ -185,7 +186,7 @@ forEachTarget((target, base) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
     const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
-    const cdev = await pciCdev(guest, g.bdf(dev))
+    const cdev = await cdevPath(guest, g.bdf(dev))
     await nodes.give(cdev, USER_A)
     await nodes.give(IOMMUFD_PATH, USER_A)
     const setup = async (caps: 'none' | string[], label: string) => {
@@ -203,13 +204,13 @@ forEachTarget((target, base) => {
     if (limit === undefined || limit > 64n << 20n) skip(`the agent's RLIMIT_MEMLOCK is ${limit ?? 'unlimited'}: too large to exceed here`)
     const over = limit! + PAGE
     const mem = await u.a.memAlloc(Number(over))
-    expect(errnoOf(await ioasMap(u.a, u.ictx, { ioasId: u.ioasId, vaddr: mem.addr, iova: 0x100000, length: over }))).toBe('ENOMEM')
-    expect(errnoOf(await ioasMap(u.a, u.ictx, { ioasId: u.ioasId, vaddr: mem.addr, iova: 0x100000, length: limit! / 2n }))).toBe('OK')
+    expect(errnoOf(await ioasMap(u.a, u.ictx, { ioasId: u.ioasId, userVa: mem.addr, iova: 0x100000, length: over }))).toBe('ENOMEM')
+    expect(errnoOf(await ioasMap(u.a, u.ictx, { ioasId: u.ioasId, userVa: mem.addr, iova: 0x100000, length: limit! / 2n }))).toBe('OK')
     await u.a.close()
 
     const c = await setup(['cap_ipc_lock'], 'user+ipc_lock')
     const mem2 = await c.a.memAlloc(Number(over))
-    expect(errnoOf(await ioasMap(c.a, c.ictx, { ioasId: c.ioasId, vaddr: mem2.addr, iova: 0x100000, length: over }))).toBe('OK')
+    expect(errnoOf(await ioasMap(c.a, c.ictx, { ioasId: c.ioasId, userVa: mem2.addr, iova: 0x100000, length: over }))).toBe('OK')
   })
 
   // ---- the device nodes of one group are independent ----
@@ -225,8 +226,8 @@ forEachTarget((target, base) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
     const [devA, devB] = castPart('multiDeviceGroup')
     const g = await guest.vfioGroup(devA)
-    const cdevA = await pciCdev(guest, g.bdf(devA))
-    const cdevB = await pciCdev(guest, g.bdf(devB))
+    const cdevA = await cdevPath(guest, g.bdf(devA))
+    const cdevB = await cdevPath(guest, g.bdf(devB))
     expect(g.devices.some((d) => d.nodeId === devB), `${devB} should share ${devA}'s group`).toBe(true)
     await nodes.give(cdevA, { ...USER_A, mode: 0o600 })
     await nodes.give(cdevB, { ...USER_B, mode: 0o640 })

@@ -55,6 +55,8 @@ export async function cdevPath(guest: GuestSession, bdf: string): Promise<string
   if (!/^vfio\d+$/.test(out)) {
     throw new HarnessError(`${HARNESS_ERROR_TAG} ${guest.target.key}: ${bdf} has no vfio-dev/vfioN in sysfs (got ${JSON.stringify(out)}); is it on vfio-pci?`)
   }
+  // devtmpfs creates the node right after the sysfs entry; wait for it briefly.
+  await guest.run(`for i in $(seq 50); do [ -e /dev/vfio/devices/${out} ] && exit 0; sleep 0.1; done; echo "/dev/vfio/devices/${out} never appeared" >&2; exit 1`)
   return `/dev/vfio/devices/${out}`
 }
 
