@@ -24,11 +24,32 @@ arg() { # value of name=value on the kernel command line
   for w in $(cat /proc/cmdline); do case "$w" in "$1="*) echo "${w#*=}"; return;; esac; done
 }
 
+# A device probed before its IOMMU driver registered is put on the deferred-probe list
+# (ACPI VIOT says it sits behind an IOMMU that is not there yet). When the IOMMU module
+# then registers, the kernel retries those probes from a workqueue, racing with the next
+# insmod: an e1000e loaded right after virtio_iommu could probe its NIC before the NIC's
+# non-ACS root port was re-probed, and under virtio-iommu (groups form at probe) the NIC
+# would get a group of its own on some boots and share the port's group on others. So once
+# a module has registered an IOMMU, every PCI device without a driver is re-probed here,
+# synchronously and in bus order (upstream bridges first), before the next module loads:
+# the same order a kernel with the IOMMU driver built in probes them in.
+iommus() { ls /sys/class/iommu 2>/dev/null | wc -l; }
+reprobe_pci() {
+  for d in /sys/bus/pci/devices/*; do
+    [ -e "$d/driver" ] || echo "${d##*/}" > /sys/bus/pci/drivers_probe 2>/dev/null
+  done
+}
+
 # Modules in dependency order, as the harness resolved them from modules.dep.
 if [ -f /etc/vfio-conform/modules.load ]; then
   while read -r m params; do
     [ -n "$m" ] || continue
+    before=$(iommus)
     insmod "$m" $params 2>/tmp/insmod.err || say "insmod $m failed: $(cat /tmp/insmod.err)"
+    if [ "$(iommus)" -gt "$before" ]; then
+      say "IOMMU registered by ${m##*/}: re-probing PCI devices without a driver"
+      reprobe_pci
+    fi
   done < /etc/vfio-conform/modules.load
 fi
 
