@@ -51,10 +51,9 @@ forEachTarget((target, test) => {
     }
   })
 
-  test('an mtty mdev is created and removed, and its IOMMU group is its own', async ({ guest, requireConfig, skip }) => {
-    requireConfig('VFIO_MDEV', 'SAMPLE_VFIO_MDEV_MTTY')
+  test('an mtty mdev is created and removed, and its IOMMU group is its own', async ({ guest, requireMtty }) => {
+    await requireMtty()
     const a = await guest.agent()
-    if (errnoOf(await a.readlink(`${MTTY_PARENT}`)) === 'ENOENT') skip(`${MTTY_PARENT} missing: the mtty module did not load (see the console log)`)
     const uuid = randomUUID()
     const type = `${MTTY_PARENT}/mdev_supported_types/mtty-2`
     expect(errnoOf(await a.writeFile(`${type}/create`, uuid))).toBe('OK')

@@ -197,3 +197,46 @@ export function describeFaults(model: IommuModel, want: FaultMatch, seen: FaultL
   const what = `${model} fault line for ${want.bdf}${want.iova !== undefined ? ` at IOVA 0x${want.iova.toString(16)}` : ''}${want.access ? ` (${want.access})` : ''}`
   return seen.length ? `${what}; fault lines seen instead: ${seen.map((f) => JSON.stringify(f.line)).join(' | ')}` : `${what}; no fault line of ${model} on the console`
 }
+
+/**
+ * All three guest drivers rate-limit their fault lines with the default ratelimit state
+ * (include/linux/ratelimit_types.h: DEFAULT_RATELIMIT_INTERVAL 5*HZ, burst 10): intel
+ * (dmar.c dmar_fault: one static state, two calls per fault), virtio (dev_err_ratelimited
+ * per call site), amd (one state per device, iommu.c amd_iommu_report_page_fault). After a
+ * burst, every fault for up to 5 s is counted as "callbacks suppressed" and never printed,
+ * so a test that expects "the kernel logs a fault" right after another test's faults would
+ * see nothing through no fault of the kernel's.
+ */
+export const FAULT_RATELIMIT_INTERVAL_S = 5
+
+const SUPPRESSED = /^\S+: \d+ callbacks suppressed$/
+
+/**
+ * The printk time (seconds since boot) of the last fault or "callbacks suppressed" line in
+ * console text, or undefined when there is none.
+ */
+export function lastFaultTime(model: IommuModel, text: string): number | undefined {
+  const fmt = FAULT_FORMATS[model]
+  if (!fmt) return undefined
+  let last: number | undefined
+  for (const raw of text.split('\n')) {
+    const ts = /^\[\s*(\d+\.\d+)\]/.exec(raw)
+    if (!ts) continue
+    const line = body(raw)
+    if (fmt.pattern.test(line) || SUPPRESSED.test(line)) last = Number(ts[1])
+  }
+  return last
+}
+
+/**
+ * Waits until the rate limit that earlier faults may have used up has expired: the time
+ * since the last fault line (guest clock, `uptime` seconds since boot) exceeds the interval.
+ * Call before a DMA whose fault line a test expects.
+ */
+export async function waitForFaultQuiet(console: ConsoleLog, model: IommuModel, uptime: () => Promise<number>): Promise<void> {
+  const size = await console.size()
+  const last = lastFaultTime(model, await console.read(Math.max(0, size - 256 * 1024)))
+  if (last === undefined) return
+  const wait = last + FAULT_RATELIMIT_INTERVAL_S + 0.5 - (await uptime())
+  if (wait > 0) await new Promise((r) => setTimeout(r, Math.ceil(wait * 1000)))
+}

@@ -1,5 +1,6 @@
 // A kernel the harness can boot: where its image, modules and config are, and where it came from.
 import type { KernelConfig } from './config.js'
+import type { MttyAvailability } from './mtty-out-of-tree.js'
 
 export interface KernelBuild {
   /** The spec the user gave, normalised (e.g. "debian:6.12.117-1"). */
@@ -14,6 +15,8 @@ export interface KernelBuild {
   modulesDir?: string
   /** The kernel's .config, when known on the host (otherwise read from the guest's /proc/config.gz). */
   config?: KernelConfig
+  /** Where the mdev sample comes from (in tree, built out of tree here) or why there is none. */
+  mtty?: MttyAvailability
   origin:
     | { kind: 'debian'; package: string; version: string; suites: string[] }
     | { kind: 'path'; path: string }

@@ -2,6 +2,7 @@
 import { UsageError } from '../util/errors.js'
 import { debianKernel } from './debian.js'
 import type { KernelBuild } from './kernel-build.js'
+import { mttyFor } from './mtty-out-of-tree.js'
 import { pathKernel } from './path-provider.js'
 import { debianSourceKernel, sourceKernel } from './source-provider.js'
 
@@ -22,7 +23,12 @@ export const KERNEL_SPEC_HELP =
   'source:<dir>[,fragment=<file>][,compat] or debian-source:<version>[,compat] (e.g. debian-source:6.12)'
 
 export async function resolveKernel(entry: string): Promise<KernelBuild> {
-  const { spec } = splitKernelEntry(entry)
+  const kernel = await providerKernel(splitKernelEntry(entry).spec)
+  kernel.mtty ??= await mttyFor(kernel)
+  return kernel
+}
+
+async function providerKernel(spec: string): Promise<KernelBuild> {
   const i = spec.indexOf(':')
   const kind = i < 0 ? '' : spec.slice(0, i)
   const rest = i < 0 ? '' : spec.slice(i + 1)

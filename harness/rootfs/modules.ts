@@ -46,6 +46,23 @@ export function loadOrder(dep: Map<string, { file: string; deps: string[] }>, wa
   return { order, absent }
 }
 
+/**
+ * Add a module built out of tree (an absolute .ko path) to a parsed modules.dep, its
+ * dependencies given by name (modinfo's "depends") and resolved, with theirs, through the
+ * tree's own entries. Exported for unit tests.
+ */
+export function addOutOfTreeModule(dep: Map<string, { file: string; deps: string[] }>, file: string, depends: string[]): void {
+  const files: string[] = []
+  const add = (name: string) => {
+    const e = dep.get(name)
+    // Not a module: built in (modules.builtin), nothing to load first.
+    if (!e) return
+    for (const f of [...e.deps, e.file]) if (!files.includes(f)) files.push(f)
+  }
+  for (const d of depends) add(d.replace(/-/g, '_'))
+  dep.set(modName(file), { file, deps: files })
+}
+
 /** Build (or reuse) the modules archive for a kernel; returns its path and which wanted modules were absent. */
 export async function modulesRootfs(kernel: KernelBuild): Promise<{ cpio: string; loaded: string[]; absent: string[] }> {
   if (!kernel.modulesDir) {
@@ -54,17 +71,25 @@ export async function modulesRootfs(kernel: KernelBuild): Promise<{ cpio: string
     return { cpio, loaded: [], absent: [...GUEST_MODULES] }
   }
   const depText = await readFile(path.join(kernel.modulesDir, 'modules.dep'), 'utf8')
-  const key = sha256([kernel.release, depText, JSON.stringify(GUEST_MODULES), await readFile(new URL(import.meta.url))]).slice(0, 16)
+  const oot = kernel.mtty?.kind === 'out-of-tree' ? kernel.mtty : undefined
+  const key = sha256([
+    kernel.release,
+    depText,
+    JSON.stringify(GUEST_MODULES),
+    await readFile(new URL(import.meta.url)),
+    oot ? await readFile(oot.file) : '',
+  ]).slice(0, 16)
   const dep = parseModulesDep(depText)
+  if (oot) addOutOfTreeModule(dep, oot.file, oot.depends)
   const { order, absent } = loadOrder(dep, GUEST_MODULES)
   const { dir } = await cachedDir(cachePath('rootfs', `modules-${kernel.label}-${key}`), async (tmp) => {
     const entries: CpioEntry[] = []
     const lines: string[] = []
     for (const name of order) {
       const rel = dep.get(name)!.file
-      const src = path.join(kernel.modulesDir!, rel)
-      const data = await decompress(src)
-      const guestPath = `lib/modules/${kernel.release}/${rel.replace(/\.(xz|zst|gz)$/, '')}`
+      const outOfTree = path.isAbsolute(rel)
+      const data = await decompress(outOfTree ? rel : path.join(kernel.modulesDir!, rel))
+      const guestPath = `lib/modules/${kernel.release}/${outOfTree ? `extra/${path.basename(rel)}` : rel}`.replace(/\.(xz|zst|gz)$/, '')
       entries.push({ type: 'file', path: guestPath, data })
       lines.push('/' + guestPath)
     }

@@ -16,6 +16,7 @@ import { findSplats } from '../guest/splats.js'
 import type { KernelConfig } from '../kernel/config.js'
 import { HarnessError } from '../util/errors.js'
 import { KNOWN_ISSUES } from '../../suites/known-issues.js'
+import { MTTY_PARENT } from '../vfio/mdev.js'
 import { knownIssueTestApi } from './known-issues.js'
 import { targetConfig, type GuestTarget } from './targets.js'
 
@@ -26,6 +27,12 @@ export interface ConformFixtures {
   kconfig: KernelConfig | undefined
   /** SKIP the test, naming the options, unless the kernel has all of them (y or m). */
   requireConfig: (...opts: string[]) => void
+  /**
+   * SKIP unless the guest has the mtty mdev sample: in tree, or built out of tree for a stock
+   * kernel; the reason says why it has none (no VFIO_MDEV, compiler mismatch, ...) or that
+   * the module did not load.
+   */
+  requireMtty: () => Promise<void>
   /** The device(s) the topology casts for a part (see SuiteCast); SKIPs when it casts none. */
   castPart: <K extends keyof SuiteCast>(part: K) => NonNullable<SuiteCast[K]>
 }
@@ -68,6 +75,17 @@ export const conformTest = base.extend<ConformFixtures>({
       if (!kconfig) skip(`kernel config unknown (no .config and no /proc/config.gz): cannot check ${opts.join(', ')}`)
       const missing = kconfig!.missing(...opts)
       if (missing) skip(missing)
+    })
+  },
+  requireMtty: async ({ target, guest, requireConfig, skip }, use) => {
+    await use(async () => {
+      const m = target.mtty
+      if (!m) skip('mtty availability unknown for this kernel')
+      if (m!.kind === 'absent') skip(m!.reason ?? 'no mtty for this kernel')
+      requireConfig('VFIO_MDEV')
+      if ((await guest.exec(`[ -d ${MTTY_PARENT} ]`)).code !== 0) {
+        skip(`${MTTY_PARENT} missing: the ${m!.kind} mtty module did not load (see "insmod" in the console log)`)
+      }
     })
   },
   castPart: async ({ target, skip }, use) => {

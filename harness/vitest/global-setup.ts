@@ -66,6 +66,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
         consoleLog: path.join(runDir, 'console.log'),
         bootSplats: [],
         modules: { loaded: [], absent: [] },
+        mtty: kernel?.mtty && {
+          kind: kernel.mtty.kind,
+          reason: kernel.mtty.kind === 'absent' ? kernel.mtty.reason : undefined,
+          compiler: kernel.mtty.kind === 'out-of-tree' ? kernel.mtty.compiler : undefined,
+        },
       }
       targets.push(target)
       if (!kernel || kernelError) continue

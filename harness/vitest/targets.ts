@@ -29,6 +29,8 @@ export interface GuestTarget {
   /** Kernel config entries (name without CONFIG_ -> value), when known. */
   config?: Array<[string, string]>
   modules: { loaded: string[]; absent: string[] }
+  /** Where the kernel's mtty comes from, or why it has none (the mdev tests SKIP with it). */
+  mtty?: { kind: 'in-tree' | 'out-of-tree' | 'absent'; reason?: string; compiler?: string }
 }
 
 export function targetConfig(t: GuestTarget): KernelConfig | undefined {

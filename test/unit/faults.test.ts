@@ -1,0 +1,55 @@
+// The fault-line parsers of harness/dma/faults.ts against lines real guests printed, and the
+// rate-limit bookkeeping the DMA suite waits on.
+import { describe, expect, test } from 'vitest'
+import { FAULT_EXAMPLES, faultMatches, lastFaultTime, parseFaultLines, ridOf } from '../../harness/dma/faults.js'
+
+describe('fault lines', () => {
+  test('intel-iommu: requester, page address, access and reason come from dmar_fault_do_one', () => {
+    const [f, ...rest] = parseFaultLines('intel-iommu', FAULT_EXAMPLES['intel-iommu']!.map((l, i) => `[   12.${i}00000] ${l}\r`).join('\n'))
+    expect(rest).toEqual([])
+    expect(f).toMatchObject({ rid: ridOf('01:00.0'), addr: 0x5a5000n, access: 'write', reason: '0x05 PTE Write access is not set' })
+    expect(faultMatches(f!, { bdf: '0000:01:00.0', iova: 0x5a5123n, access: 'write' })).toBe(true)
+    expect(faultMatches(f!, { bdf: '0000:01:00.0', access: 'read' })).toBe(false)
+    expect(faultMatches(f!, { bdf: '0000:02:00.0' })).toBe(false)
+  })
+
+  test('virtio-iommu: the endpoint id is the requester id; "[]" says nothing about the access', () => {
+    const fs = parseFaultLines('virtio-iommu', FAULT_EXAMPLES['virtio-iommu']!.join('\n'))
+    expect(fs.map((f) => [f.rid, f.addr, f.access])).toEqual([
+      [256, 0x5a5000n, undefined],
+      [256, 0x200000n, 'write'],
+    ])
+    // An unmapped-address line is not held against a write expectation.
+    expect(faultMatches(fs[0]!, { bdf: '01:00.0', iova: 0x5a5000n, access: 'write' })).toBe(true)
+  })
+
+  test('amd-iommu: both printk forms, the RW flag decides the access', () => {
+    const fs = parseFaultLines(
+      'amd-iommu',
+      [
+        'vfio-pci 0000:01:00.0: Event logged [IO_PAGE_FAULT domain=0x0002 address=0x5a5000 flags=0x0020]',
+        'AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:02:00.0 domain=0x0003 address=0x1000 flags=0x0000]',
+      ].join('\n'),
+    )
+    expect(fs.map((f) => [f.rid, f.addr, f.access])).toEqual([
+      [ridOf('01:00.0'), 0x5a5000n, 'write'],
+      [ridOf('02:00.0'), 0x1000n, 'read'],
+    ])
+  })
+
+  test('a model without a vIOMMU has no fault lines', () => {
+    expect(parseFaultLines('none', FAULT_EXAMPLES['intel-iommu']!.join('\n'))).toEqual([])
+  })
+
+  test('the last fault time counts "callbacks suppressed" lines and ignores other models', () => {
+    const text = [
+      '[    5.000000] virtio_iommu virtio0: page fault from EP 256 at 0x5a5000 []\r',
+      '[    7.250000] viommu_fault_handler: 246 callbacks suppressed\r',
+      '[    8.000000] DMAR: [DMA Write NO_PASID] Request device [01:00.0] fault addr 0x5a5000 [fault reason 0x05] PTE Write access is not set',
+      '[    9.000000] vfio-pci 0000:01:00.0: enabling device (0000 -> 0002)',
+    ].join('\n')
+    expect(lastFaultTime('virtio-iommu', text)).toBe(7.25)
+    expect(lastFaultTime('intel-iommu', text)).toBe(8)
+    expect(lastFaultTime('amd-iommu', '[    1.000000] nothing')).toBeUndefined()
+  })
+})
