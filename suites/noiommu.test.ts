@@ -6,6 +6,8 @@ import { errnoOf } from '../harness/agent/client.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { checkExtension, getDeviceFd, must, openContainer, setContainer, setIommu } from '../harness/vfio/legacy.js'
 import { VFIO_NOIOMMU_IOMMU } from '../harness/uapi/vfio.js'
+import { IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET } from '../harness/uapi/iommufd.js'
+import { ioasAlloc, openIommufd, vfioIoas } from '../harness/vfio/iommufd.js'
 
 /** include/linux/panic.h: TAINT_USER is bit 6. */
 const TAINT_USER = 1 << 6
@@ -61,6 +63,71 @@ forEachTarget(
       expect(dfd.ret).toBeGreaterThan(2)
     })
 
+    // ---- the cdev / iommufd side (16: "cdev behaviour as the kernel version documents") ----
+
+    // Documentation/driver-api/vfio.rst: "cdev interface does not support noiommu devices, so
+    // user should use the legacy group interface". drivers/vfio/vfio.h vfio_device_add: a
+    // no-IOMMU device is registered with device_add() instead of cdev_device_add(), and
+    // vfio_init_device_cdev (which gives the device its dev_t) is never called: the
+    // vfio-dev/vfioN device exists, without a device number and without a node. Read in
+    // the 6.12 and the 7.2 source (unchanged).
+    test('a no-IOMMU device gets no cdev: vfio-dev/vfioN exists without a device number, and /dev/vfio/devices has no node for it', async ({ guest, castPart, requireConfig }) => {
+      requireConfig('VFIO_DEVICE_CDEV')
+      const { bdf } = await bindNoiommu(guest, castPart('singletonGroup'))
+      const names = (await guest.run(`ls /sys/bus/pci/devices/${bdf}/vfio-dev`)).split(/\s+/).filter(Boolean)
+      expect(names, 'vfio-dev entries of the device').toHaveLength(1)
+      expect(names[0]).toMatch(/^vfio\d+$/)
+      const name = names[0]!
+      expect((await guest.exec(`[ -e /sys/bus/pci/devices/${bdf}/vfio-dev/${name}/dev ]`)).code, `sysfs ${name}/dev exists`).not.toBe(0)
+      expect((await guest.exec(`[ -e /dev/vfio/devices/${name} ]`)).code, `/dev/vfio/devices/${name} exists`).not.toBe(0)
+    })
+
+    // drivers/vfio/group.c vfio_group_ioctl_set_container: an iommufd given to a VFIO_NO_IOMMU
+    // group goes to iommufd_vfio_compat_set_no_iommu (no_iommu_mode, no IOAS); the device
+    // open (vfio_df_group_open) then needs CAP_SYS_RAWIO and no compat IOAS, and attaches
+    // nothing (vfio_iommufd_compat_attach_ioas: "compat noiommu does not need to do ioas attach").
+    test('an iommufd as a no-IOMMU group\'s container: SET_CONTAINER succeeds, the device fd opens with CAP_SYS_RAWIO, and no compat IOAS is created', async ({ guest, castPart, requireConfig }) => {
+      requireConfig('IOMMUFD')
+      const { bdf, group } = await bindNoiommu(guest, castPart('singletonGroup'))
+      const a = await guest.agent({ caps: ['cap_sys_rawio'] })
+      const iommufd = must(await openIommufd(a), 'open /dev/iommu')
+      const g = must(await a.open(`/dev/vfio/noiommu-${group}`, ['O_RDWR']), 'open group')
+      expect(errnoOf(await setContainer(a, g, iommufd)), 'SET_CONTAINER with the iommufd').toBe('OK')
+      const dfd = await getDeviceFd(a, g, bdf)
+      expect(errnoOf(dfd), 'GET_DEVICE_FD').toBe('OK')
+      expect(dfd.ret).toBeGreaterThan(2)
+      // get_compat_ioas: no vfio_ioas -> ENODEV.
+      expect(errnoOf(await vfioIoas(a, iommufd, IOMMU_VFIO_IOAS_GET)), 'IOMMU_VFIO_IOAS GET after the open').toBe('ENODEV')
+    })
+
+    // iommufd_vfio_compat_set_no_iommu: "if (!ictx->vfio_ioas) ... else ret = -EINVAL".
+    test('an iommufd that already has a compat IOAS is refused as a no-IOMMU group\'s container: EINVAL', async ({ guest, castPart, requireConfig }) => {
+      requireConfig('IOMMUFD')
+      const { group } = await bindNoiommu(guest, castPart('singletonGroup'))
+      const a = await guest.agent({ caps: ['cap_sys_rawio'] })
+      const iommufd = must(await openIommufd(a), 'open /dev/iommu')
+      const ioas = await ioasAlloc(a, iommufd)
+      must(ioas, 'IOAS_ALLOC')
+      must(await vfioIoas(a, iommufd, IOMMU_VFIO_IOAS_SET, ioas.ioasId), 'IOMMU_VFIO_IOAS SET')
+      const g = must(await a.open(`/dev/vfio/noiommu-${group}`, ['O_RDWR']), 'open group')
+      expect(errnoOf(await setContainer(a, g, iommufd))).toBe('EINVAL')
+    })
+
+    // vfio_df_group_open: "if (!capable(CAP_SYS_RAWIO) || vfio_iommufd_device_has_compat_ioas())
+    // -> -EPERM": a compat IOAS set after SET_CONTAINER means the user expects translation
+    // that a no-IOMMU device cannot give.
+    test('a compat IOAS set on the iommufd after SET_CONTAINER makes the no-IOMMU device open EPERM', async ({ guest, castPart, requireConfig }) => {
+      requireConfig('IOMMUFD')
+      const { bdf, group } = await bindNoiommu(guest, castPart('singletonGroup'))
+      const a = await guest.agent({ caps: ['cap_sys_rawio'] })
+      const iommufd = must(await openIommufd(a), 'open /dev/iommu')
+      const g = must(await a.open(`/dev/vfio/noiommu-${group}`, ['O_RDWR']), 'open group')
+      must(await setContainer(a, g, iommufd), 'SET_CONTAINER with the iommufd')
+      const ioas = await ioasAlloc(a, iommufd)
+      must(ioas, 'IOAS_ALLOC')
+      must(await vfioIoas(a, iommufd, IOMMU_VFIO_IOAS_SET, ioas.ioasId), 'IOMMU_VFIO_IOAS SET')
+      expect(errnoOf(await getDeviceFd(a, g, bdf))).toBe('EPERM')
+    })
   },
   { dedicatedTo: 'noiommu' },
 )

@@ -17,6 +17,8 @@ import {
   IOMMU_IOAS_MAP_READABLE,
   IOMMU_IOAS_MAP_WRITEABLE,
   IOMMU_IOAS_UNMAP,
+  IOMMU_VFIO_IOAS,
+  IOMMU_VFIO_IOAS_GET,
   iommu_destroy,
   iommu_hwpt_alloc,
   iommu_ioas_alloc,
@@ -25,6 +27,7 @@ import {
   iommu_ioas_map,
   iommu_ioas_unmap,
   iommu_iova_range,
+  iommu_vfio_ioas,
 } from '../uapi/iommufd.js'
 import {
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
@@ -85,6 +88,16 @@ export const detachPt = (a: GuestAgent, devfd: number) => a.ioctl(devfd, VFIO_DE
 export async function ioasAlloc(a: GuestAgent, iommufd: number): Promise<SysResult & { ioasId?: number }> {
   const r = await a.ioctl(iommufd, IOMMU_IOAS_ALLOC, encode(iommu_ioas_alloc))
   return { ...r, ioasId: r.errno ? undefined : decode(iommu_ioas_alloc, r.data!).out_ioas_id }
+}
+
+/**
+ * IOMMU_VFIO_IOAS: get, set or clear the IOAS that the VFIO compatibility paths (a group's
+ * SET_CONTAINER with an iommufd, iommufd's /dev/vfio/vfio) use (iommufd/vfio_compat.c
+ * iommufd_vfio_ioas). GET returns the id in `ioasId`.
+ */
+export async function vfioIoas(a: GuestAgent, iommufd: number, op: number, ioasId = 0): Promise<SysResult & { ioasId?: number }> {
+  const r = await a.ioctl(iommufd, IOMMU_VFIO_IOAS, encode(iommu_vfio_ioas, { ioas_id: ioasId, op }))
+  return { ...r, ioasId: r.errno || op !== IOMMU_VFIO_IOAS_GET ? undefined : decode(iommu_vfio_ioas, r.data!).ioas_id }
 }
 
 /** IOMMU_DESTROY of any object id. */
