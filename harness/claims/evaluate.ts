@@ -87,7 +87,7 @@ export function splitTestName(name: string): { label: string; topology: string; 
 
 const columnId = (label: string, iommu: string) => `${label}/${iommu}`
 
-function buildColumns(verdicts: TestVerdict[], targets: RunTarget[]): { columns: ClaimColumn[]; keyToColumn: Map<string, string> } {
+export function buildColumns(verdicts: TestVerdict[], targets: RunTarget[]): { columns: ClaimColumn[]; keyToColumn: Map<string, string> } {
   const columns = new Map<string, ClaimColumn>()
   const keyToColumn = new Map<string, string>()
   const add = (label: string, iommu: string, topology: string, key: string, release?: string) => {

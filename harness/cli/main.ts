@@ -11,6 +11,7 @@ import { qemuInfo } from '../qemu/qemu-binary.js'
 import { EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { projectApt } from '../debian/apt.js'
+import { BEHAVIOURS_HELP, behavioursCommand } from './behaviours.js'
 import { CLAIMS_HELP, claimsCommand } from './claims.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -27,6 +28,7 @@ Usage:
   vfio-conform kernels        list the Debian kernels available by name
   vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite
 ${CLAIMS_HELP}
+${BEHAVIOURS_HELP}
 
 Kernel specs: ${KERNEL_SPEC_HELP}
 Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMUS.join(', ')}
@@ -53,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
         return await kernelsCommand()
       case 'claims':
         return await claimsCommand(rest)
+      case 'behaviours':
+        return await behavioursCommand(rest)
       case 'bench': {
         const { benchCommand } = await import('./bench.js')
         return await benchCommand(rest)

@@ -1,10 +1,13 @@
 // A vitest reporter that turns results into PASS/FAIL/SKIP/ERROR, prints a per-test table and
 // a summary, and writes verdicts.json into the run directory for the CLI's exit code.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Reporter, SerializedError, TestModule } from 'vitest/node'
 import { HARNESS_ERROR_TAG, isHarnessErrorLike } from '../util/errors.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
+import { BEHAVIOURS } from '../../suites/behaviours.js'
+import type { RunTarget } from '../claims/evaluate.js'
+import { behaviourTable, renderBehavioursMarkdown } from './behaviours.js'
 
 const cleanMsg = (m: string) => m.replace(HARNESS_ERROR_TAG, '').trim()
 
@@ -56,7 +59,9 @@ export default class VerdictReporter implements Reporter {
     const runDir = process.env.VFIO_CONFORM_RUN_DIR_ACTUAL
     if (runDir) {
       const out = { verdicts, runErrors, counts: countVerdicts(verdicts), exitCode: exitCodeFor(verdicts, runErrors) }
-      return mkdir(runDir, { recursive: true }).then(() => writeFile(path.join(runDir, 'verdicts.json'), JSON.stringify(out, null, 2)))
+      return mkdir(runDir, { recursive: true })
+        .then(() => writeFile(path.join(runDir, 'verdicts.json'), JSON.stringify(out, null, 2)))
+        .then(() => writeBehaviours(runDir, verdicts))
     }
   }
 
@@ -78,4 +83,12 @@ export default class VerdictReporter implements Reporter {
     // XFAILs as passed (they behaved as the known-issues list says).
     w(`vfio-conform: ${c.PASS + c.XFAIL} passed, ${c.FAIL + c.XPASS + c.ERROR + runErrors.length} failed, ${c.SKIP} skipped`)
   }
+}
+
+/** behaviours.md next to verdicts.json (a unit-only run has no conformance verdicts: none). */
+async function writeBehaviours(runDir: string, verdicts: TestVerdict[]): Promise<void> {
+  if (!verdicts.some((v) => v.project !== 'unit')) return
+  const targets = await readFile(path.join(runDir, 'targets.json'), 'utf8').then((t) => JSON.parse(t) as RunTarget[], () => [])
+  const md = renderBehavioursMarkdown(behaviourTable(verdicts, targets, BEHAVIOURS), { resultsDir: path.basename(runDir) })
+  await writeFile(path.join(runDir, 'behaviours.md'), md)
 }

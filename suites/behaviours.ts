@@ -1,0 +1,161 @@
+// The ownership and isolation behaviours the suites cover, numbered as the suite plan lists
+// them (legacy 1-5, iommufd/cdev 6-11, compat 12, mdev 13, privileges 14-15, noiommu 16,
+// accounting 17), each with the tests that decide it. harness/report/behaviours.ts turns a
+// run's verdicts into one cell per behaviour and kernel x vIOMMU; the reporter writes it as
+// behaviours.md into the run directory and `vfio-conform behaviours` prints it.
+//
+// Patterns match a test's own name (after "<kernel>/<topology>/<iommu> > ") in the named
+// suite file; they are anchored with ^ so that a renamed test shows up as "no test ran"
+// (the unit test of this registry checks every pattern against the suites' sources).
+
+export type BehaviourArea = 'legacy' | 'iommufd' | 'compat' | 'mdev' | 'privileges' | 'noiommu' | 'accounting'
+
+export interface BehaviourTests {
+  /** Suite file, relative to the repository root. */
+  file: string
+  /** Test names (the part after " > "). */
+  test: RegExp
+}
+
+export interface Behaviour {
+  id: number
+  area: BehaviourArea
+  title: string
+  tests: BehaviourTests[]
+  /** Only kernels whose label matches (e.g. the compat build); other columns show "n/a". */
+  kernels?: RegExp
+}
+
+const LEGACY = 'suites/legacy-group.test.ts'
+const CDEV = 'suites/iommufd-cdev.test.ts'
+const MDEV = 'suites/mdev.test.ts'
+const PRIV = 'suites/privileges.test.ts'
+const NOIOMMU = 'suites/noiommu.test.ts'
+const DMA = 'suites/dma-isolation.test.ts'
+const SMOKE = 'suites/cdev-mdev-smoke.test.ts'
+
+export const BEHAVIOURS: Behaviour[] = [
+  {
+    id: 1,
+    area: 'legacy',
+    title: 'a group opens once (same process, other process); it reopens after the holder exits or is killed',
+    tests: [{ file: LEGACY, test: /^(a group opens once|when the holder exits, the group opens again|when the holder is killed \(SIGKILL\) with the group in a container)/ }],
+  },
+  {
+    id: 2,
+    area: 'legacy',
+    title: 'viability: a device on a host driver makes the group not viable (SET_CONTAINER EPERM); unbinding fixes it; driverless devices do not spoil it',
+    tests: [{ file: LEGACY, test: /^(a group whose devices are on vfio-pci or driverless is viable|a device on a host driver makes its group not viable|unbinding the host driver makes the group viable)/ }],
+  },
+  {
+    id: 3,
+    area: 'legacy',
+    title: 'container rules: GET_DEVICE_FD order, SET_CONTAINER twice / with a non-container, UNSET_CONTAINER, SET_IOMMU without a group, unknown device name',
+    tests: [
+      {
+        file: LEGACY,
+        test: /^(GET_DEVICE_FD before SET_CONTAINER|GET_DEVICE_FD after SET_CONTAINER but before SET_IOMMU|SET_CONTAINER twice|SET_CONTAINER with an fd that is not a container|UNSET_CONTAINER with none set|SET_IOMMU on a container without a group|GET_DEVICE_FD with a name that is no device|the full type1 path|without MSI isolation|the holder of a group gets a device fd)/,
+      },
+    ],
+  },
+  {
+    id: 4,
+    area: 'legacy',
+    title: 'two groups in one container share one space; two processes with a container each stay apart',
+    tests: [
+      { file: DMA, test: /^type1: (one space shared by two groups|a device cannot reach another process's buffer)/ },
+      { file: MDEV, test: /^two mdevs are owned at once by two processes through the legacy path/ },
+    ],
+  },
+  {
+    id: 5,
+    area: 'legacy',
+    title: 'a host driver cannot bind to a device of a held group; it can after release or the holder\'s SIGKILL',
+    tests: [{ file: LEGACY, test: /^(while a group is held, binding a host driver|when the holder is killed \(SIGKILL\), a host driver binds)/ }],
+  },
+  {
+    id: 6,
+    area: 'iommufd',
+    title: 'every vfio-pci device and every mdev has /dev/vfio/devices/vfioN matching sysfs vfio-dev/vfioN',
+    tests: [
+      { file: SMOKE, test: /^(\/dev\/iommu is a character device|every vfio-pci device has \/dev\/vfio\/devices\/vfioN)/ },
+      { file: MDEV, test: /^an mdev binds to iommufd as an emulated device/ },
+    ],
+  },
+  {
+    id: 7,
+    area: 'iommufd',
+    title: 'before BIND_IOMMUFD a cdev grants nothing; BIND twice, bad iommufd, flags, short argsz fail',
+    tests: [{ file: CDEV, test: /^(before BIND_IOMMUFD a cdev fd grants nothing|BIND_IOMMUFD twice|a device binds once|BIND with -1|BIND with an undefined flag|BIND with argsz shorter)/ }],
+  },
+  {
+    id: 8,
+    area: 'iommufd',
+    title: 'ownership per iommufd context: one group, one iommufd (same context OK, another context EPERM)',
+    tests: [{ file: CDEV, test: /^(two devices of one group bind to the same iommufd|a group has one iommufd owner|the owner is the iommufd context|devices of one group share one page table)/ }],
+  },
+  {
+    id: 9,
+    area: 'iommufd',
+    title: 'group and cdev exclude each other both ways',
+    tests: [{ file: CDEV, test: /^(an unbound cdev fd does not block the group|opening the group while a device of it is bound)/ }],
+  },
+  {
+    id: 10,
+    area: 'iommufd',
+    title: 'host drivers: BIND fails while a group mate is on a host driver; no host driver binds next to a bound device',
+    tests: [{ file: CDEV, test: /^(a device of the group on a host driver: BIND is EPERM|while a device is bound to iommufd, binding a host driver|when the cdev holder is killed)/ }],
+  },
+  {
+    id: 11,
+    area: 'iommufd',
+    title: 'IOAS and HWPT: map/unmap, overlap, partial unmap, busy destroy, reserved MSI window, ALLOW_IOVAS, replace, bad ids',
+    tests: [
+      {
+        file: CDEV,
+        test: /^(a new IOAS with nothing attached|IOAS map at a fixed IOVA|a fixed map overlapping|unmapping part of a mapping|once a device is attached|a fixed map into the interrupt window|ALLOW_IOVAS with start|destroying an IOAS a device is attached to|HWPT_ALLOC on the IOAS|ATTACH to a missing id)/,
+      },
+      { file: DMA, test: /^iommufd: / },
+    ],
+  },
+  {
+    id: 12,
+    area: 'compat',
+    title: 'compat build: the legacy suite passes with iommufd providing /dev/vfio/vfio',
+    tests: [{ file: LEGACY, test: /./ }],
+    kernels: /-compat$/,
+  },
+  {
+    id: 13,
+    area: 'mdev',
+    title: 'mdev (mtty): types, create/remove, a group of its own, opens once, two owners at once, iommufd emulated path, removal while in use',
+    tests: [
+      { file: MDEV, test: /./ },
+      { file: SMOKE, test: /^an mtty mdev is created and removed/ },
+    ],
+  },
+  {
+    id: 14,
+    area: 'privileges',
+    title: 'default node modes; an unprivileged user gets EACCES; a user given the node needs no capability',
+    tests: [{ file: PRIV, test: /^(default nodes|an unprivileged user opening|after \/dev\/vfio\/N is chowned|after the cdev and \/dev\/iommu are chowned|the device nodes of one group are not tied)/ }],
+  },
+  {
+    id: 15,
+    area: 'privileges',
+    title: 'two users with a cdev each of one multi-device group: one owner at a time',
+    tests: [{ file: PRIV, test: /^two users with one device each of a multi-device group/ }],
+  },
+  {
+    id: 16,
+    area: 'noiommu',
+    title: 'noiommu: noiommu-N group, CAP_SYS_RAWIO required, taint; no cdev; iommufd as the group container in no-IOMMU mode',
+    tests: [{ file: NOIOMMU, test: /./ }],
+  },
+  {
+    id: 17,
+    area: 'accounting',
+    title: 'memory accounting: type1 and iommufd maps beyond RLIMIT_MEMLOCK fail for an unprivileged user',
+    tests: [{ file: PRIV, test: /^(type1 MAP_DMA beyond RLIMIT_MEMLOCK|iommufd IOAS_MAP beyond RLIMIT_MEMLOCK)/ }],
+  },
+]
