@@ -21,7 +21,7 @@ import {
   removeMdevsQuietly,
   waitGroupNode,
 } from '../harness/vfio/mdev.js'
-import { attachPt, bindIommufd, ioasAlloc, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
+import { attachPt, bindIommufd, destroy, detachPt, ioasAlloc, ioasIovaRanges, ioasMap, ioasUnmap, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
 import { VFIO_DEVICE_API_PCI_STRING, VFIO_DEVICE_FLAGS_PCI, VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE, VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS } from '../harness/uapi/vfio.js'
 
 interface Mdev {
@@ -191,6 +191,62 @@ forEachTarget((_target, base) => {
     expect(att.ptId).toBe(ioas.ioasId)
     const other = await guest.agent({ label: 'other' })
     expect(errnoOf(await openGroup(other, m.group))).toBe('EBUSY')
+  })
+
+  // ---- the emulated access path (what an IOAS means to an mdev) ----
+  // mtty does no DMA: it never calls vfio_pin_pages / vfio_dma_rw, so whether an mdev's
+  // vendor driver reaches only mapped memory is NOT checked here (no sample driver can show
+  // it). What is checked is the iommufd side of the emulated access, which every emulated
+  // device gets: vfio_iommufd_emulated_bind -> iommufd_access_create with vfio_user_ops
+  // (.needs_pin_pages = 1, so access->iova_alignment = PAGE_SIZE), attach ->
+  // iommufd_access_change_ioas -> iopt_add_access (iopt_calculate_iova_alignment) and a
+  // reference on the IOAS (refcount_inc(&new_ioas->obj.users)). An access adds no reserved
+  // IOVA region (only a hardware domain's attach does: iopt_table_enforce_dev_resv_regions).
+  const PAGE = 4096
+  const ULONG_MAX = (1n << 64n) - 1n
+  const boundMdev = async (guest: import('../harness/guest/session.js').GuestSession, mtty: MttyFixture) => {
+    const admin = await guest.agent({ label: 'admin' })
+    const m = await mtty.create(admin)
+    const a = await guest.agent({ label: 'owner' })
+    const dev = must(await openCdev(a, await mdevCdev(guest, m.uuid)), 'open the mdev cdev')
+    const ictx = must(await openIommufd(a), 'open /dev/iommu')
+    must(await bindIommufd(a, dev, ictx), 'BIND_IOMMUFD')
+    const ioas = await ioasAlloc(a, ictx)
+    must(ioas, 'IOAS_ALLOC')
+    return { a, dev, ictx, ioasId: ioas.ioasId! }
+  }
+
+  test('an IOAS with an mdev attached: no reserved range, IOVA alignment becomes PAGE_SIZE, unaligned maps are EINVAL, destroy is EBUSY until DETACH (mtty does no DMA: device access is not checked)', async ({ guest, mtty, requireConfig }) => {
+    requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
+    const { a, dev, ictx, ioasId } = await boundMdev(guest, mtty)
+    expect(errnoOf(await attachPt(a, dev, ioasId)), 'ATTACH').toBe('OK')
+    const r = await ioasIovaRanges(a, ictx, ioasId)
+    expect(errnoOf(r)).toBe('OK')
+    expect(r.ranges, 'an emulated access reserves no IOVA').toEqual([{ start: 0n, last: ULONG_MAX }])
+    expect(r.alignment, 'needs_pin_pages -> iova_alignment PAGE_SIZE').toBe(BigInt(PAGE))
+    const mem = await a.memAlloc(4 * PAGE)
+    // iopt_check_iova: "if ((iova & (iopt->iova_alignment - 1))) return -EINVAL".
+    expect(errnoOf(await ioasMap(a, ictx, { ioasId, userVa: mem.addr, length: PAGE, iova: 0x101800 })), 'map at an unaligned IOVA').toBe('EINVAL')
+    expect(errnoOf(await ioasMap(a, ictx, { ioasId, userVa: mem.addr, length: 4 * PAGE, iova: 0x100000 })), 'map at an aligned IOVA').toBe('OK')
+    const un = await ioasUnmap(a, ictx, ioasId, 0x100000, 4 * PAGE)
+    expect(errnoOf(un)).toBe('OK')
+    expect(un.unmapped).toBe(BigInt(4 * PAGE))
+    // iommufd_object_remove: the access holds a user reference on the IOAS.
+    expect(errnoOf(await destroy(a, ictx, ioasId)), 'destroy while attached').toBe('EBUSY')
+    expect(errnoOf(await detachPt(a, dev)), 'DETACH').toBe('OK')
+    expect(errnoOf(await destroy(a, ictx, ioasId)), 'destroy after DETACH').toBe('OK')
+  })
+
+  // iopt_calculate_iova_alignment -> iopt_check_iova_alignment: an existing area whose IOVA
+  // is not aligned to the new alignment -> -EADDRINUSE, returned by the ATTACH.
+  test('an IOAS holding a mapping at an IOVA that is not page aligned refuses the mdev\'s ATTACH with EADDRINUSE; after UNMAP it attaches', async ({ guest, mtty, requireConfig }) => {
+    requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
+    const { a, dev, ictx, ioasId } = await boundMdev(guest, mtty)
+    const mem = await a.memAlloc(2 * PAGE)
+    must(await ioasMap(a, ictx, { ioasId, userVa: mem.addr, length: PAGE, iova: 0x101800 }), 'map at IOVA 0x101800 on an IOAS with nothing attached (alignment 1)')
+    expect(errnoOf(await attachPt(a, dev, ioasId))).toBe('EADDRINUSE')
+    must(await ioasUnmap(a, ictx, ioasId, 0x101800, PAGE), 'unmap')
+    expect(errnoOf(await attachPt(a, dev, ioasId))).toBe('OK')
   })
 
   test('two mdevs are owned at once by two processes through two iommufds (cdev path)', async ({ guest, mtty, requireConfig }) => {
