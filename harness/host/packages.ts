@@ -50,6 +50,7 @@ export const BUILD_NEEDS: HostNeed[] = [
   { probe: 'depmod', pkg: 'kmod', why: 'modules_install writes modules.dep' },
   { probe: 'xz', pkg: 'xz-utils', why: 'unpacks Debian\'s linux-source tarballs' },
   { probe: 'cpio', pkg: 'cpio', why: 'kernel build (in-kernel headers archive, initramfs lists)' },
+  { probe: '/usr/lib/x86_64-linux-gnu/libcap.a', pkg: 'libcap-dev', why: "the kernel's iommufd selftests (sys/capability.h), linked statically" },
 ]
 
 /** Optional build helpers: used when present, never required. */

@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Reporter, SerializedError, TestModule } from 'vitest/node'
 import { HARNESS_ERROR_TAG, isHarnessErrorLike } from '../util/errors.js'
+import '../vitest/subtests.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
 import { BEHAVIOURS } from '../../suites/behaviours.js'
 import type { RunTarget } from '../claims/evaluate.js'
@@ -27,6 +28,17 @@ export default class VerdictReporter implements Reporter {
           name: tc.fullName,
           durationMs: d?.duration,
           annotations: tc.annotations().map((a) => a.message),
+        }
+        // A program's own subtests (the kernel's selftests): one verdict each, whatever the
+        // test that ran them concluded (that test checks only that the program ran through).
+        for (const sub of tc.meta().subtests ?? []) {
+          const key = tc.fullName.split(' > ')[0]!
+          const s = { ...base, name: `${key} > ${sub.name}`, durationMs: undefined, annotations: [], detail: sub.detail }
+          if (sub.verdict === 'XFAIL') {
+            // kselftest's own expected failure (XFAIL() in the test), not one of our known issues.
+            const knownIssue = { id: 'upstream-xfail', reason: sub.reason ?? 'marked XFAIL by the selftest', ref: file }
+            verdicts.push({ ...s, verdict: 'XFAIL', knownIssue, reason: `${knownIssue.id}: ${knownIssue.reason}` })
+          } else verdicts.push({ ...s, verdict: sub.verdict, reason: sub.reason })
         }
         const ki = tc.meta().knownIssue
         if (ki) {

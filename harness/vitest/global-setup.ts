@@ -10,6 +10,7 @@ import { buildAgent } from '../agent/build.js'
 import { Guest } from '../guest/guest.js'
 import { VIOMMU_CONFIG } from '../../guests/topologies/types.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
+import { buildSelftests } from '../selftests/build.js'
 import { resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { HarnessError } from '../util/errors.js'
@@ -50,6 +51,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         kernelError = `kernel ${spec}: ${(e as Error).message}`
       }
     }
+    const selftests = kernel && !kernelError ? await buildSelftests(kernel) : undefined
     const only = splitKernelEntry(spec).iommus
     for (const { topology, iommu } of plan.combos.filter((c) => !only || only.includes(c.iommu))) {
       const label = kernel?.label ?? spec.replace(/[^A-Za-z0-9.+-]/g, '_')
@@ -66,6 +68,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         consoleLog: path.join(runDir, 'console.log'),
         bootSplats: [],
         modules: { loaded: [], absent: [] },
+        selftests,
         mtty: kernel?.mtty && {
           kind: kernel.mtty.kind,
           reason: kernel.mtty.kind === 'absent' ? kernel.mtty.reason : undefined,

@@ -5,6 +5,7 @@ import type { IommuModel } from '../../guests/topologies/types.js'
 import type { BootTimes } from '../guest/guest.js'
 import type { Splat } from '../guest/splats.js'
 import { KernelConfig } from '../kernel/config.js'
+import type { SelftestBuild } from '../selftests/build.js'
 
 export interface GuestTarget {
   /** "debian-6.12.117-1/default/intel-iommu": part of every test name. */
@@ -29,6 +30,8 @@ export interface GuestTarget {
   /** Kernel config entries (name without CONFIG_ -> value), when known. */
   config?: Array<[string, string]>
   modules: { loaded: string[]; absent: string[] }
+  /** The kernel's own selftests, built from its tree, or why there are none (harness/selftests/build.ts). */
+  selftests?: SelftestBuild[]
   /** Where the kernel's mtty comes from, or why it has none (the mdev tests SKIP with it). */
   mtty?: { kind: 'in-tree' | 'out-of-tree' | 'absent'; reason?: string; compiler?: string }
 }

@@ -1,0 +1,197 @@
+// `vfio-conform gate`: does a patch series break a VFIO rule? Applies the series on a base
+// revision in a worktree kept under the cache, builds base and base + series with the
+// source: provider, runs the same selection on both and compares verdicts test by test.
+//
+// Exit: 0 no new failure on head; 1 a new FAIL or a new kernel splat on head; 125 an ERROR
+// kept a head test from being compared (head did not build or boot, a head ERROR, a FAIL
+// with no base verdict), or the series does not apply; 2 bad usage (via main's handler).
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  compareRuns,
+  gateExitCode,
+  renderGateReport,
+  selectedVerdicts,
+  selectionPattern,
+  type GateSideInfo,
+  type RunSide,
+} from '../gate/compare.js'
+import {
+  applySeries,
+  checkoutWorktree,
+  gateWorktreePath,
+  openRepo,
+  removeWorktree,
+  resolveCommit,
+  switchWorktree,
+} from '../gate/worktree.js'
+import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
+import { resolveKernel } from '../kernel/resolve.js'
+import { qemuInfo } from '../qemu/qemu-binary.js'
+import { EXIT } from '../report/verdict.js'
+import { exists, withLock } from '../util/cache.js'
+import { HarnessError, UsageError } from '../util/errors.js'
+import { progress } from '../util/log.js'
+import { checkPatterns, checkTargets, runSuitesInChild } from './bisect-run.js'
+
+export const GATE_HELP = `  vfio-conform gate --tree DIR --base REV --series FILE.mbox [--test PATTERN]... [--topology NAME]...
+                    [--iommu MODEL]... [--compat] [--results DIR]
+      Does a patch series break a VFIO rule? Applies the series (git am) on REV in a worktree of
+      DIR kept under the cache, builds REV and REV + series (source: builds, cached by tree
+      identity, incremental in that worktree), runs the tests matching a --test pattern (default:
+      all) on both and compares them per test: new failures, new kernel splats, fixed tests, new
+      SKIPs. Prints the report and writes it as gate.md in --results DIR (default
+      vfio-conform-results/gate-<time>/, with the runs in base/ and head/). Exit 0 no new failure,
+      1 a new FAIL or splat on head, 125 an ERROR kept a head test from being compared or the
+      series does not apply (the patch is named), 2 bad usage.`
+
+interface GateOptions {
+  tree: string
+  base: string
+  series: string
+  tests: string[]
+  topologies: string[]
+  iommus: string[]
+  compat: boolean
+  results?: string
+}
+
+function parseGateArgs(args: string[]): GateOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      tree: { type: 'string' },
+      base: { type: 'string' },
+      series: { type: 'string' },
+      test: { type: 'string', multiple: true },
+      topology: { type: 'string', multiple: true },
+      iommu: { type: 'string', multiple: true },
+      compat: { type: 'boolean' },
+      results: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  })
+  const missing = (['tree', 'base', 'series'] as const).filter((k) => !values[k])
+  if (missing.length) throw new UsageError(`gate needs ${missing.map((k) => '--' + k).join(', ')} (try --help)`)
+  return {
+    tree: values.tree!,
+    base: values.base!,
+    series: values.series!,
+    tests: values.test ?? [],
+    topologies: values.topology ?? [],
+    iommus: values.iommu ?? [],
+    compat: values.compat ?? false,
+    results: values.results,
+  }
+}
+
+const seconds = (t0: number) => Math.round((Date.now() - t0) / 1000)
+
+export async function gateCommand(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(GATE_HELP)
+    return EXIT.ok
+  }
+  const opts = parseGateArgs(args)
+  checkTargets(opts.topologies, opts.iommus)
+  const select = checkPatterns(opts.tests)
+  const filter = selectionPattern(opts.tests)
+  const seriesFile = path.resolve(opts.series)
+  if (!(await exists(seriesFile))) throw new UsageError(`--series ${seriesFile} does not exist`)
+  const repo = await openRepo(path.resolve(opts.tree))
+  const baseCommit = await resolveCommit(repo, opts.base)
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+  const resultsDir = path.resolve(opts.results ?? path.join('vfio-conform-results', `gate-${stamp}`))
+  await mkdir(resultsDir, { recursive: true })
+  await ensureHostPackages()
+  await ensureBuildPackages()
+  await qemuInfo()
+
+  const wt = gateWorktreePath(repo)
+  await mkdir(path.dirname(wt), { recursive: true })
+  const spec = `source:${wt}${opts.compat ? ',compat' : ''}`
+  const short = (c: string) => c.slice(0, 12)
+  const baseInfo: GateSideInfo = { revision: `${opts.base} (${short(baseCommit)})` }
+
+  // One gate per repository at a time: both would move the same worktree.
+  return withLock(
+    wt + '.lock',
+    async () => {
+      progress(`gate: worktree ${wt} at ${opts.base} (${short(baseCommit)})`)
+      await checkoutWorktree(repo, wt, baseCommit)
+      const series = await applySeries(wt, seriesFile)
+      if (!series.applied) {
+        // The worktree goes too: nothing half-applied stays behind (the object dir, keyed by
+        // the path, stays: the next gate's build is a ccache-warm full one, not a cold one).
+        await removeWorktree(repo, wt)
+        const report = [
+          '# vfio-conform gate',
+          '',
+          `- tree: ${repo.top}`,
+          `- series: ${seriesFile}`,
+          `- base: ${baseInfo.revision}`,
+          '',
+          `**Result: ERROR (exit 125)**: patch ${series.index} "${series.subject}" does not apply to ${opts.base}`,
+          '',
+          '```',
+          ...series.output.split('\n').slice(-15),
+          '```',
+          '',
+        ].join('\n')
+        await writeFile(path.join(resultsDir, 'gate.md'), report)
+        process.stdout.write(report)
+        console.error(`vfio-conform gate: ERROR: patch ${series.index} "${series.subject}" does not apply to ${opts.base} (git am aborted; report ${path.join(resultsDir, 'gate.md')})`)
+        return EXIT.error
+      }
+      const headInfo: GateSideInfo = { revision: `${opts.base} + ${series.subjects.length} patch(es) (${short(series.head)})` }
+
+      // Base first, then head: the same worktree, so head rebuilds only what the series touches.
+      const runSide = async (name: 'base' | 'head', commit: string, info: GateSideInfo): Promise<RunSide> => {
+        await switchWorktree(wt, commit)
+        progress(`gate: ${name}: ${info.revision}: build`)
+        const t0 = Date.now()
+        try {
+          const kernel = await resolveKernel(spec)
+          info.release = kernel.release
+          info.built = 'built' in kernel && kernel.built === true
+          info.buildSeconds = seconds(t0)
+        } catch (e) {
+          if (!(e instanceof HarnessError)) throw e
+          console.error(`vfio-conform gate: ${name}: ${e.message.replace('[harness-error] ', '')}${e.detail ? '\n' + e.detail : ''}`)
+          return { verdicts: [], runErrors: [], unavailable: `kernel build failed: ${e.message.replace('[harness-error] ', '').split('\n')[0]}` }
+        }
+        progress(`gate: ${name}: boot and tests`)
+        const t1 = Date.now()
+        info.resultsDir = path.join(resultsDir, name)
+        const run = await runSuitesInChild({ kernel: spec, filter, topologies: opts.topologies, iommus: opts.iommus, resultsDir: info.resultsDir })
+        info.runSeconds = seconds(t1)
+        if (run.signal) throw new HarnessError(`gate: the ${name} run was interrupted (${run.signal})`)
+        if (!run.results) return { verdicts: [], runErrors: [], unavailable: `the run wrote no verdicts (vfio-conform run exit ${run.exitCode}; see ${info.resultsDir})` }
+        return { verdicts: selectedVerdicts(run.results.verdicts, select), runErrors: run.results.runErrors }
+      }
+      const base = await runSide('base', baseCommit, baseInfo)
+      const head = await runSide('head', series.head, headInfo)
+
+      const comparison = compareRuns(base, head)
+      const report = renderGateReport(comparison, {
+        tree: repo.top,
+        worktree: wt,
+        series: seriesFile,
+        subjects: series.subjects,
+        selection: filter,
+        topologies: opts.topologies,
+        iommus: opts.iommus,
+        base: baseInfo,
+        head: headInfo,
+      })
+      await writeFile(path.join(resultsDir, 'gate.md'), report)
+      process.stdout.write(report)
+      console.error(`vfio-conform gate: report ${path.join(resultsDir, 'gate.md')}`)
+      return gateExitCode(comparison)
+    },
+    () => progress(`gate: waiting for another gate of ${repo.top} (${wt}.lock)`),
+  )
+}
+

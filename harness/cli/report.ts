@@ -1,0 +1,43 @@
+// `vfio-conform report`: a finished run's verdicts as KTAP, JUnit XML and KCIDB JSON files
+// (harness/report/formats/). Reads verdicts.json and targets.json; runs no test.
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { readRunResults } from '../claims/results.js'
+import { isReportFormat, REPORT_FILES, REPORT_FORMATS, writeReports, type ReportFormat } from '../report/formats/index.js'
+import { EXIT } from '../report/verdict.js'
+import { UsageError } from '../util/errors.js'
+
+export const REPORT_HELP = `  vfio-conform report [--results DIR] [--format ${REPORT_FORMATS.join('|')}]... [--out DIR]
+      Write a finished run's verdicts as ${REPORT_FORMATS.map((f) => REPORT_FILES[f]).join(', ')}:
+      KTAP v1 for kernel tooling, JUnit XML for CI, KCIDB v5.3 JSON for KernelCI. Runs no
+      test: reads verdicts.json and targets.json of --results DIR (default
+      vfio-conform-results/latest). --format picks formats (repeatable; default all); --out
+      is where the files go (default the results directory). Prints the paths written.`
+
+export async function reportCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      results: { type: 'string' },
+      format: { type: 'string', multiple: true },
+      out: { type: 'string' },
+    },
+    strict: true,
+  })
+  const formats: ReportFormat[] = []
+  for (const f of values.format ?? REPORT_FORMATS) {
+    if (!isReportFormat(f)) throw new UsageError(`unknown report format "${f}" (known: ${REPORT_FORMATS.join(', ')})`)
+    formats.push(f)
+  }
+  const run = await readRunResults(values.results ?? path.join('vfio-conform-results', 'latest'))
+  if (run.targetsNote) console.error(`vfio-conform: note: ${run.targetsNote}`)
+  const written = await writeReports(run, values.out ?? run.dir, formats)
+  for (const file of written) console.log(shown(file))
+  return EXIT.ok
+}
+
+/** Relative to the working directory when the file is under it, else absolute. */
+function shown(file: string): string {
+  const rel = path.relative(process.cwd(), file)
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file
+}

@@ -1,0 +1,37 @@
+// The report formats of a finished run and the files they are written to.
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { RunResults } from '../../claims/results.js'
+import { renderJunit } from './junit.js'
+import { renderKcidb } from './kcidb.js'
+import { renderKtap } from './ktap.js'
+
+export const REPORT_FORMATS = ['ktap', 'junit', 'kcidb'] as const
+export type ReportFormat = (typeof REPORT_FORMATS)[number]
+
+export const REPORT_FILES: Record<ReportFormat, string> = {
+  ktap: 'report.ktap',
+  junit: 'report.junit.xml',
+  kcidb: 'report.kcidb.json',
+}
+
+export const RENDER_REPORT: Record<ReportFormat, (run: RunResults) => string> = {
+  ktap: renderKtap,
+  junit: renderJunit,
+  kcidb: renderKcidb,
+}
+
+export const isReportFormat = (s: string): s is ReportFormat => (REPORT_FORMATS as readonly string[]).includes(s)
+
+/**
+ * Writes the reports of `run` into outDir (created if missing) and returns their absolute
+ * paths, in the order of `formats`. Every report is rendered before the first is written:
+ * a format that throws (KCIDB data failing its schema) leaves no half-written set behind.
+ */
+export async function writeReports(run: RunResults, outDir: string, formats: readonly ReportFormat[] = REPORT_FORMATS): Promise<string[]> {
+  const wanted = [...new Set(formats)]
+  const rendered = wanted.map((f) => ({ file: path.resolve(outDir, REPORT_FILES[f]), text: RENDER_REPORT[f](run) }))
+  await mkdir(path.resolve(outDir), { recursive: true })
+  for (const r of rendered) await writeFile(r.file, r.text)
+  return rendered.map((r) => r.file)
+}

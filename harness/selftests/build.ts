@@ -1,0 +1,130 @@
+// The kernel's own selftests for iommufd and VFIO (tools/testing/selftests/iommu and, where
+// the tree has it, tools/testing/selftests/vfio), built statically on the host from the very
+// source tree the kernel under test was built from, against that tree's uapi headers
+// (`make O=... headers`, out of tree like the kernel: the user's tree is never written). The
+// binaries are copied into the guest and run there by suites/upstream-selftests.test.ts.
+//
+// Only kernels built here from source have a tree: for any other kernel, and for a tree whose
+// selftests do not build, the suite SKIPs with the reason recorded here (and the build log
+// kept). A selftest that does not compile against its own tree is a fact about that tree,
+// not a harness failure.
+import { execa } from 'execa'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { KernelBuild } from '../kernel/kernel-build.js'
+import { cachedDir, cachePath, exists, sha256 } from '../util/cache.js'
+import { progress } from '../util/log.js'
+
+/** A selftest directory and the programs of it the suite runs. */
+export interface SelftestSpec {
+  /** Directory under tools/testing/selftests. */
+  dir: string
+  /** Programs to run in the guest (others may be built, e.g. iommufd_fail_nth). */
+  programs: string[]
+  /** Kernel options the programs need; without them the suite SKIPs naming them. */
+  needs: string[]
+  /** Why some built programs are not run, for the report. */
+  note?: string
+}
+
+export const SELFTESTS: SelftestSpec[] = [
+  {
+    dir: 'iommu',
+    programs: ['iommufd'],
+    // The mock domain and mock device come from IOMMUFD_TEST (drivers/iommu/iommufd/selftest.c).
+    needs: ['IOMMUFD', 'IOMMUFD_TEST'],
+    note: 'iommufd_fail_nth is built but not run: it replays every ioctl path once per injected allocation failure, hours under TCG',
+  },
+  {
+    dir: 'vfio',
+    programs: [],
+    needs: ['VFIO', 'VFIO_PCI'],
+    note: "the VFIO selftests need a device their own drivers support (lib/drivers); this harness builds them to report whether they compile, and does not run them",
+  },
+]
+
+export type SelftestBuild =
+  | { dir: string; kind: 'built'; programs: Array<{ name: string; file: string }>; log: string; note?: string }
+  | { dir: string; kind: 'absent'; reason: string; log?: string }
+
+/** Build (or reuse) every selftest directory of SELFTESTS for a kernel. Never throws. */
+export async function buildSelftests(kernel: KernelBuild): Promise<SelftestBuild[]> {
+  const out: SelftestBuild[] = []
+  for (const spec of SELFTESTS) {
+    try {
+      out.push(await buildOne(kernel, spec))
+    } catch (e) {
+      out.push({ dir: spec.dir, kind: 'absent', reason: `building tools/testing/selftests/${spec.dir} failed: ${(e as Error).message}` })
+    }
+  }
+  return out
+}
+
+async function buildOne(kernel: KernelBuild, spec: SelftestSpec): Promise<SelftestBuild> {
+  const origin = kernel.origin
+  if (origin.kind !== 'source') {
+    return { dir: spec.dir, kind: 'absent', reason: `the kernel's selftests are built from its source tree; ${kernel.id} is a ${origin.kind} kernel (use source: or debian-source:)` }
+  }
+  const missing = kernel.config?.missing(...spec.needs)
+  if (missing) return { dir: spec.dir, kind: 'absent', reason: missing }
+  const src = path.join(origin.tree, 'tools/testing/selftests', spec.dir)
+  if (!(await exists(path.join(src, 'Makefile')))) {
+    return { dir: spec.dir, kind: 'absent', reason: `tools/testing/selftests/${spec.dir} is not in this kernel tree (${kernel.release})` }
+  }
+  const key = sha256([origin.identity, spec.dir, await readFile(new URL(import.meta.url))]).slice(0, 16)
+  const failedLog = cachePath('selftests', `failed-${kernel.label}-${spec.dir}-${key}.log`)
+  // A tree whose selftests did not build will not build next time either (same identity).
+  const known = await readFile(failedLog + '.reason', 'utf8').catch(() => undefined)
+  if (known) return { dir: spec.dir, kind: 'absent', reason: known, log: failedLog }
+  let failure: string | undefined
+  const { dir } = await cachedDir(cachePath('selftests', `${kernel.label}-${spec.dir}-${key}`), async (tmp) => {
+    const obj = path.join(tmp, 'obj')
+    const bin = path.join(tmp, 'bin')
+    await mkdir(obj, { recursive: true })
+    await mkdir(bin, { recursive: true })
+    const log: string[] = []
+    progress(`selftests ${spec.dir} for ${kernel.id}: uapi headers (make O= headers)`)
+    const h = await execa('make', ['-C', origin.tree, `O=${obj}`, 'ARCH=x86_64', 'headers'], { reject: false, all: true })
+    log.push(h.all ?? '')
+    if (h.exitCode !== 0) failure = `make headers exited ${h.exitCode}: ${lastError(h.all ?? '')}`
+    else {
+      progress(`selftests ${spec.dir} for ${kernel.id}: building statically`)
+      const b = await execa('make', ['-C', src, `OUTPUT=${bin}`, `KHDR_INCLUDES=-isystem ${path.join(obj, 'usr/include')}`, 'LDFLAGS=-static'], {
+        reject: false,
+        all: true,
+      })
+      log.push(b.all ?? '')
+      if (b.exitCode !== 0) failure = `does not compile against its own tree: ${lastError(b.all ?? '')}`
+    }
+    await writeFile(path.join(tmp, 'build.log'), log.join('\n'))
+    if (failure) {
+      await mkdir(path.dirname(failedLog), { recursive: true })
+      await writeFile(failedLog, log.join('\n'))
+      throw new SelftestBuildFailure(failure)
+    }
+    await execa('rm', ['-rf', obj])
+  }).catch((e) => {
+    if (e instanceof SelftestBuildFailure) return { dir: '' }
+    throw e
+  })
+  if (failure || !dir) {
+    const reason = `tools/testing/selftests/${spec.dir} of ${kernel.id}: ${failure ?? 'did not build'} (log: ${failedLog})`
+    await writeFile(failedLog + '.reason', reason)
+    return { dir: spec.dir, kind: 'absent', reason, log: failedLog }
+  }
+  const programs: Array<{ name: string; file: string }> = []
+  for (const p of spec.programs) {
+    const file = path.join(dir, 'bin', p)
+    if (!(await exists(file))) return { dir: spec.dir, kind: 'absent', reason: `the build of tools/testing/selftests/${spec.dir} made no ${p}` }
+    programs.push({ name: p, file })
+  }
+  return { dir: spec.dir, kind: 'built', programs, log: path.join(dir, 'build.log'), note: spec.note }
+}
+
+class SelftestBuildFailure extends Error {}
+
+/** The first compiler error of a build log ("file:line:col: error: ..."), else its last line. */
+export function lastError(log: string): string {
+  const lines = log.split('\n').map((l) => l.trim()).filter(Boolean)
+  return lines.find((l) => /(?:^|\s)(?:fatal )?error:/.test(l)) ?? lines.at(-1) ?? 'no output'
+}

@@ -1,0 +1,64 @@
+// The kernel's own iommufd selftests (tools/testing/selftests/iommu), built statically from
+// the same tree as the kernel (harness/selftests/build.ts), run inside the guest. Their KTAP
+// is parsed and every subtest is reported as a test of its own next to our suites (the
+// reporter expands `meta.subtests`: harness/report/verdict-reporter.ts). The vitest test
+// itself says only whether the program ran to the end of its plan; the subtests carry the
+// verdicts. The mock domain and device come from CONFIG_IOMMUFD_TEST, so the vIOMMU does not
+// matter: the programs run once per kernel, on its first guest of the default topology.
+import { expect } from 'vitest'
+import { SELFTESTS } from '../harness/selftests/build.js'
+import { parseKtap } from '../harness/selftests/ktap.js'
+import { forEachTarget, runTargets } from '../harness/vitest/fixtures.js'
+import type { GuestTarget } from '../harness/vitest/targets.js'
+import type { SubtestMeta } from '../harness/vitest/subtests.js'
+import { readFile } from 'node:fs/promises'
+
+/** Under TCG the 6.x/7.x iommufd program takes minutes; a hung one must not eat the run. */
+const RUN_TIMEOUT_MS = 25 * 60_000
+
+/** The guest of a kernel that runs its selftests: the first of the default topology. */
+function selftestHost(target: GuestTarget): boolean {
+  const same = runTargets().filter((t) => t.kernel.label === target.kernel.label && t.topology === 'default')
+  return same[0]?.key === target.key
+}
+
+forEachTarget((target, test) => {
+  if (!selftestHost(target)) return
+  for (const st of target.selftests ?? []) {
+    const spec = SELFTESTS.find((s) => s.dir === st.dir)!
+    if (st.kind === 'absent') {
+      test(`upstream selftests ${st.dir}`, ({ skip }) => skip(st.reason))
+      continue
+    }
+    if (!st.programs.length) {
+      test(`upstream selftests ${st.dir}`, ({ skip }) => skip(`built, not run: ${st.note ?? 'no program to run'}`))
+      continue
+    }
+    for (const p of st.programs) {
+      test(
+        `upstream selftest ${st.dir}/${p.name}: runs to the end of its plan in the guest (subtests reported one by one)`,
+        async ({ guest, requireConfig, task }) => {
+          requireConfig(...spec.needs)
+          const where = `/tmp/selftests/${st.dir}/${p.name}`
+          await guest.run(`mkdir -p /tmp/selftests/${st.dir} && cat > ${where} && chmod +x ${where}`, { stdin: await readFile(p.file), timeoutMs: 120_000 })
+          // kselftest_harness prints KTAP on stdout; its own failures go to stderr.
+          const r = await guest.exec(`cd /tmp/selftests/${st.dir} && ./${p.name} 2>&1`, { timeoutMs: RUN_TIMEOUT_MS })
+          const ktap = parseKtap(r.stdout)
+          const subtests: SubtestMeta[] = ktap.cases.map((c) => ({
+            name: `${st.dir}/${p.name}: ${c.name}`,
+            verdict: c.result,
+            reason: c.reason ?? (c.result === 'FAIL' ? c.diagnostics.filter((d) => !/^\s*(RUN|OK|FAIL)\s/.test(d.trim())).join(' | ') || 'not ok' : undefined),
+            detail: c.diagnostics.join('\n'),
+          }))
+          task.meta.subtests = subtests
+          expect(ktap.version, `no KTAP/TAP header in the output of ${p.name} (exit ${r.code}): ${r.stdout.slice(0, 400)}`).toBeDefined()
+          expect(ktap.cases.length, `${p.name} reported no subtest (exit ${r.code})`).toBeGreaterThan(0)
+          if (ktap.planned !== undefined) {
+            expect(ktap.cases.length, `${p.name} stopped after ${ktap.cases.length} of ${ktap.planned} planned subtests (exit ${r.code}, signal ${r.signal ?? 'none'})`).toBe(ktap.planned)
+          }
+        },
+        RUN_TIMEOUT_MS + 60_000,
+      )
+    }
+  }
+})
