@@ -8,22 +8,15 @@
 import { expect } from 'vitest'
 import { SELFTESTS } from '../harness/selftests/build.js'
 import { parseKtap } from '../harness/selftests/ktap.js'
-import { forEachTarget, runTargets } from '../harness/vitest/fixtures.js'
-import type { GuestTarget } from '../harness/vitest/targets.js'
+import { forEachTarget, isKernelsFirstGuest } from '../harness/vitest/fixtures.js'
 import type { SubtestMeta } from '../harness/vitest/subtests.js'
 import { readFile } from 'node:fs/promises'
 
 /** Under TCG the 6.x/7.x iommufd program takes minutes; a hung one must not eat the run. */
 const RUN_TIMEOUT_MS = 25 * 60_000
 
-/** The guest of a kernel that runs its selftests: the first of the default topology. */
-function selftestHost(target: GuestTarget): boolean {
-  const same = runTargets().filter((t) => t.kernel.label === target.kernel.label && t.topology === 'default')
-  return same[0]?.key === target.key
-}
-
 forEachTarget((target, test) => {
-  if (!selftestHost(target)) return
+  if (!isKernelsFirstGuest(target)) return
   for (const st of target.selftests ?? []) {
     const spec = SELFTESTS.find((s) => s.dir === st.dir)!
     if (st.kind === 'absent') {

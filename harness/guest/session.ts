@@ -1,5 +1,6 @@
 // A test file's handle on a booted guest: one SSH connection, commands, guest agents
 // (each a separate process in the guest), PCI state, and kmsg markers for attribution.
+import { ExpectedKernelLog } from './expected-log.js'
 import { GuestAgent } from '../agent/client.js'
 import { AGENT_GUEST_PATH } from '../../guests/rootfs/recipe.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
@@ -31,6 +32,8 @@ export class GuestSession {
   readonly topology: Topology
   readonly console: ConsoleLog
   private agents = new Set<GuestAgent>()
+  /** What the running test declared it expects on the console (faults, splats). */
+  readonly expected = new ExpectedKernelLog()
 
   private constructor(readonly target: GuestTarget, readonly ssh: SshConnection) {
     this.topology = TOPOLOGIES[target.topology]!

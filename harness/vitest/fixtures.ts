@@ -7,12 +7,12 @@
 //
 // `guest` gives the test a GuestSession; around every test the fixture writes begin/end
 // markers into the guest's /dev/kmsg, closes the test's agents, puts PCI drivers back as
-// they were, and fails the test when the kernel splatted (WARN, BUG, Oops, ...) in between.
+// they were, and fails the test when the kernel splatted (WARN, BUG, Oops, ...) or logged an
+// IOMMU fault in between that the test did not declare (guest.expected: harness/guest/expected-log.ts).
 import { afterAll, describe, inject, test as base } from 'vitest'
 import { TOPOLOGIES, type SuiteCast } from '../../guests/topologies/index.js'
 import { ConsoleFailure } from '../guest/console-log.js'
 import { GuestSession } from '../guest/session.js'
-import { findSplats } from '../guest/splats.js'
 import type { KernelConfig } from '../kernel/config.js'
 import { HarnessError } from '../util/errors.js'
 import { KNOWN_ISSUES } from '../../suites/known-issues.js'
@@ -101,6 +101,7 @@ export const conformTest = base.extend<ConformFixtures>({
     const drivers = await guest.pciDevices()
     const from = await guest.console.size()
     const tag = `${task.id}`
+    guest.expected.reset()
     await guest.mark(`begin test ${tag}`)
     await use(guest)
     await guest.closeAgents()
@@ -114,13 +115,10 @@ export const conformTest = base.extend<ConformFixtures>({
       throw new HarnessError(`${target.key}: end-of-test marker never reached the console: ${(e as ConsoleFailure).message}`)
     }
     const text = await guest.console.read(from, endAt)
-    const splats = findSplats(text)
-    if (splats.length) {
-      const err = new Error(
-        `kernel splat during this test (${splats.map((s) => s.kind).join(', ')}): ${splats[0]!.title}\n` +
-          splats.map((s) => s.excerpt).join('\n---\n'),
-      )
-      err.name = 'KernelSplat'
+    const problems = guest.expected.judge(target.iommu, text)
+    if (problems.length) {
+      const err = new Error(problems.map((p) => p.message).join('\n\n'))
+      err.name = problems[0]!.name
       throw err
     }
   },
@@ -131,6 +129,16 @@ export type ConformTest = typeof conformTest
 /** The guests of this run, as global setup booted them. */
 export function runTargets(): GuestTarget[] {
   return inject('vfioConformRun').targets
+}
+
+/**
+ * For suites whose tests do not depend on the topology or the vIOMMU (the kernel's own
+ * selftests, the log-attribution check): true for one guest per kernel, its first guest of
+ * the default topology in run order.
+ */
+export function isKernelsFirstGuest(target: GuestTarget): boolean {
+  const same = runTargets().filter((t) => t.kernel.label === target.kernel.label && t.topology === 'default')
+  return same[0]?.key === target.key
 }
 
 /**

@@ -1,0 +1,40 @@
+// The harness's own promise, checked on a real kernel: a splat raised during a test fails that
+// test, and only that one. LKDTM (CONFIG_LKDTM, in the conform fragment) raises a real WARN
+// when "WARNING" is written to /sys/kernel/debug/provoke-crash/DIRECT (drivers/misc/lkdtm/
+// bugs.c lkdtm_WARNING: WARN_ON(1)). The first test declares the WARN it raises
+// (guest.expected.expectSplat): the fixture then requires it between this test's markers,
+// and would FAIL the test if it were missing. The second test runs next on the same guest:
+// had the WARN leaked past the first test's end marker, the fixture would fail it. Once per
+// kernel: nothing here depends on the topology or the vIOMMU.
+import { expect } from 'vitest'
+import { findSplats } from '../harness/guest/splats.js'
+import { errnoOf } from '../harness/agent/client.js'
+import { forEachTarget, isKernelsFirstGuest } from '../harness/vitest/fixtures.js'
+
+const LKDTM = '/sys/kernel/debug/provoke-crash/DIRECT'
+
+forEachTarget((target, test) => {
+  if (!isKernelsFirstGuest(target)) return
+  let raisedAt: number | undefined
+
+  test('a real WARN (LKDTM WARNING) raised in a test is found between that test\'s markers and attributed to it', async ({ guest, requireConfig }) => {
+    requireConfig('LKDTM')
+    guest.expected.expectSplat('WARN')
+    const from = await guest.console.size()
+    const a = await guest.agent()
+    expect(errnoOf(await a.writeFile(LKDTM, 'WARNING')), `write WARNING to ${LKDTM}`).toBe('OK')
+    const line = await guest.console.waitFor(/WARNING: CPU: \d+ PID: \d+ at .*lkdtm/, { from, deadlineMs: 30_000 })
+    raisedAt = line.offset
+    const splats = findSplats(await guest.console.read(from))
+    expect(splats.map((s) => s.kind)).toContain('WARN')
+    expect(splats.find((s) => s.kind === 'WARN')!.excerpt).toMatch(/lkdtm/)
+  })
+
+  test('the next test on the same guest does not get that WARN', async ({ guest, requireConfig, skip }) => {
+    requireConfig('LKDTM')
+    if (raisedAt === undefined) skip('the WARN was not raised (see the previous test)')
+    // The fixture judges this test's own console window; here, the WARN is before it.
+    const before = await guest.console.read(0, await guest.console.size())
+    expect(before.slice(0, raisedAt! + 200)).toMatch(/lkdtm/)
+  })
+})
