@@ -13,6 +13,7 @@ import { HarnessError, UsageError } from '../util/errors.js'
 import { projectApt } from '../debian/apt.js'
 import { BEHAVIOURS_HELP, behavioursCommand } from './behaviours.js'
 import { CLAIMS_HELP, claimsCommand } from './claims.js'
+import { REPORT_HELP, reportCommand } from './report.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const IOMMUS: IommuModel[] = ['intel-iommu', 'virtio-iommu', 'amd-iommu', 'none']
@@ -29,6 +30,7 @@ Usage:
   vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite
 ${CLAIMS_HELP}
 ${BEHAVIOURS_HELP}
+${REPORT_HELP}
 
 Kernel specs: ${KERNEL_SPEC_HELP}
 Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMUS.join(', ')}
@@ -57,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
         return await claimsCommand(rest)
       case 'behaviours':
         return await behavioursCommand(rest)
+      case 'report':
+        return await reportCommand(rest)
       case 'bench': {
         const { benchCommand } = await import('./bench.js')
         return await benchCommand(rest)

@@ -1,14 +1,13 @@
 // A vitest reporter that turns results into PASS/FAIL/SKIP/ERROR, prints a per-test table and
 // a summary, and writes verdicts.json into the run directory for the CLI's exit code.
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Reporter, SerializedError, TestModule } from 'vitest/node'
 import { HARNESS_ERROR_TAG, isHarnessErrorLike } from '../util/errors.js'
 import '../vitest/subtests.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
-import { BEHAVIOURS } from '../../suites/behaviours.js'
-import type { RunTarget } from '../claims/evaluate.js'
-import { behaviourTable, renderBehavioursMarkdown } from './behaviours.js'
+import { readRunResults } from '../claims/results.js'
+import { writeReports } from './formats/index.js'
 
 const cleanMsg = (m: string) => m.replace(HARNESS_ERROR_TAG, '').trim()
 
@@ -73,7 +72,7 @@ export default class VerdictReporter implements Reporter {
       const out = { verdicts, runErrors, counts: countVerdicts(verdicts), exitCode: exitCodeFor(verdicts, runErrors) }
       return mkdir(runDir, { recursive: true })
         .then(() => writeFile(path.join(runDir, 'verdicts.json'), JSON.stringify(out, null, 2)))
-        .then(() => writeBehaviours(runDir, verdicts))
+        .then(() => writeRunReports(runDir, verdicts))
     }
   }
 
@@ -97,10 +96,17 @@ export default class VerdictReporter implements Reporter {
   }
 }
 
-/** behaviours.md next to verdicts.json (a unit-only run has no conformance verdicts: none). */
-async function writeBehaviours(runDir: string, verdicts: TestVerdict[]): Promise<void> {
+/**
+ * The report formats (KTAP, JUnit, KCIDB, behaviours Markdown and HTML) next to verdicts.json.
+ * A unit-only run has no kernel to report on. A report that cannot be rendered is a run
+ * error in its own right, printed, never a silent gap.
+ */
+async function writeRunReports(runDir: string, verdicts: TestVerdict[]): Promise<void> {
   if (!verdicts.some((v) => v.project !== 'unit')) return
-  const targets = await readFile(path.join(runDir, 'targets.json'), 'utf8').then((t) => JSON.parse(t) as RunTarget[], () => [])
-  const md = renderBehavioursMarkdown(behaviourTable(verdicts, targets, BEHAVIOURS), { resultsDir: path.basename(runDir) })
-  await writeFile(path.join(runDir, 'behaviours.md'), md)
+  try {
+    await writeReports(await readRunResults(runDir), runDir)
+  } catch (e) {
+    process.stdout.write(`ERROR writing the reports into ${runDir}: ${(e as Error).message}\n`)
+    process.exitCode = 125
+  }
 }

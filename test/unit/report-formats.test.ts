@@ -409,13 +409,15 @@ describe('writing the reports', () => {
     return dir
   }
 
-  test('writeReports writes the three files and returns their paths', async () => {
+  test('writeReports writes the five files and returns their paths', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'vfio-conform-out-'))
     const written = await writeReports(RUN, path.join(out, 'sub'))
-    expect(written).toEqual(['report.ktap', 'report.junit.xml', 'report.kcidb.json'].map((f) => path.join(out, 'sub', f)))
+    expect(written).toEqual(['report.ktap', 'report.junit.xml', 'report.kcidb.json', 'behaviours.md', 'behaviours.html'].map((f) => path.join(out, 'sub', f)))
     expect(readFileSync(written[0]!, 'utf8')).toBe(renderKtap(RUN))
     expect(readFileSync(written[1]!, 'utf8')).toBe(renderJunit(RUN))
     expect(readFileSync(written[2]!, 'utf8')).toBe(renderKcidb(RUN))
+    expect(readFileSync(written[3]!, 'utf8')).toMatch(/^### vfio-conform: behaviours per kernel and vIOMMU/)
+    expect(readFileSync(written[4]!, 'utf8')).toMatch(/^<!doctype html>[\s\S]*<table>/)
   })
 
   test('`report --format junit --out DIR` writes only JUnit there and prints its path', async () => {

@@ -2,23 +2,30 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { RunResults } from '../../claims/results.js'
+import { BEHAVIOURS } from '../../../suites/behaviours.js'
+import { behaviourTable, renderBehavioursMarkdown } from '../behaviours.js'
+import { renderHtml } from './html.js'
 import { renderJunit } from './junit.js'
 import { renderKcidb } from './kcidb.js'
 import { renderKtap } from './ktap.js'
 
-export const REPORT_FORMATS = ['ktap', 'junit', 'kcidb'] as const
+export const REPORT_FORMATS = ['ktap', 'junit', 'kcidb', 'markdown', 'html'] as const
 export type ReportFormat = (typeof REPORT_FORMATS)[number]
 
 export const REPORT_FILES: Record<ReportFormat, string> = {
   ktap: 'report.ktap',
   junit: 'report.junit.xml',
   kcidb: 'report.kcidb.json',
+  markdown: 'behaviours.md',
+  html: 'behaviours.html',
 }
 
 export const RENDER_REPORT: Record<ReportFormat, (run: RunResults) => string> = {
   ktap: renderKtap,
   junit: renderJunit,
   kcidb: renderKcidb,
+  markdown: (run) => renderBehavioursMarkdown(behaviourTable(run.verdicts, run.targets, BEHAVIOURS), { resultsDir: path.basename(run.dir) }),
+  html: renderHtml,
 }
 
 export const isReportFormat = (s: string): s is ReportFormat => (REPORT_FORMATS as readonly string[]).includes(s)

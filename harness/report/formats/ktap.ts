@@ -17,7 +17,7 @@
 //          line says which known issue no longer reproduces (a failure: the list is stale)
 //   ERROR  not ok N name # ERROR <reason>     the ERROR directive of the current ktap.rst
 //          (added after the first KTAP v1 text; parsers that lack it fall back to "not ok",
-//          as the spec asks); the full text as "# " lines
+//          as the spec asks); the full text as "# " lines when it is more than that line
 // A parent is "not ok" when a child is, "ok ... # SKIP" when every child skipped, else "ok".
 import path from 'node:path'
 import type { RunResults } from '../../claims/results.js'

@@ -85,6 +85,8 @@ export function runModel(run: RunResults): RunModel {
   }
 
   for (const raw of run.targets) {
+    // targets.json is read from disk unchecked: skip an entry that names no guest.
+    if (typeof raw?.key !== 'string' || typeof raw.kernel?.label !== 'string') continue
     const k = kernelOf(raw.kernel.label)
     k.id ??= raw.kernel.id
     k.release ??= raw.kernel.release && raw.kernel.release !== '?' ? raw.kernel.release : undefined
