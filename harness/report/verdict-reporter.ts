@@ -8,6 +8,7 @@ import '../vitest/subtests.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
 import { readRunResults } from '../claims/results.js'
 import { writeReports } from './formats/index.js'
+import { kernelDiff, renderKernelDiff } from './kernel-diff.js'
 
 const cleanMsg = (m: string) => m.replace(HARNESS_ERROR_TAG, '').trim()
 
@@ -86,6 +87,8 @@ export default class VerdictReporter implements Reporter {
       w(`${v.verdict.padEnd(5)} ${v.project === 'unit' ? '[unit] ' : ''}${v.name}${reason}`)
     }
     for (const e of runErrors) w(`ERROR ${e.split('\n')[0]}`)
+    const diff = renderKernelDiff(kernelDiff(verdicts))
+    if (diff) w(diff)
     const c = countVerdicts(verdicts)
     w('')
     w(`PASS ${c.PASS}  FAIL ${c.FAIL}  SKIP ${c.SKIP}  ERROR ${c.ERROR + runErrors.length}  XFAIL ${c.XFAIL}  XPASS ${c.XPASS}`)
