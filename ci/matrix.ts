@@ -66,7 +66,7 @@ export function ciShards(kernels: readonly string[] = DEFAULT_KERNELS, topologyN
 export const CI_SHARDS: readonly CiShard[] = ciShards()
 
 /** Environment that makes the conformance project run exactly this shard's plan. */
-export function shardEnv(shard: CiShard): Record<string, string> {
+export function shardEnv(shard: CiShard): { VFIO_CONFORM_KERNELS: string; VFIO_CONFORM_TOPOLOGIES: string } {
   return {
     VFIO_CONFORM_KERNELS: shard.kernels.join(';'),
     VFIO_CONFORM_TOPOLOGIES: shard.topologies.join(','),
@@ -78,7 +78,7 @@ export function githubMatrix(shards: readonly CiShard[] = CI_SHARDS): { include:
   return { include: shards.map((s) => ({ index: s.index, name: s.name, kernels: s.kernels.join(';') })) }
 }
 
-/** GitLab's parallel:matrix (variables are strings); the count is the pipeline variable SHARD_COUNT. */
+/** GitLab's parallel:matrix (variables are strings); the count is the job variable VFIO_CONFORM_SHARD_COUNT. */
 export function gitlabMatrix(shards: readonly CiShard[] = CI_SHARDS): Array<{ SHARD_INDEX: string; SHARD_NAME: string; KERNELS: string }> {
   return shards.map((s) => ({ SHARD_INDEX: String(s.index), SHARD_NAME: s.name, KERNELS: s.kernels.join(';') }))
 }
@@ -100,8 +100,8 @@ export function shardAssignments(arg: string, shards: readonly CiShard[] = CI_SH
   const env = shardEnv(shard)
   const vars: Record<string, string> = {
     SHARD_NAME: shard.name,
-    SHARD_KERNELS: env.VFIO_CONFORM_KERNELS!,
-    SHARD_TOPOLOGIES: env.VFIO_CONFORM_TOPOLOGIES!,
+    SHARD_KERNELS: env.VFIO_CONFORM_KERNELS,
+    SHARD_TOPOLOGIES: env.VFIO_CONFORM_TOPOLOGIES,
     SHARD_IOMMUS: shard.iommus.join(','),
   }
   return { out: Object.entries(vars).map(([k, v]) => `${k}=${shQuote(v)}`).join('\n') + '\n' }

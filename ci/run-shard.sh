@@ -11,12 +11,13 @@
 # none of them); extra arguments go to vitest (file filters, -t PATTERN, ...).
 #
 # What it does: `vfio-conform setup` (installs host packages as root; otherwise names the
-# apt-get line and exits 2), the conformance project on the shard's plan, then the reports.
+# apt-get line and exits 2), the conformance project on the shard's plan, then the claims.
 # Everything lands in vfio-conform-results/ci-<shard name>/, which each run replaces:
-#   verdicts.json, targets.json, per-guest console and QEMU logs     the run
-#   report.ktap, report.junit.xml, report.kcidb.json, behaviours.md  `vfio-conform report`
-#   claims.md                                                        `vfio-conform claims --markdown`
-#   summary.md, exit-code                                            for the CI report job
+#   per-guest console and QEMU logs, verdicts.json, targets.json,     the run (the verdict
+#   report.ktap, report.junit.xml, report.kcidb.json,                 reporter writes the
+#   behaviours.md, behaviours.html                                    reports)
+#   claims.md                                        `vfio-conform claims --markdown`
+#   summary.md, exit-code                            for the CI summary/report job
 #
 # Exit: the shard's verdict by vfio-conform's contract, read from verdicts.json (vitest's own
 # exit status cannot tell a FAIL from an ERROR): 0 nothing failed, 1 a FAIL or XPASS,
@@ -51,7 +52,7 @@ label="shard $index/$count $SHARD_NAME"
 meaning() {
   case $1 in
     0) echo 'nothing failed' ;;
-    1) echo 'a test FAILed' ;;
+    1) echo 'a test FAILed (or XPASSed)' ;;
     2) echo 'bad usage, nothing ran' ;;
     125) echo 'ERROR (harness, download, build or boot) and no FAIL' ;;
     *) echo 'unexpected' ;;
@@ -65,6 +66,7 @@ finish() {
   echo "$rc" > "$run_dir/exit-code"
   if [ -f "$run_dir/verdicts.json" ]; then
     # ERROR counts run-level errors too, as the verdict reporter's summary line does.
+    # shellcheck disable=SC2016 # ${...} below is JavaScript's, not the shell's
     counts=$(node -p '
       const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       const c = v.counts;
@@ -95,7 +97,9 @@ finish() {
   exit "$rc"
 }
 
-echo "run-shard: $label: VFIO_CONFORM_KERNELS='$VFIO_CONFORM_KERNELS' VFIO_CONFORM_TOPOLOGIES='$VFIO_CONFORM_TOPOLOGIES'${VFIO_CONFORM_IOMMUS:+ VFIO_CONFORM_IOMMUS='$VFIO_CONFORM_IOMMUS'} -> $run_dir"
+plan="VFIO_CONFORM_KERNELS=$VFIO_CONFORM_KERNELS VFIO_CONFORM_TOPOLOGIES=$VFIO_CONFORM_TOPOLOGIES"
+[ -n "${VFIO_CONFORM_IOMMUS:-}" ] && plan="$plan VFIO_CONFORM_IOMMUS=$VFIO_CONFORM_IOMMUS"
+echo "run-shard: $label: $plan -> $run_dir"
 
 node bin/vfio-conform.mjs setup
 rc=$?
@@ -116,10 +120,11 @@ else
   rc=125
 fi
 
-# Reports come from the finished results dir; their failure is reported, never the shard's verdict.
-node bin/vfio-conform.mjs report --results "$run_dir" ||
-  echo "run-shard: warning: vfio-conform report exited $?: no report.ktap/report.junit.xml/report.kcidb.json/behaviours.md" >&2
-node bin/vfio-conform.mjs claims --results "$run_dir" --markdown > "$run_dir/claims.md" ||
-  echo "run-shard: warning: vfio-conform claims exited $?: no claims.md" >&2
+# The claims are read from the finished results dir; failing to render them is a warning,
+# never the shard's verdict.
+if [ -f "$run_dir/verdicts.json" ]; then
+  node bin/vfio-conform.mjs claims --results "$run_dir" --markdown > "$run_dir/claims.md" ||
+    echo "run-shard: warning: vfio-conform claims exited $?: no claims.md" >&2
+fi
 
 finish "$rc"
