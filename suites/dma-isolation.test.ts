@@ -167,12 +167,17 @@ forEachTarget((target, test) => {
     return guest.console.size()
   }
 
-  async function expectFault(guest: GuestSession, from: number, want: FaultMatch): Promise<void> {
+  /**
+   * Waits for the fault line of `want` on the console after `from`; the line found goes into
+   * the test's result (an annotation), so the report shows the kernel's own words.
+   */
+  async function expectFault(guest: GuestSession, from: number, want: FaultMatch, annotate: (m: string) => Promise<unknown>): Promise<void> {
     // Declared, so that the fixture does not fail the test for the fault it provoked (any
     // other fault line during the test still does).
     guest.expected.expectFault(want)
     const r = await waitForFault(guest.console, target.iommu, from, want)
     expect(r.match?.line, describeFaults(target.iommu, want, r.seen)).toBeDefined()
+    await annotate(`fault logged by the kernel: ${r.match!.line}`)
   }
 
   const dmaOk = (r: { completed: boolean; note?: string }, what: string) => expect(r.completed, `${what}: ${r.note ?? ''}`).toBe(true)
@@ -227,7 +232,7 @@ forEachTarget((target, test) => {
     // virtio: no mapping in the domain's tree, virtio_iommu_translate), so the write goes
     // nowhere and the vIOMMU reports a translation fault the guest driver logs. The same
     // write to a mapped IOVA right after shows the device held the data all along.
-    pathTest(`${path.name}: DMA to an IOVA never mapped lands nowhere and the kernel logs a fault for the device`, async ({ guest }) => {
+    pathTest(`${path.name}: DMA to an IOVA never mapped lands nowhere and the kernel logs a fault for the device`, async ({ guest, annotate }) => {
       const g = await guest.vfioGroup(DEV_A)
       const a = await guest.agent()
       const { space, devices } = await path.open(guest, a, [DEV_A])
@@ -241,7 +246,7 @@ forEachTarget((target, test) => {
       const from = await faultMark(guest)
       // edu ignores the MemTxResult: the DMA "completes" either way.
       dmaOk(await dev.dmaFromDevice(IOVA_NEVER, FAULT_LEN), 'DMA device -> unmapped IOVA')
-      await expectFault(guest, from, { bdf: g.bdf(DEV_A), iova: IOVA_NEVER, access: 'write' })
+      await expectFault(guest, from, { bdf: g.bdf(DEV_A), iova: IOVA_NEVER, access: 'write' }, annotate)
       expect((await bufB.read()).equals(Buffer.alloc(LEN, 0xa5)), 'buffer B changed').toBe(true)
       expect((await bufA.read()).equals(pattern), 'buffer A changed').toBe(true)
       dmaOk(await dev.dmaFromDevice(IOVA_Y, LEN), 'DMA device -> Y (control)')
@@ -252,7 +257,7 @@ forEachTarget((target, test) => {
     // c. Unmap tears the PTE down and, with iommu.strict=1, flushes the IOTLB before
     // returning (iommu_unmap -> iommu_iotlb_sync; intel: caching-mode invalidations reach
     // QEMU's IOTLB), so the next DMA to the IOVA faults instead of using a stale entry.
-    pathTest(`${path.name}: after UNMAP the IOVA no longer reaches the buffer and the kernel logs a fault`, async ({ guest }) => {
+    pathTest(`${path.name}: after UNMAP the IOVA no longer reaches the buffer and the kernel logs a fault`, async ({ guest, annotate }) => {
       const g = await guest.vfioGroup(DEV_A)
       const a = await guest.agent()
       const { space, devices } = await path.open(guest, a, [DEV_A])
@@ -271,14 +276,14 @@ forEachTarget((target, test) => {
       await a.memWrite(bufB.addr, Buffer.alloc(PAGE, 0x3c))
       const from = await faultMark(guest)
       dmaOk(await dev.dmaFromDevice(IOVA_Y, FAULT_LEN), 'DMA device -> Y after UNMAP')
-      await expectFault(guest, from, { bdf: g.bdf(DEV_A), iova: IOVA_Y, access: 'write' })
+      await expectFault(guest, from, { bdf: g.bdf(DEV_A), iova: IOVA_Y, access: 'write' }, annotate)
       expect((await bufB.read()).equals(Buffer.alloc(LEN, 0x3c)), 'buffer B changed after UNMAP').toBe(true)
     })
 
     // d. Two processes, two groups, two spaces (two containers / two iommufd contexts): the
     // devices are attached to different domains, so an IOVA mapped in B's space means
     // nothing to A's device. Both map IOVA X, each to its own buffer: each device reads its own.
-    pathTest(`${path.name}: a device cannot reach another process's buffer through that process's IOVA`, async ({ guest }) => {
+    pathTest(`${path.name}: a device cannot reach another process's buffer through that process's IOVA`, async ({ guest, annotate }) => {
       const gA = await guest.vfioGroup(DEV_A)
       await guest.vfioGroup(DEV_B)
       const a = await guest.agent({ label: 'process A' })
@@ -299,7 +304,7 @@ forEachTarget((target, test) => {
       dmaOk(await devB.dmaToDevice(IOVA_X, LEN), 'B: DMA X -> device')
       const from = await faultMark(guest)
       dmaOk(await devA.dmaFromDevice(IOVA_Z, FAULT_LEN), "A: DMA device -> Z (B's IOVA)")
-      await expectFault(guest, from, { bdf: gA.bdf(DEV_A), iova: IOVA_Z, access: 'write' })
+      await expectFault(guest, from, { bdf: gA.bdf(DEV_A), iova: IOVA_Z, access: 'write' }, annotate)
       expect((await victim.read()).equals(Buffer.alloc(LEN, 0xa5)), "B's buffer changed by A's device").toBe(true)
       // Control: Z is live in B's space, and B's device read B's X, not A's.
       dmaOk(await devB.dmaFromDevice(IOVA_Z, LEN), 'B: DMA device -> Z')
@@ -338,7 +343,7 @@ forEachTarget((target, test) => {
     // f. A mapping without write permission (type1: no VFIO_DMA_MAP_FLAG_WRITE -> no
     // IOMMU_WRITE in vfio_dma_do_map; iommufd: no IOMMU_IOAS_MAP_WRITEABLE) gets a read-only
     // PTE: the device's write is refused with a fault, its read of the same IOVA works.
-    pathTest(`${path.name}: a read-only mapping refuses device writes (fault logged) and allows device reads`, async ({ guest }) => {
+    pathTest(`${path.name}: a read-only mapping refuses device writes (fault logged) and allows device reads`, async ({ guest, annotate }) => {
       const g = await guest.vfioGroup(DEV_A)
       const a = await guest.agent()
       const { space, devices } = await path.open(guest, a, [DEV_A])
@@ -354,7 +359,7 @@ forEachTarget((target, test) => {
       dmaOk(await dev.dmaToDevice(IOVA_X, LEN), 'DMA X -> device')
       const from = await faultMark(guest)
       dmaOk(await dev.dmaFromDevice(IOVA_Y, FAULT_LEN), 'DMA device -> read-only Y')
-      await expectFault(guest, from, { bdf: g.bdf(DEV_A), iova: IOVA_Y, access: 'write' })
+      await expectFault(guest, from, { bdf: g.bdf(DEV_A), iova: IOVA_Y, access: 'write' }, annotate)
       let got = await ro.read()
       expect(got.equals(sentinel), `read-only buffer written by the device: ${hexdiff(got, sentinel)}`).toBe(true)
       // Reading it is allowed: Y -> device -> Z carries the sentinel.

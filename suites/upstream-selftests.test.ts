@@ -12,6 +12,10 @@ import { forEachTarget, isKernelsFirstGuest } from '../harness/vitest/fixtures.j
 import type { SubtestMeta } from '../harness/vitest/subtests.js'
 import { readFile } from 'node:fs/promises'
 
+const NR_HUGEPAGES = '/proc/sys/vm/nr_hugepages'
+/** 2 MiB pages: 144 MiB of the guest's 1 GiB, enough for the largest (128 MiB) hugetlb buffer. */
+const HUGEPAGES = 72
+
 /** Under TCG the 6.x/7.x iommufd program takes minutes; a hung one must not eat the run. */
 const RUN_TIMEOUT_MS = 25 * 60_000
 
@@ -34,8 +38,13 @@ forEachTarget((target, test) => {
           requireConfig(...spec.needs)
           const where = `/tmp/selftests/${st.dir}/${p.name}`
           await guest.run(`mkdir -p /tmp/selftests/${st.dir} && cat > ${where} && chmod +x ${where}`, { stdin: await readFile(p.file), timeoutMs: 120_000 })
+          // The MAP_HUGETLB variants (iommufd_mock_domain.*_hugepage, dirty tracking *_huge up
+          // to 128 MiB) need hugetlb pages reserved; given back afterwards.
+          await guest.exec(`[ -w ${NR_HUGEPAGES} ] && echo ${HUGEPAGES} > ${NR_HUGEPAGES}`)
           // kselftest_harness prints KTAP on stdout; its own failures go to stderr.
-          const r = await guest.exec(`cd /tmp/selftests/${st.dir} && ./${p.name} 2>&1`, { timeoutMs: RUN_TIMEOUT_MS })
+          const r = await guest.exec(`cd /tmp/selftests/${st.dir} && ./${p.name} 2>&1`, { timeoutMs: RUN_TIMEOUT_MS }).finally(() =>
+            guest.exec(`[ -w ${NR_HUGEPAGES} ] && echo 0 > ${NR_HUGEPAGES}`),
+          )
           const ktap = parseKtap(r.stdout)
           const subtests: SubtestMeta[] = ktap.cases.map((c) => ({
             name: `${st.dir}/${p.name}: ${c.name}`,
