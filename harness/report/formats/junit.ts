@@ -127,6 +127,8 @@ function testCase(v: TestVerdict): JunitCase {
     case 'PASS':
       break
   }
+  // What the test recorded (e.g. the fault line a DMA test found).
+  if (v.annotations?.length) c.systemOut = cleanText([...v.annotations, ...(c.systemOut ? [c.systemOut] : [])].join('\n'))
   return c
 }
 

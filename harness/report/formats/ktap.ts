@@ -84,6 +84,12 @@ function suiteNode(s: SuiteGroup): KtapNode {
 }
 
 function testNode(name: string, v: TestVerdict): KtapNode {
+  const node = verdictNode(name, v)
+  // What the test recorded (e.g. the fault line a DMA test found), before its result line.
+  return { ...node, diagnostics: [...(v.annotations ?? []).flatMap((a) => diagnosticLines(a)), ...node.diagnostics] }
+}
+
+function verdictNode(name: string, v: TestVerdict): KtapNode {
   const text = v.detail ?? v.reason ?? ''
   const issue = v.knownIssue
   switch (v.verdict) {
