@@ -47,11 +47,12 @@ export const FAULT_FORMATS: Record<IommuModel, FaultFormat | undefined> = {
   // drivers/iommu/intel/dmar.c dmar_fault_do_one (pr_fmt "DMAR: "):
   //   "[%s NO_PASID] Request device [%02x:%02x.%d] fault addr 0x%llx [fault reason 0x%02x] %s"
   // with "DMA Read" / "DMA Write" (the PASID variant prints "PASID 0x%x" instead of NO_PASID).
+  // 7.x prints the PCI segment too: "Request device [%04x:%02x:%02x.%d]" (read in 7.2's dmar.c).
   // QEMU records the page address (hw/i386/intel_iommu.c vtd_record_frcd: VTD_FRCD_FI(addr)).
   'intel-iommu': {
     model: 'intel-iommu',
     pattern:
-      /DMAR: \[DMA (?<access>Read|Write) (?:NO_PASID|PASID 0x[0-9a-f]+)\] Request device \[(?<bus>[0-9a-f]{2}):(?<dev>[0-9a-f]{2})\.(?<fn>[0-7])\] fault addr 0x(?<addr>[0-9a-f]+) \[fault reason 0x(?<reason>[0-9a-f]{2})\] ?(?<text>.*)$/,
+      /DMAR: \[DMA (?<access>Read|Write) (?:NO_PASID|PASID 0x[0-9a-f]+)\] Request device \[(?:[0-9a-f]{4}:)?(?<bus>[0-9a-f]{2}):(?<dev>[0-9a-f]{2})\.(?<fn>[0-7])\] fault addr 0x(?<addr>[0-9a-f]+) \[fault reason 0x(?<reason>[0-9a-f]{2})\] ?(?<text>.*)$/,
     parse: (m) => {
       const g = m.groups!
       return {
@@ -117,6 +118,8 @@ export const FAULT_EXAMPLES: Partial<Record<IommuModel, string[]>> = {
   'intel-iommu': [
     'DMAR: DRHD: handling fault status reg 2',
     'DMAR: [DMA Write NO_PASID] Request device [01:00.0] fault addr 0x5a5000 [fault reason 0x05] PTE Write access is not set',
+    // As debian-source 7.2.13 printed it (segment added).
+    'DMAR: [DMA Write NO_PASID] Request device [0000:01:00.0] fault addr 0x200000 [fault reason 0x05] PTE Write access is not set',
   ],
   'virtio-iommu': [
     'viommu_fault_handler: 246 callbacks suppressed',

@@ -10,9 +10,17 @@ import { debianSourceKernel, sourceKernel } from './source-provider.js'
  * The default set, for the main job and for `npm test`: the stock oldstable and stable kernels
  * (legacy group/container path; iommufd and mdev SKIP with the missing option named) and a
  * conform build of stable's 6.12 from Debian's linux-source, which has everything, and its
- * compat variant (iommufd provides /dev/vfio/vfio) under intel-iommu, for the legacy suites.
+ * compat variant (iommufd provides /dev/vfio/vfio) under intel-iommu, for the legacy suites;
+ * and sid's 7.2 built the same way under intel-iommu: the newest line, whose tree's
+ * own iommufd selftests build, so they run too.
  */
-export const DEFAULT_KERNELS = ['debian:bookworm', 'debian:trixie', 'debian-source:6.12', 'debian-source:6.12,compat@intel-iommu']
+export const DEFAULT_KERNELS = [
+  'debian:bookworm',
+  'debian:trixie',
+  'debian-source:6.12',
+  'debian-source:6.12,compat@intel-iommu',
+  'debian-source:7.2@intel-iommu',
+]
 export const TEST_KERNELS = DEFAULT_KERNELS
 
 /** Specs whose resolution builds a kernel (and so needs the build packages). */

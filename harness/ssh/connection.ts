@@ -67,15 +67,27 @@ export class SshConnection {
     if (this.closed) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: ${this.lostReason ?? 'SSH connection closed'}`)
   }
 
-  /** Open an exec channel (stdin/stdout/stderr streams) running `command`. */
-  channel(command: string): Promise<ClientChannel> {
-    this.checkAlive()
-    return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, ch) => {
-        if (err) reject(new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: exec "${command}" failed: ${err.message}`))
-        else resolve(ch)
-      })
-    })
+  /**
+   * Open an exec channel (stdin/stdout/stderr streams) running `command`. dropbear refuses a
+   * channel now and then under a loaded TCG guest ("Unable to exec": the request was
+   * declined, nothing ran), so a refused exec is retried a few times before it is an ERROR.
+   */
+  async channel(command: string): Promise<ClientChannel> {
+    for (let attempt = 1; ; attempt++) {
+      this.checkAlive()
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) => {
+          this.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)))
+        })
+      } catch (e) {
+        const msg = (e as Error).message
+        if (attempt < 4 && /Unable to exec/.test(msg)) {
+          await new Promise((r) => setTimeout(r, 500 * attempt))
+          continue
+        }
+        throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.label}: exec "${command}" failed: ${msg}`)
+      }
+    }
   }
 
   /**

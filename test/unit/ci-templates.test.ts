@@ -224,7 +224,7 @@ describe('ci/matrix.ts', () => {
   test('one shard per kernel of DEFAULT_KERNELS, in order, named after it', () => {
     expect(CI_SHARDS.map((s) => s.kernels)).toEqual(DEFAULT_KERNELS.map((k) => [k]))
     expect(CI_SHARDS.map((s) => s.index)).toEqual(DEFAULT_KERNELS.map((_, i) => i + 1))
-    expect(CI_SHARDS.map((s) => s.name)).toEqual(['debian-bookworm', 'debian-trixie', 'debian-source-6.12', 'debian-source-6.12-compat-intel-iommu'])
+    expect(CI_SHARDS.map((s) => s.name)).toEqual(['debian-bookworm', 'debian-trixie', 'debian-source-6.12', 'debian-source-6.12-compat-intel-iommu', 'debian-source-7.2-intel-iommu'])
   })
 
   test('topologies and vIOMMUs follow the run plan: a kernel restricted to intel-iommu gets no noiommu guest', () => {
@@ -243,7 +243,7 @@ describe('ci/matrix.ts', () => {
   })
 
   test('--shard I/N: a count that is not the matrix\'s, or an index outside it, is an error', () => {
-    expect(shardAssignments(`1/${CI_SHARDS.length + 1}`)).toEqual({ error: expect.stringMatching(/the CI runs 5 shards but ci\/matrix.ts has 4/) })
+    expect(shardAssignments(`1/${CI_SHARDS.length + 1}`)).toEqual({ error: expect.stringMatching(/the CI runs 6 shards but ci\/matrix.ts has 5/) })
     expect(shardAssignments(`0/${CI_SHARDS.length}`)).toEqual({ error: expect.stringMatching(/shard 0 does not exist/) })
     expect(shardAssignments('1')).toEqual({ error: expect.stringMatching(/expected SHARD_INDEX\/SHARD_COUNT/) })
   })
@@ -291,7 +291,7 @@ describe('ci/github-actions.yml', () => {
     expect(broken((d) => (d.jobs.unit.steps[0].uses = 'actions/checkout@main'))).toContain('unit: action "actions/checkout@main" is not pinned to a major version')
     expect(broken((d) => (d.jobs.unit.steps[0].uses = 'actions/checkout'))).toContain('unit: action "actions/checkout" is not pinned to a major version')
     expect(broken((d) => (d.jobs.unit.steps = d.jobs.unit.steps.filter((s: Doc) => s.run !== 'npm ci')))).toContain('unit: runs "sudo env "PATH=$PATH" node bin/vfio-conform.mjs setup" without npm ci')
-    expect(broken((d) => d.jobs.conformance.strategy.matrix.include.pop())).toContain('kernel debian-source:6.12,compat@intel-iommu of DEFAULT_KERNELS has no shard')
+    expect(broken((d) => d.jobs.conformance.strategy.matrix.include.pop())).toContain('kernel debian-source:7.2@intel-iommu of DEFAULT_KERNELS has no shard')
     expect(broken((d) => (d.jobs.conformance.strategy.matrix.include[1].kernels = 'debian:bookworm'))).toContain('kernel debian:bookworm is in more than one shard')
     expect(broken((d) => (d.jobs.conformance.strategy['fail-fast'] = true))).toContain('conformance: fail-fast would cancel the other kernels on the first FAIL')
     expect(broken((d) => (d.jobs.conformance.steps.find((s: Doc) => s.uses?.startsWith('actions/cache/save@')).if = 'success()'))).toContain('conformance: cache is not saved after a FAIL')
@@ -323,7 +323,7 @@ describe('ci/gitlab-ci.yml', () => {
       expect.arrayContaining([
         expect.stringMatching(/matrix is not `npx tsx ci\/matrix.ts --gitlab`/),
         'kernel debian:sid of DEFAULT_KERNELS has no shard',
-        'vfio-conform:conformance: VFIO_CONFORM_SHARD_COUNT is 4, ci/matrix.ts has 5 shards',
+        'vfio-conform:conformance: VFIO_CONFORM_SHARD_COUNT is 5, ci/matrix.ts has 6 shards',
       ]),
     )
   })
@@ -345,7 +345,7 @@ describe('ci/gitlab-ci.yml', () => {
     expect(broken((d) => (d['vfio-conform:conformance'].script = ['ci/run-shard.sh "$SHARD_INDEX" "$VFIO_CONFORM_SHARD_COUNT"'])))
       .toContain('vfio-conform:conformance: runs "ci/run-shard.sh "$SHARD_INDEX" "$VFIO_CONFORM_SHARD_COUNT"" without npm ci')
     expect(broken((d) => d['vfio-conform:conformance'].parallel.matrix.splice(1, 1))).toContain('kernel debian:trixie of DEFAULT_KERNELS has no shard')
-    expect(broken((d) => (d['.vfio-conform'].variables.VFIO_CONFORM_SHARD_COUNT = '3'))).toContain('vfio-conform:conformance: VFIO_CONFORM_SHARD_COUNT is 3, ci/matrix.ts has 4 shards')
+    expect(broken((d) => (d['.vfio-conform'].variables.VFIO_CONFORM_SHARD_COUNT = '3'))).toContain('vfio-conform:conformance: VFIO_CONFORM_SHARD_COUNT is 3, ci/matrix.ts has 5 shards')
     expect(broken((d) => delete d['.vfio-conform'].image)).toContain('vfio-conform:unit: no image')
     expect(broken((d) => (d['vfio-conform:conformance'].extends = '.missing'))).toContain('vfio-conform:conformance: extends unknown job ".missing"')
     expect(broken((d) => (d['vfio-conform:report'].when = 'on_success'))).toContain('vfio-conform:report: does not run after failed shards')

@@ -5,8 +5,10 @@ import { FAULT_EXAMPLES, faultMatches, lastFaultTime, parseFaultLines, ridOf } f
 
 describe('fault lines', () => {
   test('intel-iommu: requester, page address, access and reason come from dmar_fault_do_one', () => {
-    const [f, ...rest] = parseFaultLines('intel-iommu', FAULT_EXAMPLES['intel-iommu']!.map((l, i) => `[   12.${i}00000] ${l}\r`).join('\n'))
+    const [f, seg, ...rest] = parseFaultLines('intel-iommu', FAULT_EXAMPLES['intel-iommu']!.map((l, i) => `[   12.${i}00000] ${l}\r`).join('\n'))
     expect(rest).toEqual([])
+    // 7.x adds the PCI segment; the requester id is the same.
+    expect(seg).toMatchObject({ rid: ridOf('01:00.0'), addr: 0x200000n, access: 'write' })
     expect(f).toMatchObject({ rid: ridOf('01:00.0'), addr: 0x5a5000n, access: 'write', reason: '0x05 PTE Write access is not set' })
     expect(faultMatches(f!, { bdf: '0000:01:00.0', iova: 0x5a5123n, access: 'write' })).toBe(true)
     expect(faultMatches(f!, { bdf: '0000:01:00.0', access: 'read' })).toBe(false)
