@@ -24,6 +24,16 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        // End-to-end checks that build kernels (git bisect run on a synthetic tree): SKIP
+        // unless VFIO_CONFORM_SLOW=1 (`VFIO_CONFORM_SLOW=1 npx vitest run --project slow`).
+        test: {
+          name: 'slow',
+          include: ['test/slow/**/*.test.ts'],
+          testTimeout: 90 * 60_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 })

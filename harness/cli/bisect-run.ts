@@ -76,8 +76,10 @@ export function bisectOutcome(step: BisectStep): BisectOutcome {
   switch (step.stage) {
     case 'usage':
       return abort(`bad usage: ${firstLine(step.reason)}`)
-    case 'build-failed':
-      return skip(`kernel build failed: ${firstLine(step.reason)}`)
+    case 'build-failed': {
+      const reason = firstLine(step.reason)
+      return skip(reason.startsWith('kernel build failed') ? reason : `kernel build failed: ${reason}`)
+    }
     case 'harness-error':
       return skip(`ERROR: ${firstLine(step.reason)}`)
     case 'ran':

@@ -1,5 +1,6 @@
 // vfio-conform command line. See `vfio-conform --help` and harness/report/verdict.ts for the
-// exit contract (0 ok, 1 FAIL, 125 ERROR only, 2 bad usage; never 255).
+// exit contract (0 ok, 1 FAIL, 125 ERROR only, 2 bad usage; never 255); `bisect-run` has its
+// own, for git bisect run (harness/cli/bisect-run.ts: 0 good, 1 bad, 125 skip, 128 abort).
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -14,6 +15,8 @@ import { projectApt } from '../debian/apt.js'
 import { BEHAVIOURS_HELP, behavioursCommand } from './behaviours.js'
 import { CLAIMS_HELP, claimsCommand } from './claims.js'
 import { REPORT_HELP, reportCommand } from './report.js'
+import { BISECT_RUN_HELP, bisectRunCommand } from './bisect-run.js'
+import { GATE_HELP, gateCommand } from './gate.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const IOMMUS: IommuModel[] = ['intel-iommu', 'virtio-iommu', 'amd-iommu', 'none']
@@ -31,12 +34,15 @@ Usage:
 ${CLAIMS_HELP}
 ${BEHAVIOURS_HELP}
 ${REPORT_HELP}
+${BISECT_RUN_HELP}
+${GATE_HELP}
 
 Kernel specs: ${KERNEL_SPEC_HELP}
 Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMUS.join(', ')}
 
 Exit codes: 0 nothing failed; 1 a test FAILed; 125 no FAIL but an ERROR (harness, boot)
 kept tests from running (git bisect "skip"); 2 bad usage.
+bisect-run: 0 good, 1 bad, 125 skip, 128 abort (bad usage stops git bisect).
 Environment: VFIO_CONFORM_CACHE (cache dir, default $XDG_CACHE_HOME/vfio-conform),
 VFIO_CONFORM_QEMU (QEMU binary), VFIO_CONFORM_ACCEL=tcg (never use KVM).`
 
@@ -61,6 +67,12 @@ export async function main(argv: string[]): Promise<number> {
         return await behavioursCommand(rest)
       case 'report':
         return await reportCommand(rest)
+      case 'bisect-run':
+        // Own exit contract for git bisect run (0/1/125/128); it catches all its errors, so
+        // the exit 2 of a usage error (git would read it as "bad") never applies.
+        return await bisectRunCommand(rest)
+      case 'gate':
+        return await gateCommand(rest)
       case 'bench': {
         const { benchCommand } = await import('./bench.js')
         return await benchCommand(rest)

@@ -9,6 +9,8 @@
 // identity (HEAD + diff), so a base built before, here or in the user's own tree, is not
 // rebuilt at all; and `git am --committer-date-is-author-date` with a fixed committer
 // makes base + series the same commit on every run, so an unchanged series is a cache hit.
+// The worktree stays registered in the user's repository (`git worktree list` shows it;
+// `git worktree remove --force <path>` drops it); gate never adds a branch.
 import { execa } from 'execa'
 import { readFile, realpath, rm } from 'node:fs/promises'
 import path from 'node:path'
