@@ -9,12 +9,11 @@
 import { expect } from 'vitest'
 import { findSplats } from '../harness/guest/splats.js'
 import { errnoOf } from '../harness/agent/client.js'
-import { forEachTarget, isKernelsFirstGuest } from '../harness/vitest/fixtures.js'
+import { forEachTarget } from '../harness/vitest/fixtures.js'
 
 const LKDTM = '/sys/kernel/debug/provoke-crash/DIRECT'
 
 forEachTarget((target, test) => {
-  if (!isKernelsFirstGuest(target)) return
   let raisedAt: number | undefined
 
   test('a real WARN (LKDTM WARNING) raised in a test is found between that test\'s markers and attributed to it', async ({ guest, requireConfig }) => {
@@ -42,4 +41,4 @@ forEachTarget((target, test) => {
     const before = await guest.console.read(raisedAt!, await guest.console.size())
     expect(findSplats(before).filter((s) => /lkdtm/.test(s.excerpt)), 'the WARN is on the console, before this test began').toHaveLength(1)
   })
-})
+}, { oncePerKernel: true })

@@ -8,7 +8,7 @@
 import { expect } from 'vitest'
 import { SELFTESTS } from '../harness/selftests/build.js'
 import { parseKtap } from '../harness/selftests/ktap.js'
-import { forEachTarget, isKernelsFirstGuest } from '../harness/vitest/fixtures.js'
+import { forEachTarget } from '../harness/vitest/fixtures.js'
 import type { SubtestMeta } from '../harness/vitest/subtests.js'
 import { readFile } from 'node:fs/promises'
 
@@ -20,7 +20,6 @@ const HUGEPAGES = 72
 const RUN_TIMEOUT_MS = 25 * 60_000
 
 forEachTarget((target, test) => {
-  if (!isKernelsFirstGuest(target)) return
   for (const st of target.selftests ?? []) {
     const spec = SELFTESTS.find((s) => s.dir === st.dir)!
     if (st.kind === 'absent') {
@@ -63,4 +62,4 @@ forEachTarget((target, test) => {
       )
     }
   }
-})
+}, { oncePerKernel: true })

@@ -19,6 +19,11 @@ export default class VerdictReporter implements Reporter {
     for (const mod of modules) {
       const file = path.relative(process.cwd(), mod.moduleId)
       for (const e of mod.errors()) runErrors.push(`${file}: ${cleanMsg(e.message ?? '')}`)
+      // A describe block's own error (a hook, or "No test found in suite") is a harness wiring
+      // problem: vitest fails the run for it, so the verdicts must not say "nothing failed".
+      for (const suite of mod.children.allSuites()) {
+        for (const e of suite.errors()) runErrors.push(`${file} > ${suite.fullName}: ${cleanMsg(e.message ?? '')}`)
+      }
       for (const tc of mod.children.allTests()) {
         const r = tc.result()
         const d = tc.diagnostic()
