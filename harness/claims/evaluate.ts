@@ -114,7 +114,8 @@ export function buildColumns(verdicts: TestVerdict[], targets: RunTarget[]): { c
   return { columns: [...columns.values()], keyToColumn }
 }
 
-const firstLine = (s: string) => s.replace(/\[harness-error\]\s*/g, '').split('\n')[0]!.trim()
+/** A verdict reason's first line, without the harness-error tag. */
+export const firstLine = (s: string) => s.replace(/\[harness-error\]\s*/g, '').split('\n')[0]!.trim()
 
 /** vitest reports a test left out by -t / --filter as skipped with no note ("skipped"). */
 const skipWhy = (e: EvidenceItem) => {
@@ -122,7 +123,7 @@ const skipWhy = (e: EvidenceItem) => {
   return !r || r === 'skipped' ? 'skipped with no reason (left out of the run by a filter?)' : r
 }
 
-function uniq<T>(xs: T[]): T[] {
+export function uniq<T>(xs: T[]): T[] {
   return [...new Set(xs)]
 }
 

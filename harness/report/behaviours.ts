@@ -13,7 +13,7 @@
 //   -      no test of the behaviour ran on that kernel x vIOMMU
 //   n/a    the behaviour is about other kernels (the compat build)
 import type { Behaviour } from '../../suites/behaviours.js'
-import { buildColumns, splitTestName, type ClaimColumn, type RunTarget } from '../claims/evaluate.js'
+import { buildColumns, firstLine, splitTestName, uniq, type ClaimColumn, type RunTarget } from '../claims/evaluate.js'
 import type { TestVerdict, Verdict } from './verdict.js'
 
 export type CellVerdict = Verdict | 'n/a' | '-'
@@ -36,8 +36,6 @@ export interface BehaviourTable {
   rows: BehaviourRow[]
 }
 
-const firstLine = (s: string) => s.replace(/\[harness-error\]\s*/g, '').split('\n')[0]!.trim()
-const uniq = <T>(xs: T[]) => [...new Set(xs)]
 
 function decide(column: string, tests: Array<{ test: string; v: TestVerdict }>): BehaviourCell {
   const counts: Partial<Record<Verdict, number>> = {}
@@ -94,13 +92,16 @@ export function behaviourTable(verdicts: TestVerdict[], targets: RunTarget[], be
   return { columns, rows }
 }
 
-const cellText = (c: BehaviourCell) => {
+/** "PASS 5/6": the cell's verdict, the tests with that verdict / the tests run (or "-", "n/a"). */
+export function cellVerdictText(c: BehaviourCell): string {
   if (c.verdict === '-' || c.verdict === 'n/a') return c.verdict
   const n = c.counts[c.verdict as Verdict] ?? 0
   const total = Object.values(c.counts).reduce((a, b) => a + (b ?? 0), 0)
-  const extra = c.verdict === 'PASS' && (c.counts.XFAIL || c.counts.SKIP) ? '*' : ''
-  return `${c.verdict} ${n}/${total}${extra}`
+  return `${c.verdict} ${n}/${total}`
 }
+
+/** Markdown cell: as cellVerdictText, with "*" when a PASS cell also had XFAIL or SKIP tests. */
+const cellText = (c: BehaviourCell) => cellVerdictText(c) + (c.verdict === 'PASS' && (c.counts.XFAIL || c.counts.SKIP) ? '*' : '')
 
 const mdEscape = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
 

@@ -5,7 +5,7 @@
 import path from 'node:path'
 import { BEHAVIOURS } from '../../../suites/behaviours.js'
 import type { RunResults } from '../../claims/results.js'
-import { behaviourTable, type BehaviourCell } from '../behaviours.js'
+import { behaviourTable, cellVerdictText, type BehaviourCell } from '../behaviours.js'
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 
@@ -21,9 +21,7 @@ const COLOUR: Record<string, string> = {
 }
 
 function cell(c: BehaviourCell): string {
-  const total = Object.values(c.counts).reduce((a, b) => a + (b ?? 0), 0)
-  const n = c.counts[c.verdict as keyof typeof c.counts] ?? 0
-  const text = c.verdict === '-' || c.verdict === 'n/a' ? c.verdict : `${c.verdict} ${n}/${total}`
+  const text = cellVerdictText(c)
   return `<td style="background:${COLOUR[c.verdict] ?? '#fff'}" title="${esc(c.notes.join('\n'))}">${esc(text)}</td>`
 }
 
