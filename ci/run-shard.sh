@@ -3,9 +3,9 @@
 #
 #   ci/run-shard.sh SHARD_INDEX SHARD_COUNT [vitest args...]
 #
-#   ci/run-shard.sh 1 4                                   # shard 1 of 4, as CI runs it
+#   ci/run-shard.sh 1 5                                   # shard 1 of 5, as CI runs it
 #   VFIO_CONFORM_TOPOLOGIES=default VFIO_CONFORM_IOMMUS=intel-iommu \
-#     ci/run-shard.sh 1 4 suites/groups.test.ts           # a smaller piece of it, by hand
+#     ci/run-shard.sh 1 5 suites/groups.test.ts           # a smaller piece of it, by hand
 #
 # VFIO_CONFORM_KERNELS / _TOPOLOGIES / _IOMMUS, when set, narrow the shard's plan (CI sets
 # none of them); extra arguments go to vitest (file filters, -t PATTERN, ...).

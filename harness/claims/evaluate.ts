@@ -22,7 +22,7 @@ export type ClaimVerdict = 'HOLDS' | 'REFUTED' | 'UNDECIDED' | 'NOT REPRODUCIBLE
 /** The part of a targets.json entry the claims need. */
 export interface RunTarget {
   key: string
-  kernel: { id?: string; label: string; release?: string }
+  kernel: { id?: string; label: string; release?: string; origin?: { kind: string; suites?: string[] } }
   topology: string
   iommu: string
   status?: string

@@ -138,3 +138,26 @@ export function renderClaimsMarkdown(ev: ClaimsEvaluation, opts: ReportOptions =
   }
   return out.join('\n') + '\n'
 }
+
+/**
+ * The verdicts as JSON, for scripts (ci/mutations/run.sh checks that a mutant flips the claims
+ * its patch names): per claim, per column, the verdict, why, and the deciding tests.
+ */
+export function renderClaimsJson(ev: ClaimsEvaluation, opts: ReportOptions = {}): string {
+  const doc = {
+    resultsDir: opts.resultsDir,
+    columns: ev.columns.map((c) => ({ id: c.id, kernel: c.kernel, release: c.release, iommu: c.iommu, topologies: c.topologies, problems: c.problems })),
+    claims: ev.results.map((r) => ({
+      id: r.claim.id,
+      thread: r.claim.thread.id,
+      claim: r.claim.claim,
+      cells: r.cells.map((c) => ({
+        column: c.column,
+        verdict: c.verdict,
+        why: c.why,
+        evidence: c.evidence.map((e) => ({ test: e.test, topology: e.topology, verdict: e.verdict, reason: e.reason, knownIssue: e.knownIssue?.id })),
+      })),
+    })),
+  }
+  return JSON.stringify(doc, null, 2) + '\n'
+}

@@ -4,17 +4,20 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { CLAIMS, THREADS } from '../../suites/claims/registry.js'
 import { evaluateClaims } from '../claims/evaluate.js'
-import { renderClaimsMarkdown, renderClaimsTable } from '../claims/report.js'
+import { selectKernels } from '../claims/kernel-filter.js'
+import { renderClaimsJson, renderClaimsMarkdown, renderClaimsTable } from '../claims/report.js'
 import { readRunResults } from '../claims/results.js'
 import { EXIT } from '../report/verdict.js'
 import { UsageError } from '../util/errors.js'
 
-export const CLAIMS_HELP = `  vfio-conform claims [--results DIR] [--thread ID] [--markdown]
+export const CLAIMS_HELP = `  vfio-conform claims [--results DIR] [--thread ID] [--kernel K]... [--markdown|--json]
       Claims made in review threads (suites/claims/registry.ts), each with a verdict per
       kernel and vIOMMU: HOLDS, REFUTED, UNDECIDED or NOT REPRODUCIBLE. Reads the verdicts
       of a finished run and runs no test: run \`vfio-conform run\` first, or pass --results
       DIR (default vfio-conform-results/latest). --thread limits to one thread
-      (${THREADS.map((t) => t.id).join(', ')}); --markdown prints a section for a list reply.`
+      (${THREADS.map((t) => t.id).join(', ')}); --kernel to the kernels named (as run:
+      debian:bookworm, debian:6.12, debian-source:7.2, a label or uname -r); --markdown
+      prints a section for a list reply, --json the verdicts with their evidence.`
 
 export async function claimsCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -22,7 +25,9 @@ export async function claimsCommand(args: string[]): Promise<number> {
     options: {
       results: { type: 'string' },
       thread: { type: 'string' },
+      kernel: { type: 'string', multiple: true },
       markdown: { type: 'boolean' },
+      json: { type: 'boolean' },
     },
     strict: true,
   })
@@ -36,8 +41,15 @@ export async function claimsCommand(args: string[]): Promise<number> {
   const dir = values.results ?? path.join('vfio-conform-results', 'latest')
   const run = await readRunResults(dir)
   if (run.targetsNote) console.error(`vfio-conform: note: ${run.targetsNote}`)
-  const ev = evaluateClaims(run.verdicts, run.targets, claims)
+  if (values.markdown && values.json) throw new UsageError('--markdown and --json exclude each other')
+  const ev = selectKernels(evaluateClaims(run.verdicts, run.targets, claims), run.targets, values.kernel ?? [])
   const shown = path.relative(process.cwd(), run.dir) || run.dir
-  process.stdout.write(values.markdown ? renderClaimsMarkdown(ev, { resultsDir: shown }) : renderClaimsTable(ev, { resultsDir: shown }))
+  process.stdout.write(
+    values.json
+      ? renderClaimsJson(ev, { resultsDir: shown })
+      : values.markdown
+        ? renderClaimsMarkdown(ev, { resultsDir: shown })
+        : renderClaimsTable(ev, { resultsDir: shown }),
+  )
   return EXIT.ok
 }

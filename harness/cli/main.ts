@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
-import { DEFAULT_KERNELS, isSourceSpec, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
+import { DEFAULT_KERNELS, isSourceSpec, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
 import { HarnessError, UsageError } from '../util/errors.js'
@@ -25,9 +25,11 @@ const HELP = `vfio-conform: VFIO / iommufd conformance on real kernels in QEMU g
 
 Usage:
   vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
-                   [--filter PATTERN] [--results DIR] [--tcg]
+                   [--matrix] [--filter PATTERN] [--results DIR] [--tcg]
       Boot one guest per kernel x topology x vIOMMU, run the conformance suites, print
-      a verdict table. Default kernel: ${DEFAULT_KERNELS.join(' ')}; topologies: ${DEFAULT_TOPOLOGIES.join(", ")}.
+      a verdict table. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (Debian's current kernel);
+      --matrix: the test set npm test runs (${DEFAULT_KERNELS.join(' ')}).
+      Default topologies: ${DEFAULT_TOPOLOGIES.join(", ")}.
   vfio-conform setup          install the host packages the harness needs (as root)
   vfio-conform kernels        list the Debian kernels available by name
   vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite
@@ -120,10 +122,14 @@ async function runCommand(args: string[]): Promise<number> {
       filter: { type: 'string' },
       results: { type: 'string' },
       tcg: { type: 'boolean' },
+      matrix: { type: 'boolean' },
     },
     strict: true,
-  }).valueOf() as { values: { kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; results?: string; tcg?: boolean } }
-  const kernels = values.kernel?.length ? values.kernel : DEFAULT_KERNELS
+  }).valueOf() as {
+    values: { kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; results?: string; tcg?: boolean; matrix?: boolean }
+  }
+  if (values.matrix && values.kernel?.length) throw new UsageError('--matrix and --kernel exclude each other (--matrix is the test set)')
+  const kernels = values.kernel?.length ? values.kernel : values.matrix ? DEFAULT_KERNELS : MAIN_JOB_KERNELS
   for (const t of values.topology ?? []) if (!TOPOLOGIES[t]) throw new UsageError(`unknown topology "${t}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
   for (const m of values.iommu ?? []) if (!IOMMUS.includes(m as IommuModel)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMUS.join(', ')})`)
   if (values.tcg) process.env.VFIO_CONFORM_ACCEL = 'tcg'

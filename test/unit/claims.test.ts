@@ -2,7 +2,8 @@
 // (harness/claims/evaluate.ts), the reports, and the registry's own consistency.
 import { describe, expect, test } from 'vitest'
 import { evaluateClaims, splitTestName, type RunTarget } from '../../harness/claims/evaluate.js'
-import { renderClaimsMarkdown, renderClaimsTable } from '../../harness/claims/report.js'
+import { kernelMatches, selectKernels } from '../../harness/claims/kernel-filter.js'
+import { renderClaimsJson, renderClaimsMarkdown, renderClaimsTable } from '../../harness/claims/report.js'
 import { readRunResults } from '../../harness/claims/results.js'
 import type { TestVerdict, Verdict } from '../../harness/report/verdict.js'
 import { UsageError } from '../../harness/util/errors.js'
@@ -221,6 +222,63 @@ describe('reports', () => {
     expect(md).toContain('PASS `rule one` [legacy]')
     expect(md).toContain(`UNDECIDED on ${K2} / intel-iommu: 2 skipped: CONFIG_X not set`)
     expect(md).toContain('NOT REPRODUCIBLE on every kernel')
+  })
+})
+
+describe('--kernel and --json', () => {
+  const bookworm = { id: 'debian:6.1.192-2', label: 'debian-6.1.192-2', release: '6.1.0-56-amd64', origin: { kind: 'debian', suites: ['bookworm-security'] } }
+  const trixie = { id: 'debian:6.12.118-1', label: 'debian-6.12.118-1', release: '6.12.118+deb13-amd64', origin: { kind: 'debian', suites: ['trixie'] } }
+  const src = { id: 'debian-source:6.12.118-1', label: 'debian-source-6.12.118-1', release: '6.12.118', origin: { kind: 'source' } }
+  const compat = { id: 'debian-source:6.12.118-1,compat', label: 'debian-source-6.12.118-1-compat', release: '6.12.118', origin: { kind: 'source' } }
+
+  test('a kernel is named by the spec it was run as, its id, label or uname -r, at version boundaries', () => {
+    expect(kernelMatches('debian:bookworm', bookworm)).toBe(true)
+    expect(kernelMatches('debian:trixie', bookworm)).toBe(false)
+    expect(kernelMatches('debian:6.1', bookworm)).toBe(true)
+    expect(kernelMatches('debian:6.1', trixie)).toBe(false)
+    expect(kernelMatches('debian:6.12.118-1', trixie)).toBe(true)
+    expect(kernelMatches('6.12.118+deb13-amd64', trixie)).toBe(true)
+    expect(kernelMatches('debian-6.1.192-2', bookworm)).toBe(true)
+    expect(kernelMatches('debian-source:6.12', src)).toBe(true)
+    expect(kernelMatches('debian-source:6.12', compat)).toBe(true)
+    expect(kernelMatches('debian-source-6.12.118-1-compat', src)).toBe(false)
+    expect(kernelMatches('debian:6.12', src)).toBe(false)
+    expect(kernelMatches('debian:bookworm', { ...src, origin: { kind: 'source' } })).toBe(false)
+    expect(kernelMatches('', trixie)).toBe(false)
+  })
+
+  const targets: RunTarget[] = [bookworm, trixie, src].map((k) => ({ key: `${k.label}/default/intel-iommu`, kernel: k, topology: 'default', iommu: 'intel-iommu', status: 'ready' }))
+  const verdicts = [
+    tv(bookworm.label, 'rule one', 'PASS'),
+    tv(bookworm.label, 'rule two', 'PASS'),
+    tv(trixie.label, 'rule one', 'FAIL', { reason: 'expected EBUSY, got OK' }),
+    tv(src.label, 'rule one', 'SKIP', { reason: 'CONFIG_X not set' }),
+  ]
+
+  test('--kernel keeps the columns of the kernels named, cells still aligned with their columns', () => {
+    const ev = selectKernels(evaluateClaims(verdicts, targets, [claim()]), targets, ['debian:trixie', 'debian:bookworm'])
+    expect(ev.columns.map((c) => c.kernel)).toEqual([bookworm.label, trixie.label])
+    expect(ev.results[0]!.cells.map((c) => [c.column, c.verdict])).toEqual([
+      [`${bookworm.label}/intel-iommu`, 'HOLDS'],
+      [`${trixie.label}/intel-iommu`, 'REFUTED'],
+    ])
+    expect(selectKernels(evaluateClaims(verdicts, targets, [claim()]), targets, [])).toEqual(evaluateClaims(verdicts, targets, [claim()]))
+  })
+
+  test('--kernel naming a kernel the results do not have is bad usage, listing the ones they have', () => {
+    const ev = evaluateClaims(verdicts, targets, [claim()])
+    expect(() => selectKernels(ev, targets, ['debian:sid'])).toThrow(UsageError)
+    expect(() => selectKernels(ev, targets, ['debian:sid'])).toThrow(/debian:6\.1\.192-2, debian:6\.12\.118-1, debian-source:6\.12\.118-1/)
+  })
+
+  test('--json: per claim and column the verdict, why and the deciding tests', () => {
+    const doc = JSON.parse(renderClaimsJson(evaluateClaims(verdicts, targets, [claim()]), { resultsDir: 'r' }))
+    expect(doc.resultsDir).toBe('r')
+    expect(doc.columns.map((c: { id: string }) => c.id)).toEqual(targets.map((t) => `${t.kernel.label}/intel-iommu`))
+    const cells = doc.claims[0].cells
+    expect(cells.map((c: { verdict: string }) => c.verdict)).toEqual(['HOLDS', 'REFUTED', 'UNDECIDED'])
+    expect(cells[1].evidence).toEqual([{ test: 'rule one', topology: 'default', verdict: 'FAIL', reason: 'expected EBUSY, got OK' }])
+    expect(cells[2].why).toContain('CONFIG_X not set')
   })
 })
 
