@@ -115,6 +115,18 @@ verdicts() {
   ' "$WORK/$1/verdicts.json" "$2" "/$TOPOLOGY/$IOMMU > "
 }
 
+# claims <step>: "claim-id<TAB>VERDICT" per claim of the registry on the step's run (one
+# kernel, one vIOMMU: one column), from `vfio-conform claims --json`.
+claims() {
+  (cd "$ROOT" && node bin/vfio-conform.mjs claims --results "$WORK/$1" --json 2>/dev/null) | node -e '
+    let s = ""; process.stdin.on("data", (c) => (s += c)).on("end", () => {
+      let d; try { d = JSON.parse(s) } catch { process.exit(0) }
+      for (const c of d.claims ?? []) console.log(c.id + "\t" + (c.cells[0]?.verdict ?? "NO-COLUMN"))
+    })'
+}
+# claim_verdict <step> <claim-id>
+claim_verdict() { claims "$1" | awk -F'\t' -v id="$2" '$1 == id { print $2 }'; }
+
 # splats <step>: kernel splats in the guest console logs of the run.
 splats() {
   grep -hoE '(WARNING: CPU: [0-9]+ PID: [0-9]+ at [^ ]+|BUG: [^\r]*|Oops[^\r]*|general protection fault[^\r]*|Kernel panic[^\r]*)' \
@@ -141,9 +153,17 @@ done
 log "baseline: $([[ $baseline_ok = 1 ]] && echo PASS || echo 'NOT PASSING') (${base_s}s)"
 verdicts baseline "$union" | sed 's/^/  baseline: /' >&2
 bs=$(splats baseline); [[ -n $bs ]] && log "baseline console splats: $bs"
+claims baseline | sed 's/^/  baseline claim: /' >&2
+# A claim a patch names ("# Claims:") must not be refuted on the unpatched kernel.
+for p in "${patches[@]}"; do
+  for c in $(header "$p" Claims); do
+    v=$(claim_verdict baseline "$c")
+    if [[ -z $v || $v == REFUTED ]]; then baseline_ok=0; log "baseline: claim $c is ${v:-missing} on the unpatched kernel"; fi
+  done
+done
 
 # ---- mutations ------------------------------------------------------------------------
-declare -A res_verdicts res_result res_time res_splat
+declare -A res_verdicts res_result res_time res_splat res_claims
 all_caught=1
 for i in "${!patches[@]}"; do
   p=${patches[$i]}; name=$(basename "$p" .patch); filter=${filters[$i]}
@@ -160,8 +180,20 @@ for i in "${!patches[@]}"; do
   res_verdicts[$name]=$(cut -f1 <<<"$out" | grep . | sort | uniq -c | awk '{printf "%s%s x%s", (NR>1?", ":""), $2, $1}')
   [[ -n ${res_verdicts[$name]} ]] || res_verdicts[$name]="no verdicts"
   if [[ -n $out ]] && ! grep -qv '^FAIL' <<<"$out"; then res_result[$name]=OK; else res_result[$name]=NOT-CAUGHT; all_caught=0; fi
+  # The review-thread claims the patch breaks ("# Claims:") must read REFUTED on the mutant,
+  # decided by the same run's verdicts (vfio-conform claims), next to their baseline verdict.
+  res_claims[$name]=-
+  cl=$(header "$p" Claims)
+  if [[ -n $cl ]]; then
+    res_claims[$name]=
+    for c in $cl; do
+      v=$(claim_verdict "$name" "$c"); b=$(claim_verdict baseline "$c")
+      res_claims[$name]+="${res_claims[$name]:+, }$c ${b:-?}->${v:-?}"
+      if [[ $v != REFUTED ]]; then res_result[$name]=CLAIM-NOT-FLIPPED; all_caught=0; fi
+    done
+  fi
   s=$(splats "$name"); res_splat[$name]=$([[ -n $s ]] && echo "splat: $(head -3 <<<"$s" | paste -sd';' -)" || echo "-")
-  log "$name: ${res_result[$name]} (${res_verdicts[$name]}, ${res_time[$name]}s) ${res_splat[$name]}"
+  log "$name: ${res_result[$name]} (${res_verdicts[$name]}, ${res_time[$name]}s) ${res_splat[$name]}; claims: ${res_claims[$name]}"
 done
 
 # ---- table ----------------------------------------------------------------------------
@@ -177,6 +209,12 @@ for i in "${!patches[@]}"; do
   printf '%-22s | %-64s | %-44s | %-12s | %-12s | %-10s | %4ss | %s\n' \
     "$name" "$rule" "/$(cut -c1-42 <<<"${filters[$i]}")/" "${base_verdict[$name]}" "${res_verdicts[$name]:-}" \
     "${res_result[$name]:-}" "${res_time[$name]:-0}" "${res_splat[$name]:-}"
+done
+echo
+echo "Review-thread claims each patch must flip to REFUTED (suites/claims/registry.ts; baseline->mutant):"
+for i in "${!patches[@]}"; do
+  name=$(basename "${patches[$i]}" .patch)
+  printf '  %-22s %s\n' "$name" "${res_claims[$name]:--}"
 done
 echo
 if [[ $baseline_ok = 1 && $all_caught = 1 ]]; then
