@@ -9,7 +9,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest'
 import type { RunTarget } from '../../harness/claims/evaluate.js'
 import type { RunResults } from '../../harness/claims/results.js'
 import { reportCommand } from '../../harness/cli/report.js'
-import { REPORT_FILES, writeReports } from '../../harness/report/formats/index.js'
+import { RENDER_REPORT, REPORT_FILES, writeReports } from '../../harness/report/formats/index.js'
 import { renderJunit, xmlAttr } from '../../harness/report/formats/junit.js'
 import { kcidbData, renderKcidb, validateKcidb, type KcidbData } from '../../harness/report/formats/kcidb.js'
 import { renderKtap } from '../../harness/report/formats/ktap.js'
@@ -418,6 +418,21 @@ describe('writing the reports', () => {
     expect(readFileSync(written[2]!, 'utf8')).toBe(renderKcidb(RUN))
     expect(readFileSync(written[3]!, 'utf8')).toMatch(/^### vfio-conform: behaviours per kernel and vIOMMU/)
     expect(readFileSync(written[4]!, 'utf8')).toMatch(/^<!doctype html>[\s\S]*<table>/)
+  })
+
+  test('the Markdown report ends with the claims section, decided by the run\'s own verdicts', async () => {
+    const owner = "two users with one device each of a multi-device group: A binds, B's bind is EPERM; after A exits, B binds"
+    const cdev = 'a group has one iommufd owner: its other device bound to another iommufd in another process is EPERM'
+    const md = (v: TestVerdict['verdict']) =>
+      RENDER_REPORT.markdown({ ...RUN, verdicts: [...VERDICTS, cv(K2, 'intel-iommu', 'privileges', owner, v), cv(K2, 'intel-iommu', 'iommufd-cdev', cdev, 'PASS')] })
+    const holds = md('PASS')
+    const refuted = md('FAIL')
+    const section = (text: string) => text.slice(text.indexOf('## Review-thread claims, tested'))
+    expect(holds.indexOf('## Review-thread claims, tested')).toBeGreaterThan(holds.indexOf('### vfio-conform: behaviours per kernel and vIOMMU'))
+    const deviceFirst = (text: string) => section(text).split(/\n(?=\d+\. )/).find((c) => c.includes('`device-first-one-owner-per-group`'))!
+    expect(deviceFirst(holds)).toContain(`**HOLDS** on ${K2} / intel-iommu`)
+    expect(deviceFirst(refuted)).toContain(`**REFUTED** on ${K2} / intel-iommu`)
+    expect(deviceFirst(refuted)).not.toContain('**HOLDS**')
   })
 
   test('`report --format junit --out DIR` writes only JUnit there and prints its path', async () => {

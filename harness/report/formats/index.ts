@@ -3,6 +3,9 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { RunResults } from '../../claims/results.js'
 import { BEHAVIOURS } from '../../../suites/behaviours.js'
+import { CLAIMS } from '../../../suites/claims/registry.js'
+import { evaluateClaims } from '../../claims/evaluate.js'
+import { renderClaimsMarkdown } from '../../claims/report.js'
 import { behaviourTable, renderBehavioursMarkdown } from '../behaviours.js'
 import { renderHtml } from './html.js'
 import { renderJunit } from './junit.js'
@@ -24,7 +27,12 @@ export const RENDER_REPORT: Record<ReportFormat, (run: RunResults) => string> = 
   ktap: renderKtap,
   junit: renderJunit,
   kcidb: renderKcidb,
-  markdown: (run) => renderBehavioursMarkdown(behaviourTable(run.verdicts, run.targets, BEHAVIOURS), { resultsDir: path.basename(run.dir) }),
+  // The run's Markdown report: the behaviours matrix, then the review-thread claims section
+  // (the same text as `vfio-conform claims --markdown`), decided by this run's verdicts.
+  markdown: (run) =>
+    renderBehavioursMarkdown(behaviourTable(run.verdicts, run.targets, BEHAVIOURS), { resultsDir: path.basename(run.dir) }) +
+    '\n' +
+    renderClaimsMarkdown(evaluateClaims(run.verdicts, run.targets, CLAIMS), { resultsDir: path.basename(run.dir) }),
   html: renderHtml,
 }
 
