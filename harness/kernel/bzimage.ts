@@ -9,7 +9,10 @@ export async function bzImageVersion(file: string): Promise<{ release: string; f
   })
   try {
     const hdr = Buffer.alloc(0x220)
-    const { bytesRead } = await fh.read(hdr, 0, hdr.length, 0)
+    // A directory opens but does not read (EISDIR): bad input too, not a harness error.
+    const { bytesRead } = await fh.read(hdr, 0, hdr.length, 0).catch((e: NodeJS.ErrnoException) => {
+      throw new UsageError(`kernel image ${file}: ${e.code === 'EISDIR' ? 'is a directory, not a bzImage' : e.message}`)
+    })
     // "HdrS" at 0x202 marks the boot protocol header; 0x55AA at 0x1FE the boot sector.
     if (bytesRead < hdr.length || hdr.toString('latin1', 0x202, 0x206) !== 'HdrS') {
       throw new UsageError(`${file} is not an x86 kernel image (no bzImage "HdrS" header)`)

@@ -44,6 +44,8 @@ export async function pathKernel(spec: string): Promise<KernelBuild> {
     }
   }
 
+  // A config the user named must exist: never silently fall back to another one.
+  if (kv.config && !(await exists(kv.config))) throw new UsageError(`config file ${kv.config} does not exist`)
   // The config: given, or the build tree's .config (bzImage lives in arch/x86/boot), or the
   // modules dir's copy; otherwise the guest's /proc/config.gz is read after boot.
   let config: KernelConfig | undefined
@@ -54,7 +56,6 @@ export async function pathKernel(spec: string): Promise<KernelBuild> {
       break
     }
   }
-  if (kv.config && !config) throw new UsageError(`config file ${kv.config} does not exist`)
 
   return {
     id: `path:${image}`,
