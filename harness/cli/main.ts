@@ -2,14 +2,17 @@
 // exit contract (0 ok, 1 FAIL, 125 ERROR only, 2 bad usage; never 255); `bisect-run` has its
 // own, for git bisect run (harness/cli/bisect-run.ts: 0 good, 1 bad, 125 skip, 128 abort).
 import { readFile } from 'node:fs/promises'
+import { constants } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { DEFAULT_KERNELS, isSourceSpec, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
+import { killAllGuestsNow } from '../guest/guest.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
+import { signalChildren } from '../util/children.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { projectApt } from '../debian/apt.js'
 import { BEHAVIOURS_HELP, behavioursCommand } from './behaviours.js'
@@ -129,6 +132,7 @@ async function runCommand(args: string[]): Promise<number> {
     values: { kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; results?: string; tcg?: boolean; matrix?: boolean }
   }
   if (values.matrix && values.kernel?.length) throw new UsageError('--matrix and --kernel exclude each other (--matrix is the test set)')
+  stopEverythingOnSignal()
   const kernels = values.kernel?.length ? values.kernel : values.matrix ? DEFAULT_KERNELS : MAIN_JOB_KERNELS
   for (const t of values.topology ?? []) if (!TOPOLOGIES[t]) throw new UsageError(`unknown topology "${t}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
   for (const m of values.iommu ?? []) if (!IOMMUS.includes(m as IommuModel)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMUS.join(', ')})`)
@@ -152,7 +156,6 @@ async function runCommand(args: string[]): Promise<number> {
   if (values.iommu) process.env.VFIO_CONFORM_IOMMUS = values.iommu.join(',')
 
   const { startVitest } = await import('vitest/node')
-  let interrupted = false
   const vitestPromise = startVitest(
     'test',
     values.filter ? [] : [],
@@ -166,16 +169,6 @@ async function runCommand(args: string[]): Promise<number> {
       reporters: [path.join(ROOT, 'harness/report/verdict-reporter.ts')],
     },
   )
-  const onSignal = async (sig: NodeJS.Signals) => {
-    if (interrupted) return
-    interrupted = true
-    console.error(`vfio-conform: ${sig}: stopping guests`)
-    const v = await vitestPromise.catch(() => undefined)
-    await v?.close().catch(() => {})
-    process.exit(130)
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
   const vitest = await vitestPromise
   await vitest.close()
   const out = await readFile(path.join(runDir, 'verdicts.json'), 'utf8').then(JSON.parse, () => undefined) as
@@ -187,6 +180,31 @@ async function runCommand(args: string[]): Promise<number> {
   }
   console.log(`results and console logs: ${runDir}`)
   return exitCodeFor(out.verdicts, out.runErrors)
+}
+
+/**
+ * Ctrl-C / SIGTERM during a run (downloads, builds, boots, suites): exit 128+signal number
+ * (130, 143) with nothing left running. Everything here is synchronous because Node, and
+ * vitest's own handler right after ours (process.exit a millisecond later), leave no time
+ * for async work: guests are SIGKILLed with their QMP directories removed, and every child
+ * (vitest's fork workers, make, apt, QEMU) gets the same signal. `process.on`, not `once`:
+ * execa's signal-exit re-raises the signal (the CLI then dies by it, never exiting 130) when
+ * it finds itself the only listener left.
+ */
+function stopEverythingOnSignal(): void {
+  let seen = false
+  const onSignal = (sig: NodeJS.Signals) => {
+    const code = 128 + constants.signals[sig]
+    process.exitCode = code
+    if (seen) return
+    seen = true
+    console.error(`vfio-conform: ${sig}: stopping guests and workers, exit ${code}`)
+    killAllGuestsNow()
+    signalChildren('SIGTERM')
+    setTimeout(() => process.exit(code), 20)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
 }
 
 async function kernelsCommand(): Promise<number> {

@@ -1,7 +1,7 @@
 // A booted QEMU guest: initramfs assembled, QEMU started (and always stopped), console
 // watched for readiness and panics, SSH reachable with a pinned host key.
 import { execa, type ResultPromise } from 'execa'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, rmSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import net from 'node:net'
@@ -48,6 +48,11 @@ export interface GuestOptions {
 }
 
 const live = new Set<Guest>()
+
+/** Kills every guest of this process now (synchronous: usable from a signal handler). */
+export function killAllGuestsNow(): void {
+  for (const g of live) g.killNow()
+}
 let exitHookInstalled = false
 function installExitHook(): void {
   if (exitHookInstalled) return
@@ -204,12 +209,15 @@ export class Guest {
     return this.exited
   }
 
+  /** Synchronous, for exit and signal paths: SIGKILL QEMU and remove its QMP directory. */
   killNow(): void {
     try {
       this.proc?.kill('SIGKILL')
     } catch {
       /* already gone */
     }
+    if (this.qmpDir) rmSync(this.qmpDir, { recursive: true, force: true })
+    this.qmpDir = undefined
   }
 
   async stop(): Promise<void> {
