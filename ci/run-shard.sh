@@ -11,12 +11,11 @@
 # none of them); extra arguments go to vitest (file filters, -t PATTERN, ...).
 #
 # What it does: `vfio-conform setup` (installs host packages as root; otherwise names the
-# apt-get line and exits 2), the conformance project on the shard's plan, then the claims.
+# apt-get line and exits 2), then the conformance project on the shard's plan.
 # Everything lands in vfio-conform-results/ci-<shard name>/, which each run replaces:
 #   per-guest console and QEMU logs, verdicts.json, targets.json,     the run (the verdict
 #   report.ktap, report.junit.xml, report.kcidb.json,                 reporter writes the
-#   behaviours.md, behaviours.html                                    reports)
-#   claims.md                                        `vfio-conform claims --markdown`
+#   behaviours.md (with the claims section), behaviours.html          reports)
 #   summary.md, exit-code                            for the CI summary/report job
 #
 # Exit: the shard's verdict by vfio-conform's contract, read from verdicts.json (vitest's own
@@ -81,13 +80,11 @@ finish() {
     echo '| PASS | FAIL | SKIP | ERROR | XFAIL | XPASS |'
     echo '|---:|---:|---:|---:|---:|---:|'
     echo "$counts"
-    for part in behaviours.md claims.md; do
-      if [ -s "$run_dir/$part" ]; then
-        printf '\n<details><summary>%s</summary>\n\n' "${part%.md}"
-        cat "$run_dir/$part"
-        printf '\n</details>\n'
-      fi
-    done
+    if [ -s "$run_dir/behaviours.md" ]; then
+      printf '\n<details><summary>behaviours and claims</summary>\n\n'
+      cat "$run_dir/behaviours.md"
+      printf '\n</details>\n'
+    fi
     echo
   } > "$run_dir/summary.md"
   echo "run-shard: $label: exit $rc ($(meaning "$rc")); results in $run_dir"
@@ -118,13 +115,6 @@ if [ -f "$run_dir/verdicts.json" ]; then
 else
   echo "run-shard: ERROR: the run produced no verdicts (vitest exit $vitest_rc)" >&2
   rc=125
-fi
-
-# The claims are read from the finished results dir; failing to render them is a warning,
-# never the shard's verdict.
-if [ -f "$run_dir/verdicts.json" ]; then
-  node bin/vfio-conform.mjs claims --results "$run_dir" --markdown > "$run_dir/claims.md" ||
-    echo "run-shard: warning: vfio-conform claims exited $?: no claims.md" >&2
 fi
 
 finish "$rc"

@@ -3,7 +3,7 @@
 // `debian:6.12`, `debian-source:6.12`), the resolved id or label the run printed
 // (`debian:6.12.118-1`, `debian-6.12.118-1`) or the guest's `uname -r`.
 import { UsageError } from '../util/errors.js'
-import type { ClaimsEvaluation, RunTarget } from './evaluate.js'
+import { uniq, type ClaimsEvaluation, type RunTarget } from './evaluate.js'
 
 type TargetKernel = RunTarget['kernel']
 
@@ -32,16 +32,15 @@ export function kernelMatches(query: string, k: TargetKernel): boolean {
 export function selectKernels(ev: ClaimsEvaluation, targets: RunTarget[], queries: string[]): ClaimsEvaluation {
   if (!queries.length) return ev
   // Columns are "<label>/<iommu>"; the targets give each label its id, release and origin.
-  const byLabel = new Map<string, TargetKernel>()
-  for (const t of targets) byLabel.set(t.kernel.label, t.kernel)
-  const kernelOf = (label: string, release?: string): TargetKernel => byLabel.get(label) ?? { label, release }
+  const byLabel = new Map(targets.map((t) => [t.kernel.label, t.kernel]))
+  const kernels = ev.columns.map((c) => byLabel.get(c.kernel) ?? { label: c.kernel, release: c.release })
   for (const q of queries) {
-    if (!ev.columns.some((c) => kernelMatches(q, kernelOf(c.kernel, c.release)))) {
-      const known = [...new Set(ev.columns.map((c) => kernelOf(c.kernel, c.release)))].map((k) => k.id ?? k.label)
-      throw new UsageError(`--kernel ${q}: no such kernel in these results (they have: ${[...new Set(known)].join(', ') || 'none'})`)
+    if (!kernels.some((k) => kernelMatches(q, k))) {
+      const known = uniq(kernels.map((k) => k.id ?? k.label))
+      throw new UsageError(`--kernel ${q}: no such kernel in these results (they have: ${known.join(', ') || 'none'})`)
     }
   }
-  const keep = ev.columns.map((c) => queries.some((q) => kernelMatches(q, kernelOf(c.kernel, c.release))))
+  const keep = kernels.map((k) => queries.some((q) => kernelMatches(q, k)))
   return {
     columns: ev.columns.filter((_, i) => keep[i]),
     results: ev.results.map((r) => ({ ...r, cells: r.cells.filter((_, i) => keep[i]) })),
