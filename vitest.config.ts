@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import { GUEST_REBOOTED } from './harness/util/errors.js'
 
 // Two projects: `unit` needs no guest; `conformance` boots guests once per
 // (kernel, topology) in its global setup and hands them to the suites as fixtures.
@@ -22,6 +23,9 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 600_000,
+          // A test that found its guest unreachable, after the harness rebooted that guest
+          // (harness/guest/supervisor.ts), runs once more on the new guest; no other retry.
+          retry: { count: 1, condition: new RegExp(GUEST_REBOOTED) },
         },
       },
       {

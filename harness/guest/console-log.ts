@@ -23,6 +23,16 @@ export class ConsoleLog {
     }
   }
 
+  /** ms since QEMU last wrote to the console (undefined when there is no file). */
+  async ageMs(): Promise<number | undefined> {
+    return stat(this.file).then((s) => Date.now() - s.mtimeMs, () => undefined)
+  }
+
+  /** The last non-empty line, as the kernel printed it. */
+  async lastLine(): Promise<string | undefined> {
+    return (await this.tail(5)).split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim()).pop()
+  }
+
   async tail(lines = 40): Promise<string> {
     const size = await this.size()
     const text = await this.read(Math.max(0, size - 64 * 1024))

@@ -2,7 +2,7 @@
 // watched for readiness and panics, SSH reachable with a pinned host key.
 import { execa, type ResultPromise } from 'execa'
 import { createWriteStream, rmSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import net from 'node:net'
 import path from 'node:path'
@@ -99,7 +99,24 @@ export class Guest {
     }
   }
 
-  private async start(): Promise<void> {
+  /**
+   * Stop this guest's QEMU and boot the same kernel and topology again (the supervisor's
+   * recovery of a lost guest). Keys stay, the SSH port may change; the console log is kept
+   * and continued, after a line that says why. Returns the console offset of the new boot.
+   */
+  async restart(why: string): Promise<number> {
+    await this.stop()
+    const from = await this.console.size()
+    await appendFile(this.console.file, `\n==== vfio-conform harness: guest restarted (${why.replace(/\n/g, ' ')}) ====\n`)
+    await this.start({ appendConsole: true })
+    return from
+  }
+
+  get qmpSocket(): string | undefined {
+    return this.qmpDir && path.join(this.qmpDir, 'qmp.sock')
+  }
+
+  private async start(how: { appendConsole?: boolean } = {}): Promise<void> {
     const { kernel, topology, iommu, runDir } = this.opts
     await mkdir(runDir, { recursive: true })
     const q = await qemuInfo()
@@ -133,7 +150,10 @@ export class Guest {
       await writeFile(path.join(runDir, 'qemu.cmdline'), [q.binary, ...args].map((a) => (/[\s,]/.test(a) ? `'${a}'` : a)).join(' ') + '\n')
       progress(`${this.name}: starting QEMU ${q.version} (${this.accel}${q.kvm ? '' : `: ${q.kvmReason}`}), console ${this.console.file}`)
       const t0 = Date.now()
-      await writeFile(this.console.file, '')
+      // A restarted guest continues its console log (QEMU appends): the readiness lines are
+      // looked for after the point where this boot began.
+      if (!how.appendConsole) await writeFile(this.console.file, '')
+      const from = await this.console.size()
       this.exited = undefined
       this.qemuStderr = ''
       // setpriv --pdeathsig: QEMU gets SIGKILL when this process dies, however it dies.
@@ -155,11 +175,11 @@ export class Guest {
       const abort = () => this.exited
       try {
         // The console file appears at once; readiness is the init's line.
-        await this.console.waitFor(/vfio-conform: init started|Linux version/, { failure: BOOT_FAILURE, deadlineMs: deadline, abort })
+        await this.console.waitFor(/vfio-conform: init started|Linux version/, { from, failure: BOOT_FAILURE, deadlineMs: deadline, abort })
         const qemuStart = Date.now() - t0
-        await this.console.waitFor(/vfio-conform: init started/, { failure: BOOT_FAILURE, deadlineMs: deadline, abort })
+        await this.console.waitFor(/vfio-conform: init started/, { from, failure: BOOT_FAILURE, deadlineMs: deadline, abort })
         const init = Date.now() - t0
-        await this.console.waitFor(READY, { failure: BOOT_FAILURE, deadlineMs: deadline - init, abort })
+        await this.console.waitFor(READY, { from, failure: BOOT_FAILURE, deadlineMs: deadline - init, abort })
         const ready = Date.now() - t0
         const ssh = await this.connect(Math.max(10_000, deadline - ready))
         ssh.close()
@@ -173,8 +193,7 @@ export class Guest {
         throw new HarnessError(`${this.name}: boot failed: ${msg}`, `console tail:\n${await this.console.tail(40)}`)
       }
     }
-    const consoleText = await this.console.read()
-    this.bootSplats = findSplats(consoleText)
+    if (!how.appendConsole) this.bootSplats = findSplats(await this.console.read())
     progress(`${this.name}: up (init ${(this.times.init / 1000).toFixed(1)} s, SSH ${(this.times.ssh / 1000).toFixed(1)} s)`)
   }
 

@@ -11,6 +11,9 @@ import type { GuestTarget } from '../vitest/targets.js'
 import { ConsoleLog } from './console-log.js'
 import { parsePciScan, PCI_SCAN_SCRIPT, type GuestPciDevice } from './pci.js'
 
+/** How an unreachable guest shows in an error (the fixtures recover the guest on it). */
+export const SSH_LOST = 'SSH lost:'
+
 export interface AgentOptions {
   /** Run as this user (uid and gid), e.g. 1000 for conform-a. */
   uid?: number
@@ -34,21 +37,29 @@ export class GuestSession {
   private agents = new Set<GuestAgent>()
   /** What the running test declared it expects on the console (faults, splats). */
   readonly expected = new ExpectedKernelLog()
+  /** Which boot of the guest this session reached (the supervisor counts reboots). */
+  generation = 1
 
   private constructor(readonly target: GuestTarget, readonly ssh: SshConnection) {
     this.topology = TOPOLOGIES[target.topology]!
     this.console = new ConsoleLog(target.consoleLog)
   }
 
-  static async open(target: GuestTarget): Promise<GuestSession> {
-    if (target.status !== 'ready' || !target.ssh) {
+  /**
+   * Connect to the guest: two handshakes of up to 30 s each (a TCG guest on a loaded host is
+   * slow, not gone), then "SSH lost". `port` is the guest's current SSH port when the
+   * supervisor has rebooted it since global setup.
+   */
+  static async open(target: GuestTarget, port = target.ssh?.port): Promise<GuestSession> {
+    if (target.status !== 'ready' || !target.ssh || !port) {
       throw new HarnessError(`${HARNESS_ERROR_TAG} guest ${target.key} is not available: ${target.error ?? 'not booted'}`)
     }
-    const until = Date.now() + 20_000
+    const until = Date.now() + 45_000
     for (;;) {
       try {
         const ssh = await SshConnection.connectOnce({
-          port: target.ssh.port,
+          timeoutMs: 30_000,
+          port,
           privateKey: target.ssh.clientPrivate,
           hostKeyBlob: Buffer.from(target.ssh.hostKeyBlob, 'base64'),
           label: target.key,
@@ -56,7 +67,7 @@ export class GuestSession {
         return new GuestSession(target, ssh)
       } catch (e) {
         if (Date.now() > until || e instanceof HarnessError) {
-          throw new HarnessError(`${HARNESS_ERROR_TAG} ${target.key}: SSH lost: ${(e as Error).message}`)
+          throw new HarnessError(`${HARNESS_ERROR_TAG} ${target.key}: ${SSH_LOST} ${(e as Error).message}`)
         }
         await new Promise((r) => setTimeout(r, 500))
       }

@@ -30,6 +30,11 @@ export function kernelCmdline(iommu: IommuModel, extra: string[] = []): string {
     'rdinit=/init',
     // Strict invalidation: an unmapped IOVA must stop working immediately (the DMA suites rely on it).
     'iommu.strict=1',
+    // A guest the harness cannot reach gets an NMI (harness/guest/supervisor.ts): the kernel
+    // then panics with a backtrace on the console, which tells a hung kernel from a live one.
+    'unknown_nmi_panic',
+    // ... and with every CPU's backtrace and the blocked tasks (0x40 | 0x80).
+    'panic_print=0xc0',
     // Under a busy TCG host the IO-APIC timer check sometimes panics ("IO-APIC + timer doesn't work!").
     'no_timer_check',
     // The harness writes test markers into /dev/kmsg.
@@ -65,7 +70,8 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     '-smp', String(i.cpus ?? 2),
     '-m', String(i.memoryMiB ?? 1024),
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-chardev', `file,id=con,path=${i.consoleLog}`,
+    // append=on: a guest the harness restarts (harness/guest/supervisor.ts) continues its log.
+    '-chardev', `file,id=con,path=${i.consoleLog},append=on`,
     '-serial', 'chardev:con',
     '-qmp', `unix:${i.qmpSocket},server=on,wait=off`,
     '-kernel', i.kernel,

@@ -3,12 +3,14 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Reporter, SerializedError, TestModule } from 'vitest/node'
-import { HARNESS_ERROR_TAG, isHarnessErrorLike } from '../util/errors.js'
+import { GUEST_REBOOTED, HARNESS_ERROR_TAG, isHarnessErrorLike } from '../util/errors.js'
 import '../vitest/subtests.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
 import { readRunResults } from '../claims/results.js'
 import { writeReports } from './formats/index.js'
 import { kernelDiff, renderKernelDiff } from './kernel-diff.js'
+import { readFileSync } from 'node:fs'
+import type { GuestIncident } from '../guest/supervisor.js'
 
 const cleanMsg = (m: string) => m.replace(HARNESS_ERROR_TAG, '').trim()
 
@@ -27,12 +29,22 @@ export default class VerdictReporter implements Reporter {
       for (const tc of mod.children.allTests()) {
         const r = tc.result()
         const d = tc.diagnostic()
+        // vitest keeps every attempt's errors in one list. The only retry is the one after the
+        // harness rebooted a lost guest (vitest.config.ts): the earlier attempt's errors neither
+        // decide the verdict nor hide the last attempt's own FAIL; they are annotated.
+        const allErrors = r.errors ?? []
+        const from = (d?.retryCount ?? 0) > 0 ? Math.min(tc.meta().attemptErrorsFrom ?? 0, allErrors.length) : 0
+        const rebootErrors = allErrors.slice(0, from).filter((e) => (e.message ?? '').includes(GUEST_REBOOTED))
+        const lastErrors = allErrors.slice(from)
         const base = {
           project: tc.project.name,
           file,
           name: tc.fullName,
           durationMs: d?.duration,
-          annotations: tc.annotations().map((a) => a.message),
+          annotations: [
+            ...tc.annotations().map((a) => a.message),
+            ...rebootErrors.map((e) => `attempt lost its guest, retried on a rebooted guest: ${cleanMsg(e.message ?? '').split('\n')[0]}`),
+          ],
         }
         // A program's own subtests (the kernel's selftests): one verdict each, whatever the
         // test that ran them concluded (that test checks only that the program ran through).
@@ -60,7 +72,7 @@ export default class VerdictReporter implements Reporter {
         if (r.state === 'passed') verdicts.push({ ...base, verdict: 'PASS' })
         else if (r.state === 'skipped') verdicts.push({ ...base, verdict: 'SKIP', reason: r.note ?? (tc.options.mode === 'todo' ? 'todo' : 'skipped') })
         else if (r.state === 'failed') {
-          const errs = r.errors ?? []
+          const errs = lastErrors.length ? lastErrors : allErrors
           const harness = errs.some((e) => isHarnessErrorLike(e))
           const first = errs[0]
           verdicts.push({
@@ -72,17 +84,18 @@ export default class VerdictReporter implements Reporter {
         }
       }
     }
-    this.print(verdicts, runErrors)
     const runDir = process.env.VFIO_CONFORM_RUN_DIR_ACTUAL
+    const incidents = runDir ? readIncidents(runDir) : []
+    this.print(verdicts, runErrors, incidents)
     if (runDir) {
-      const out = { verdicts, runErrors, counts: countVerdicts(verdicts), exitCode: exitCodeFor(verdicts, runErrors) }
+      const out = { verdicts, runErrors, incidents, counts: countVerdicts(verdicts), exitCode: exitCodeFor(verdicts, runErrors) }
       return mkdir(runDir, { recursive: true })
         .then(() => writeFile(path.join(runDir, 'verdicts.json'), JSON.stringify(out, null, 2)))
         .then(() => writeRunReports(runDir, verdicts))
     }
   }
 
-  private print(verdicts: TestVerdict[], runErrors: string[]): void {
+  private print(verdicts: TestVerdict[], runErrors: string[], incidents: GuestIncident[]): void {
     const w = (s: string) => process.stdout.write(s + '\n')
     w('')
     w('vfio-conform verdicts')
@@ -94,6 +107,17 @@ export default class VerdictReporter implements Reporter {
     for (const e of runErrors) w(`ERROR ${e.split('\n')[0]}`)
     const diff = renderKernelDiff(kernelDiff(verdicts))
     if (diff) w(diff)
+    if (incidents.length) {
+      // Not verdicts, but nothing a reader may miss (last before the counts, where a CI log's
+      // tail shows them): a guest the harness had to reboot, and what it found.
+      w('')
+      w(`guest incidents (${incidents.length}): guests the harness found unreachable, diagnosed and rebooted`)
+      for (const i of incidents) {
+        w(`  ${i.key} at ${i.at}, in "${i.test}": ${i.reason}`)
+        for (const line of i.diagnosis) w(`    - ${line}`)
+        w(`    -> ${i.outcome} (console ${i.console.file}, bytes ${i.console.from}-${i.console.to})`)
+      }
+    }
     const c = countVerdicts(verdicts)
     w('')
     w(`PASS ${c.PASS}  FAIL ${c.FAIL}  SKIP ${c.SKIP}  ERROR ${c.ERROR + runErrors.length}  XFAIL ${c.XFAIL}  XPASS ${c.XPASS}`)
@@ -117,4 +141,15 @@ async function writeRunReports(runDir: string, verdicts: TestVerdict[]): Promise
     process.stdout.write(`ERROR writing the reports into ${runDir}: ${(e as Error).message}\n`)
     process.exitCode = 125
   }
+}
+
+/** The guests' supervisor appends one JSON line per lost guest (harness/guest/supervisor.ts). */
+export function readIncidents(runDir: string): GuestIncident[] {
+  let text = ''
+  try {
+    text = readFileSync(path.join(runDir, 'incidents.jsonl'), 'utf8')
+  } catch {
+    return []
+  }
+  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as GuestIncident)
 }

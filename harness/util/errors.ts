@@ -9,6 +9,12 @@
 /** Marker that vitest keeps when it serialises an error across workers; the reporter looks for it. */
 export const HARNESS_ERROR_TAG = '[harness-error]'
 
+/**
+ * In the error of a test that found its guest unreachable after the supervisor rebooted it
+ * (harness/guest/supervisor.ts): vitest retries such a test once (vitest.config.ts).
+ */
+export const GUEST_REBOOTED = 'the harness reboots the guest'
+
 export class UsageError extends Error {
   override name = 'UsageError'
 }

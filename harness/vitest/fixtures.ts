@@ -12,13 +12,16 @@
 import { afterAll, describe, inject, test as base } from 'vitest'
 import { TOPOLOGIES, type SuiteCast } from '../../guests/topologies/index.js'
 import { ConsoleFailure } from '../guest/console-log.js'
-import { GuestSession } from '../guest/session.js'
+import { GuestSession, SSH_LOST } from '../guest/session.js'
+import { askSupervisor } from '../guest/supervisor.js'
 import type { KernelConfig } from '../kernel/config.js'
-import { HarnessError } from '../util/errors.js'
+import { GUEST_REBOOTED, HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
 import { KNOWN_ISSUES } from '../../suites/known-issues.js'
 import { MTTY_PARENT } from '../vfio/mdev.js'
 import { knownIssueTestApi } from './known-issues.js'
+import { retryableFixturesApi, unreachableValue } from './guest-loss.js'
 import { targetConfig, type GuestTarget } from './targets.js'
+import type { GuestPciDevice } from '../guest/pci.js'
 
 export interface ConformFixtures {
   target: GuestTarget
@@ -43,18 +46,71 @@ afterAll(async () => {
   sessions.clear()
 })
 
-function sessionFor(target: GuestTarget): Promise<GuestSession> {
+function sessionFor(target: GuestTarget, test: string): Promise<GuestSession> {
   let s = sessions.get(target.key)
   if (!s) {
-    s = GuestSession.open(target)
+    s = openSession(target, test)
     sessions.set(target.key, s)
     s.catch(() => sessions.delete(target.key))
   }
   return s.then(async (session) => {
     if (session.ssh.alive) return session
     sessions.delete(target.key)
-    return sessionFor(target)
+    return sessionFor(target, test)
   })
+}
+
+/**
+ * A session on the guest as it is now: the supervisor knows whether it was rebooted (new SSH
+ * port) or given up. A guest that cannot be reached is handed to the supervisor, which
+ * records why and reboots it; the test then ERRORs with a message that vitest's retry
+ * condition (vitest.config.ts: GUEST_REBOOTED) matches, and runs once more on the new guest.
+ */
+async function openSession(target: GuestTarget, test: string): Promise<GuestSession> {
+  const sock = inject('vfioConformRun').supervisorSocket
+  // A reboot in progress is waited for, within the test's own timeout (120 s).
+  const state = sock && target.status === 'ready'
+    ? await askSupervisor(sock, { op: 'state', key: target.key }, 60_000).catch((e: Error) => {
+        throw new HarnessError(`${target.key}: ${e.message} (a reboot of the guest in progress did not end in time)`)
+      })
+    : undefined
+  if (state?.status === 'lost') throw new HarnessError(`${target.key}: guest given up: ${state.error}`)
+  try {
+    const session = await GuestSession.open(target, state?.sshPort)
+    session.generation = state?.generation ?? 1
+    return session
+  } catch (e) {
+    const msg = (e as Error).message
+    if (!sock || !state || !msg.includes(SSH_LOST)) throw e
+    throw await recoverGuest(target, state.generation, msg, test)
+  }
+}
+
+/** An SSH failure of harness plumbing that means the guest is gone (not a command's own error). */
+function isSshLoss(guest: GuestSession, e: Error): boolean {
+  return !guest.ssh.alive || /SSH (lost|connection|error)|did not finish in/.test(e.message)
+}
+
+/**
+ * Hand a guest that this test found unreachable to the supervisor: it diagnoses the loss and
+ * reboots the guest in the background. Returns the error for the test: one that vitest's retry
+ * condition matches (GUEST_REBOOTED) unless the supervisor gave the guest up.
+ */
+async function recoverGuest(target: GuestTarget, generation: number, message: string, test: string): Promise<HarnessError> {
+  const sock = inject('vfioConformRun').supervisorSocket
+  const msg = message.replace(HARNESS_ERROR_TAG, '').trim()
+  if (!sock) return new HarnessError(msg)
+  const reason = msg.includes(SSH_LOST) ? msg.slice(msg.indexOf(SSH_LOST)) : msg.replace(`${target.key}: `, '')
+  let next
+  try {
+    next = await askSupervisor(sock, { op: 'recover', key: target.key, generation, reason, test }, 60_000)
+  } catch (e) {
+    return new HarnessError(`${msg}; ${(e as Error).message}`)
+  }
+  const seen = next.lastIncident ? ` [${next.lastIncident.diagnosis.join('; ')}]` : ''
+  if (next.status === 'lost') return new HarnessError(`${msg}${seen}; ${next.error}`)
+  // 'rebooting', or 'ready' on a newer boot when another test already had it rebooted.
+  return new HarnessError(`${msg}${seen}; ${GUEST_REBOOTED} (boot ${generation + 1}) and retries the test on it`)
 }
 
 export const conformTest = base.extend<ConformFixtures>({
@@ -96,35 +152,63 @@ export const conformTest = base.extend<ConformFixtures>({
       return v!
     })
   },
-  guest: async ({ target, task }, use) => {
-    const guest = await sessionFor(target)
-    const drivers = await guest.pciDevices()
-    const from = await guest.console.size()
+  guest: async ({ target, task, onTestFinished }, use) => {
+    const testName = task.fullTestName ?? task.name
+    let guest: GuestSession | undefined
+    let drivers: GuestPciDevice[]
+    let from: number
     const tag = `${task.id}`
-    guest.expected.reset()
-    await guest.mark(`begin test ${tag}`)
-    await use(guest)
-    await guest.closeAgents()
-    await guest.restoreDrivers(drivers)
-    const end = await guest.mark(`end test ${tag}`)
-    // The end marker on the console means every line the kernel printed during the test is there too.
-    let endAt: number
+    task.meta.attemptErrorsFrom = task.result?.errors?.length ?? 0
+    // What the teardown finds is raised from this hook, registered first so that it runs last
+    // (the retry condition reads the attempt's last error): see harness/vitest/guest-loss.ts.
+    let teardownError: Error | undefined
+    onTestFinished(() => {
+      if (teardownError) throw teardownError
+    })
     try {
-      endAt = (await guest.console.waitFor(new RegExp(escapeRe(end) + '$'), { from, deadlineMs: 30_000 })).offset
+      guest = await sessionFor(target, testName)
+      drivers = await guest.pciDevices()
+      from = await guest.console.size()
+      guest.expected.reset()
+      await guest.mark(`begin test ${tag}`)
     } catch (e) {
-      throw new HarnessError(`${target.key}: end-of-test marker never reached the console: ${(e as ConsoleFailure).message}`)
+      let err = e as Error
+      // Lost before the test began (the commands above are harness plumbing): recover it.
+      if (guest && isSshLoss(guest, err)) err = await recoverGuest(target, guest.generation, err.message, testName)
+      if (!err.message.includes(GUEST_REBOOTED)) throw err
+      // Not thrown from here: see harness/vitest/guest-loss.ts (vitest's retry and fixtures).
+      await use(unreachableValue<GuestSession>(err))
+      return
     }
-    const text = await guest.console.read(from, endAt)
-    const problems = guest.expected.judge(target.iommu, text)
-    if (problems.length) {
-      const err = new Error(problems.map((p) => p.message).join('\n\n'))
-      err.name = problems[0]!.name
-      throw err
+    await use(guest)
+    try {
+      await guest.closeAgents()
+      await guest.restoreDrivers(drivers)
+      const end = await guest.mark(`end test ${tag}`)
+      // The end marker on the console means every line the kernel printed during the test is there too.
+      let endAt: number
+      try {
+        endAt = (await guest.console.waitFor(new RegExp(escapeRe(end) + '$'), { from, deadlineMs: 30_000 })).offset
+      } catch (e) {
+        throw new HarnessError(`${target.key}: end-of-test marker never reached the console: ${(e as ConsoleFailure).message}`)
+      }
+      const text = await guest.console.read(from, endAt)
+      const problems = guest.expected.judge(target.iommu, text)
+      if (problems.length) {
+        const err = new Error(problems.map((p) => p.message).join('\n\n'))
+        err.name = problems[0]!.name
+        throw err
+      }
+    } catch (e) {
+      // Lost while the test ran (its own error, if any, is already recorded): recover it, and
+      // end this attempt with the error that has the test retried on the new guest.
+      teardownError = isSshLoss(guest, e as Error) ? await recoverGuest(target, guest.generation, (e as Error).message, testName) : (e as Error)
     }
   },
 })
 
 export type ConformTest = typeof conformTest
+
 
 /** The guests of this run, as global setup booted them. */
 export function runTargets(): GuestTarget[] {
@@ -188,7 +272,7 @@ export function forEachTarget(
           { auto: true },
         ],
       })
-      body(target, knownIssueTestApi(test, KNOWN_ISSUES, target))
+      body(target, retryableFixturesApi(knownIssueTestApi(test, KNOWN_ISSUES, target)))
     })
   }
 }

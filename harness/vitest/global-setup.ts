@@ -8,6 +8,7 @@ import path from 'node:path'
 import type { TestProject } from 'vitest/node'
 import { buildAgent } from '../agent/build.js'
 import { Guest } from '../guest/guest.js'
+import { GuestSupervisor } from '../guest/supervisor.js'
 import { VIOMMU_CONFIG } from '../../guests/topologies/types.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
 import { buildSelftests } from '../selftests/build.js'
@@ -30,6 +31,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const guests: Guest[] = []
   const targets: GuestTarget[] = []
+  // Test workers ask it to recover a guest they lost (harness/guest/supervisor.ts).
+  const supervisor = new GuestSupervisor(path.join(plan.runDir, 'incidents.jsonl'))
   let agentBinary: string | undefined
   let setupError: string | undefined
   try {
@@ -94,6 +97,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         try {
           const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary! })
           guests.push(g)
+          supervisor.add(g, target)
           const ssh = await g.connect()
           const config = await g.loadConfig(ssh)
           ssh.close()
@@ -125,9 +129,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
       progress(`${t.key}: kernel ${t.kernel.release}, ${t.accel}, QEMU up ${ms(t.times!.qemuStart)}, init ${ms(t.times!.init)}, SSH ${ms(t.times!.ssh)}`)
     }
   }
-  project.provide('vfioConformRun', { runDir: plan.runDir, targets })
+  const supervisorSocket = await supervisor.listen()
+  project.provide('vfioConformRun', { runDir: plan.runDir, targets, supervisorSocket })
 
   return async () => {
+    await supervisor.close()
     await Promise.all(guests.map((g) => g.stop()))
   }
 }

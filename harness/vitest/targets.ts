@@ -43,6 +43,8 @@ export function targetConfig(t: GuestTarget): KernelConfig | undefined {
 export interface RunInfo {
   runDir: string
   targets: GuestTarget[]
+  /** Unix socket of the guests' supervisor (harness/guest/supervisor.ts), in global setup's process. */
+  supervisorSocket?: string
 }
 
 declare module 'vitest' {

@@ -22,8 +22,8 @@
 // The selection is a --filter that names the groups suite's tests ("group <members>" and the
 // completeness check). `--filter groups` would not do: --filter matches test names, not files,
 // and none of the groups suite's test names contains "groups".
-import { execa, type ResultPromise } from 'execa'
-import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { execa } from 'execa'
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -31,7 +31,7 @@ import { afterAll, describe, expect, test } from 'vitest'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { exists } from '../../harness/util/cache.js'
 import type { TestVerdict } from '../../harness/report/verdict.js'
-import { HARNESS_ERROR_TAG } from '../../harness/util/errors.js'
+import { killRun, processesOf, qemuOf, show, sleep, startCli, waitFor } from './cli-helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = path.join(ROOT, 'bin/vfio-conform.mjs')
@@ -40,66 +40,6 @@ const ONE_GUEST = ['--kernel', 'debian:bookworm', '--topology', 'default', '--io
 /** The groups suite's tests (suites/groups.test.ts) and nothing else; vitest matches "<target key> <test name>". */
 const GROUPS_FILTER = '^\\S+ (group \\S|every guest PCI device is in the topology)'
 const REMOVED = 'mf-edu1'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** The environment of a user's shell: without what the vitest running this file adds. */
-function userEnv(): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || /^VITEST/.test(k) || (k === 'TEST' && v === 'true') || (k === 'NODE_ENV' && v === 'test')) continue
-    if (/^VFIO_CONFORM_(RUN_DIR|KERNELS|TOPOLOGIES|IOMMUS)/.test(k)) continue
-    env[k] = v
-  }
-  return env
-}
-
-interface Proc {
-  pid: number
-  cmdline: string
-}
-
-/**
- * The processes of a run: command line holding the run directory (the CLI itself, QEMU), or
- * environment holding VFIO_CONFORM_RUN_DIR=<run directory> (what the CLI started after it
- * set it: vitest workers, QEMU). Run directories are fresh temporary paths: nobody else's.
- */
-async function processesOf(runDir: string): Promise<Proc[]> {
-  const out: Proc[] = []
-  for (const p of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue
-    const cmdline = (await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ').trim()
-    const environ = await readFile(`/proc/${p}/environ`, 'utf8').catch(() => '')
-    if (cmdline.includes(runDir + '/') || cmdline.endsWith(runDir) || environ.split('\0').includes(`VFIO_CONFORM_RUN_DIR=${runDir}`)) {
-      out.push({ pid: Number(p), cmdline })
-    }
-  }
-  return out
-}
-
-const show = (p: Proc) => `${p.pid} ${p.cmdline.slice(0, 160)}`
-const qemuOf = async (runDir: string) => (await processesOf(runDir)).filter((p) => /qemu-system/.test(p.cmdline) && p.cmdline.includes(runDir + '/'))
-
-/** Polls `fn` until it returns something truthy or `ms` pass; returns the last value. */
-async function waitFor<T>(fn: () => Promise<T>, ms: number, everyMs = 250): Promise<T> {
-  const until = Date.now() + ms
-  for (;;) {
-    const v = await fn()
-    if (v || Date.now() > until) return v
-    await sleep(everyMs)
-  }
-}
-
-/** SIGKILL whatever of this run is still there, so a failed assertion never leaves a guest running. */
-async function killRun(runDir: string): Promise<void> {
-  for (const p of await processesOf(runDir)) {
-    try {
-      process.kill(p.pid, 'SIGKILL')
-    } catch {
-      /* gone */
-    }
-  }
-}
 
 const tmpDirs: string[] = []
 async function tmpDir(tag: string): Promise<string> {
@@ -115,26 +55,6 @@ afterAll(async () => {
   }
   for (const d of tmpDirs) await rm(d, { recursive: true, force: true })
 })
-
-/** Start `node <cli> run ...`, collecting its output. */
-function startCli(cli: string, args: string[], cwd: string): { sub: ResultPromise; output: () => string } {
-  let out = ''
-  const sub = execa(process.execPath, [cli, ...args], {
-    cwd,
-    env: userEnv(),
-    extendEnv: false,
-    stdin: 'ignore',
-    all: true,
-    reject: false,
-    timeout: 30 * 60_000,
-  })
-  sub.all!.on('data', (chunk: Buffer) => {
-    out += chunk.toString('utf8')
-  })
-  // The CLI's output lands in failure messages: without the harness-error tag, which would make
-  // this project's verdict reporter call a failed assertion here an ERROR, not a FAIL.
-  return { sub, output: () => out.replaceAll(HARNESS_ERROR_TAG, '(harness-error)') }
-}
 
 describe('stopping the CLI stops its guests', () => {
   // When each signal is sent: while QEMU boots the guest, and once the guest is up and tests run.
