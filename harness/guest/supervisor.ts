@@ -12,6 +12,7 @@
 //        the loss is diagnosed (the reboot goes on in the background: the test that asked has
 //        its own timeout to keep, and its retry waits for the new guest through 'state'), or
 //        the state as it is when another worker already recovered that generation.
+import { rmSync } from 'node:fs'
 import { appendFile, mkdtemp, rm } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
@@ -84,6 +85,9 @@ export class GuestSupervisor {
     // sun_path holds 108 bytes: a short private directory, not the run directory.
     this.dir = await mkdtemp(path.join(os.tmpdir(), 'vfio-conform-sup-'))
     this.socketPath = path.join(this.dir, 'supervisor.sock')
+    // Also on Ctrl-C / SIGTERM, where the CLI exits without the global teardown.
+    const dir = this.dir
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
     this.server = net.createServer((sock) => {
       let buf = ''
       sock.on('error', () => {})
