@@ -177,13 +177,17 @@ export class GuestSupervisor {
   private async diagnose(e: Entry): Promise<string[]> {
     const { guest } = e
     const out: string[] = []
-    if (guest.exitReason) return [guest.exitReason]
     const pid = guest.pid
     const procState = pid ? await readProcState(pid) : undefined
-    if (procState) out.push(`QEMU pid ${pid} state ${procState}`)
     const size = await guest.console.size()
     const age = await guest.console.ageMs()
-    out.push(`console: last output ${age === undefined ? '?' : Math.round(age / 1000) + ' s'} ago: ${(await guest.console.lastLine()) ?? '(empty)'}`)
+    const consoleLine = `console: last output ${age === undefined ? '?' : Math.round(age / 1000) + ' s'} ago: ${(await guest.console.lastLine()) ?? '(empty)'}`
+    if (guest.exitReason || !procState) {
+      // Gone (a panic ends QEMU: panic=-1 and -no-reboot); the exit may not be reaped yet.
+      for (let i = 0; i < 30 && !guest.exitReason; i++) await new Promise((res) => setTimeout(res, 100))
+      return [guest.exitReason ?? `QEMU pid ${pid} is gone`, consoleLine]
+    }
+    out.push(`QEMU pid ${pid} state ${procState}`, consoleLine)
     let qmp: Qmp | undefined
     try {
       qmp = await Qmp.connect(guest.qmpSocket!, 5000)

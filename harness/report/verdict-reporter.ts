@@ -3,7 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Reporter, SerializedError, TestModule } from 'vitest/node'
-import { GUEST_REBOOTED, HARNESS_ERROR_TAG, isHarnessErrorLike } from '../util/errors.js'
+import { GUEST_REBOOTED, HARNESS_ERROR_TAG, isHarnessErrorLike, KERNEL_DIED } from '../util/errors.js'
 import '../vitest/subtests.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
 import { readRunResults } from '../claims/results.js'
@@ -73,8 +73,11 @@ export default class VerdictReporter implements Reporter {
         else if (r.state === 'skipped') verdicts.push({ ...base, verdict: 'SKIP', reason: r.note ?? (tc.options.mode === 'todo' ? 'todo' : 'skipped') })
         else if (r.state === 'failed') {
           const errs = lastErrors.length ? lastErrors : allErrors
-          const harness = errs.some((e) => isHarnessErrorLike(e))
-          const first = errs[0]
+          // A harness error is an ERROR, unless the kernel died in the test: then the failed
+          // SSH commands were its doing, and the splat is the verdict (FAIL).
+          const kernelDied = errs.find((e) => (e.message ?? '').includes(KERNEL_DIED))
+          const harness = !kernelDied && errs.some((e) => isHarnessErrorLike(e))
+          const first = kernelDied ?? errs[0]
           verdicts.push({
             ...base,
             verdict: harness ? 'ERROR' : 'FAIL',

@@ -15,6 +15,12 @@ export const HARNESS_ERROR_TAG = '[harness-error]'
  */
 export const GUEST_REBOOTED = 'the harness reboots the guest'
 
+/**
+ * In the error of a test during which the kernel panicked, oopsed or BUGed and the guest went
+ * away: the kernel's result (FAIL), even though the test's SSH commands failed too.
+ */
+export const KERNEL_DIED = 'the kernel died during this test'
+
 export class UsageError extends Error {
   override name = 'UsageError'
 }

@@ -15,13 +15,14 @@ import { ConsoleFailure } from '../guest/console-log.js'
 import { GuestSession, SSH_LOST } from '../guest/session.js'
 import { askSupervisor } from '../guest/supervisor.js'
 import type { KernelConfig } from '../kernel/config.js'
-import { GUEST_REBOOTED, HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
+import { GUEST_REBOOTED, HarnessError, HARNESS_ERROR_TAG, KERNEL_DIED } from '../util/errors.js'
 import { KNOWN_ISSUES } from '../../suites/known-issues.js'
 import { MTTY_PARENT } from '../vfio/mdev.js'
 import { knownIssueTestApi } from './known-issues.js'
 import { retryableFixturesApi, unreachableValue } from './guest-loss.js'
 import { targetConfig, type GuestTarget } from './targets.js'
 import type { GuestPciDevice } from '../guest/pci.js'
+import { findSplats, type Splat } from '../guest/splats.js'
 
 export interface ConformFixtures {
   target: GuestTarget
@@ -85,6 +86,9 @@ async function openSession(target: GuestTarget, test: string): Promise<GuestSess
     throw await recoverGuest(target, state.generation, msg, test)
   }
 }
+
+/** Splats after which a kernel does not go on: the guest going away after one is the kernel's doing. */
+const FATAL_SPLATS: Splat['kind'][] = ['panic', 'Oops', 'BUG', 'GPF']
 
 /** An SSH failure of harness plumbing that means the guest is gone (not a command's own error). */
 function isSshLoss(guest: GuestSession, e: Error): boolean {
@@ -200,9 +204,24 @@ export const conformTest = base.extend<ConformFixtures>({
         throw err
       }
     } catch (e) {
+      if (!isSshLoss(guest, e as Error)) {
+        teardownError = e as Error
+        return
+      }
       // Lost while the test ran (its own error, if any, is already recorded): recover it, and
-      // end this attempt with the error that has the test retried on the new guest.
-      teardownError = isSshLoss(guest, e as Error) ? await recoverGuest(target, guest.generation, (e as Error).message, testName) : (e as Error)
+      // end this attempt with the error that has the test retried on the new guest; unless the
+      // kernel died in this test (panic, Oops, BUG): that is the kernel's result, a FAIL with
+      // the splat, and the rebooted guest is for the tests after it.
+      const fatal = findSplats(await guest.console.read(from)).filter((x) => FATAL_SPLATS.includes(x.kind))
+      const recovery = await recoverGuest(target, guest.generation, (e as Error).message, testName)
+      if (!fatal.length) {
+        teardownError = recovery
+        return
+      }
+      teardownError = new Error(
+        `${KERNEL_DIED} (${fatal.map((x) => x.title).join('; ')}); the guest was rebooted for the next tests\n\n${fatal.map((x) => x.excerpt).join('\n\n')}`,
+      )
+      teardownError.name = `kernel ${fatal[0]!.kind}`
     }
   },
 })

@@ -11,9 +11,15 @@
 // state and the kernel's answer to an NMI (it panics with a backtrace: unknown_nmi_panic);
 // the console log continues across the reboot; no QEMU is left after the CLI.
 //
-// Cost: two boots of debian:bookworm (from the cache), ~2 min here (2 cores, TCG). Runs only
+// And a guest that goes away because its kernel panicked in a test: that is the kernel's
+// result, so the test FAILs with the panic (not ERROR, not retried) and the next test runs on
+// the rebooted guest. A copy of the repository (git archive HEAD) gets a two-test suite: the
+// first crashes the kernel through /proc/sysrq-trigger (Debian's kernels have MAGIC_SYSRQ).
+//
+// Cost: four boots of debian:bookworm (from the cache), ~3 min here (2 cores, TCG). Runs only
 // with VFIO_CONFORM_SLOW=1: `VFIO_CONFORM_SLOW=1 npx vitest run --project slow test/slow/guest-loss.e2e.test.ts`.
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { execa } from 'execa'
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +27,7 @@ import { expect, test } from 'vitest'
 import type { GuestIncident } from '../../harness/guest/supervisor.js'
 import { Qmp } from '../../harness/qemu/qmp.js'
 import type { TestVerdict } from '../../harness/report/verdict.js'
+import { KERNEL_DIED } from '../../harness/util/errors.js'
 import { killRun, qemuOf, show, startCli, waitFor } from './cli-helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -93,6 +100,54 @@ test.skipIf(!SLOW)('a guest whose network dies mid-run is diagnosed and rebooted
     await killRun(runDir)
     sub.kill('SIGKILL')
     await sub.catch(() => {})
+    if (keep) process.stderr.write(`[guest-loss e2e] a check failed: kept ${parent}\n`)
+    else await rm(parent, { recursive: true, force: true })
+  }
+})
+
+/** The suite added to the copy: one test crashes the kernel, the next needs a working guest. */
+const PANIC_SUITE = `import { expect } from 'vitest'
+import { forEachTarget } from '../harness/vitest/fixtures.js'
+forEachTarget((_target, test) => {
+  test('e2e-panic: the kernel crashes in this test', async ({ guest }) => {
+    await guest.exec('echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger', { timeoutMs: 30_000 })
+  })
+  test('e2e-panic: the next test', async ({ guest }) => {
+    expect((await guest.run('cat /proc/sys/kernel/random/boot_id')).trim()).toMatch(/^[0-9a-f-]{36}$/)
+  })
+})
+`
+
+test.skipIf(!SLOW)('a kernel that panics in a test FAILs that test with the panic; the next test runs on the rebooted guest', { timeout: 20 * 60_000 }, async ({ onTestFailed }) => {
+  const parent = await mkdtemp(path.join(os.tmpdir(), 'vfio-conform-e2e-panic-'))
+  let keep = false
+  onTestFailed(() => {
+    keep = true
+  })
+  const copy = path.join(parent, 'repo')
+  const runDir = path.join(parent, 'run')
+  try {
+    const archive = await execa('sh', ['-c', 'mkdir -p "$2" && git -C "$1" archive --format=tar HEAD | tar -x -C "$2"', 'sh', ROOT, copy], { reject: false, all: true })
+    expect(archive.exitCode, `git archive HEAD | tar -x: ${archive.all}`).toBe(0)
+    await symlink(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'), 'dir')
+    await writeFile(path.join(copy, 'suites/e2e-panic.test.ts'), PANIC_SUITE)
+    const args = ['run', '--kernel', 'debian:bookworm', '--topology', 'default', '--iommu', 'intel-iommu', '--filter', 'e2e-panic: ', '--results', runDir]
+    const { sub, output } = startCli(path.join(copy, 'bin/vfio-conform.mjs'), args, parent)
+    const r = await sub
+    const out = output()
+    const { verdicts, incidents } = JSON.parse(await readFile(path.join(runDir, 'verdicts.json'), 'utf8')) as { verdicts: TestVerdict[]; incidents: GuestIncident[] }
+    const ran = verdicts.filter((v) => v.verdict !== 'SKIP').map((v) => `${v.verdict} ${v.name.replace(/^\S+ > /, '')}`)
+    expect(ran, out.slice(-6000)).toEqual(['FAIL e2e-panic: the kernel crashes in this test', 'PASS e2e-panic: the next test'])
+    const crashed = verdicts.find((v) => v.name.endsWith('the kernel crashes in this test'))!
+    expect(crashed.reason).toContain(KERNEL_DIED)
+    expect(crashed.reason).toMatch(/Kernel panic - not syncing: sysrq triggered crash/)
+    expect(r.exitCode, out.slice(-6000)).toBe(1)
+    expect(incidents.map((i) => i.outcome)).toEqual([expect.stringMatching(/^rebooted \(boot 2\)/)])
+    expect(incidents[0]!.diagnosis[0]).toMatch(/^QEMU exited/)
+    await waitFor(async () => (await qemuOf(runDir)).length === 0, 10_000)
+    expect((await qemuOf(runDir)).map(show), 'QEMU of the run still running after the CLI ended').toEqual([])
+  } finally {
+    await killRun(runDir)
     if (keep) process.stderr.write(`[guest-loss e2e] a check failed: kept ${parent}\n`)
     else await rm(parent, { recursive: true, force: true })
   }
