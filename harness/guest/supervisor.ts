@@ -182,7 +182,7 @@ export class GuestSupervisor {
     const size = await guest.console.size()
     const age = await guest.console.ageMs()
     const consoleLine = `console: last output ${age === undefined ? '?' : Math.round(age / 1000) + ' s'} ago: ${(await guest.console.lastLine()) ?? '(empty)'}`
-    if (guest.exitReason || !procState) {
+    if (guest.exitReason || !procState || procState.startsWith('Z')) {
       // Gone (a panic ends QEMU: panic=-1 and -no-reboot); the exit may not be reaped yet.
       for (let i = 0; i < 30 && !guest.exitReason; i++) await new Promise((res) => setTimeout(res, 100))
       return [guest.exitReason ?? `QEMU pid ${pid} is gone`, consoleLine]
