@@ -9,10 +9,10 @@ import type { TestVerdict, Verdict } from '../../harness/report/verdict.js'
 import { UsageError } from '../../harness/util/errors.js'
 import { CLAIMS, THREADS } from '../../suites/claims/registry.js'
 import type { Claim } from '../../suites/claims/types.js'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { readFileSync, readdirSync } from 'node:fs'
+import { tempDir } from './temp-dirs.js'
 
 const thread = THREADS[0]!
 const K1 = 'debian-source-6.12.118-1'
@@ -284,13 +284,13 @@ describe('--kernel and --json', () => {
 
 describe('results directory', () => {
   test('missing verdicts.json is a UsageError that says to run first', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'claims-'))
+    const dir = await tempDir('claims-')
     await expect(readRunResults(dir)).rejects.toBeInstanceOf(UsageError)
     await expect(readRunResults(dir)).rejects.toThrow(/vfio-conform run/)
   })
 
   test('unparsable verdicts.json is a UsageError; missing targets.json is only a note', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'claims-'))
+    const dir = await tempDir('claims-')
     await writeFile(path.join(dir, 'verdicts.json'), '{"verdicts": [')
     await expect(readRunResults(dir)).rejects.toBeInstanceOf(UsageError)
     await writeFile(path.join(dir, 'verdicts.json'), JSON.stringify({ verdicts: [tv(K1, 'rule one', 'PASS')], runErrors: [] }))

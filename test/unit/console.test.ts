@@ -1,12 +1,12 @@
 // The console watcher reads what QEMU's serial chardev wrote: lines end in "\r\n".
-import { mkdtemp, writeFile, appendFile } from 'node:fs/promises'
-import os from 'node:os'
+import { writeFile, appendFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { ConsoleLog } from '../../harness/guest/console-log.js'
+import { tempDir } from './temp-dirs.js'
 
 async function log(text: string): Promise<ConsoleLog> {
-  const f = path.join(await mkdtemp(path.join(os.tmpdir(), 'console-')), 'console.log')
+  const f = path.join(await tempDir('console-'), 'console.log')
   await writeFile(f, text)
   return new ConsoleLog(f)
 }

@@ -1,8 +1,7 @@
 // Encoders whose output another program reads: cpio (the kernel's initramfs unpacker),
 // dropbear host keys, QEMU command lines.
 import { execa } from 'execa'
-import { mkdtemp, readFile, stat, writeFile, readlink } from 'node:fs/promises'
-import os from 'node:os'
+import { readFile, stat, writeFile, readlink } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { cpioArchive, withParents } from '../../harness/rootfs/cpio.js'
@@ -11,10 +10,11 @@ import { kernelCmdline, qemuArgs, SSH_NIC_MAC } from '../../harness/qemu/args.js
 import { defaultTopology } from '../../guests/topologies/default.js'
 import { builtinsFor, flattenTopology, Q35_BUILTINS, type IommuModel } from '../../guests/topologies/types.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
+import { tempDir } from './temp-dirs.js'
 
 describe('cpio (newc)', () => {
   test('GNU cpio extracts files, modes, symlinks and concatenated archives exactly', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'cpio-'))
+    const dir = await tempDir('cpio-')
     const a = cpioArchive(withParents([
       { type: 'file', path: 'etc/dropbear/host_key', data: Buffer.from('secret'), mode: 0o600 },
       { type: 'file', path: 'init', data: Buffer.from('#!/bin/sh\n'), mode: 0o755 },
@@ -38,7 +38,7 @@ describe('cpio (newc)', () => {
 describe('SSH keys', () => {
   test('dropbear reads our ed25519 host key and derives the pinned public key', async () => {
     const keys = generateRunKeys()
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'key-'))
+    const dir = await tempDir('key-')
     await writeFile(path.join(dir, 'host_key'), keys.hostKeyDropbear, { mode: 0o600 })
     const r = await execa('dropbearkey', ['-y', '-f', path.join(dir, 'host_key')])
     const line = r.stdout.split('\n').find((l) => l.startsWith('ssh-ed25519 '))!

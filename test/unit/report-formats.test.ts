@@ -2,8 +2,7 @@
 // JUnit counts, failure/error separation and escaping, KCIDB schema validity and statuses,
 // and the files `vfio-conform report` writes.
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import type { RunTarget } from '../../harness/claims/evaluate.js'
@@ -15,6 +14,7 @@ import { kcidbData, renderKcidb, validateKcidb, type KcidbData } from '../../har
 import { renderKtap } from '../../harness/report/formats/ktap.js'
 import type { TestVerdict } from '../../harness/report/verdict.js'
 import { UsageError } from '../../harness/util/errors.js'
+import { tempDir } from './temp-dirs.js'
 
 // ---------------------------------------------------------------------------------------
 // A small run: two kernels, a verdict of every kind, one unit verdict.
@@ -403,14 +403,14 @@ describe('writing the reports', () => {
   })
 
   async function resultsDir(): Promise<string> {
-    const dir = await mkdtemp(path.join(tmpdir(), 'vfio-conform-report-'))
+    const dir = await tempDir('vfio-conform-report-')
     await writeFile(path.join(dir, 'verdicts.json'), JSON.stringify({ verdicts: VERDICTS, runErrors: [] }))
     await writeFile(path.join(dir, 'targets.json'), JSON.stringify(TARGETS))
     return dir
   }
 
   test('writeReports writes the five files and returns their paths', async () => {
-    const out = await mkdtemp(path.join(tmpdir(), 'vfio-conform-out-'))
+    const out = await tempDir('vfio-conform-out-')
     const written = await writeReports(RUN, path.join(out, 'sub'))
     expect(written).toEqual(['report.ktap', 'report.junit.xml', 'report.kcidb.json', 'behaviours.md', 'behaviours.html'].map((f) => path.join(out, 'sub', f)))
     expect(readFileSync(written[0]!, 'utf8')).toBe(renderKtap(RUN))
