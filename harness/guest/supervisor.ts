@@ -20,6 +20,7 @@ import path from 'node:path'
 import type { GuestTarget } from '../vitest/targets.js'
 import { Qmp } from '../qemu/qmp.js'
 import { progress } from '../util/log.js'
+import { procStat } from '../util/proc-stat.js'
 import type { Guest } from './guest.js'
 import { findSplats } from './splats.js'
 
@@ -119,13 +120,10 @@ export class GuestSupervisor {
     const req = JSON.parse(line) as SupervisorRequest
     const e = this.entries.get(req.key)
     if (!e) throw new Error(`no guest ${req.key} under supervision`)
-    if (req.op === 'state') {
-      while (e.busy) await e.busy
-      return e.state
-    }
-    // One recovery at a time per guest; a request about an older generation gets the new state.
+    // One recovery at a time per guest; 'state' and a request about an older generation (or a
+    // guest given up) get the state as the recovery in progress leaves it.
     while (e.busy) await e.busy
-    if (req.generation < e.state.generation || e.state.status === 'lost') return e.state
+    if (req.op === 'state' || req.generation < e.state.generation || e.state.status === 'lost') return e.state
     let diagnosed!: () => void
     const answered = new Promise<void>((r) => (diagnosed = r))
     e.busy = this.recover(e, req.reason, req.test, diagnosed).finally(() => {
@@ -178,7 +176,8 @@ export class GuestSupervisor {
     const { guest } = e
     const out: string[] = []
     const pid = guest.pid
-    const procState = pid ? await readProcState(pid) : undefined
+    const st = pid ? procStat(pid)?.state : undefined
+    const procState = st && `${st} (${PROC_STATES[st] ?? '?'})`
     const size = await guest.console.size()
     const age = await guest.console.ageMs()
     const consoleLine = `console: last output ${age === undefined ? '?' : Math.round(age / 1000) + ' s'} ago: ${(await guest.console.lastLine()) ?? '(empty)'}`
@@ -269,14 +268,7 @@ export function describeNicQueues(rx: VirtQueueStatus, tx: VirtQueueStatus): str
   return `ssh-nic (virtio-net) rx: ${posted} receive buffers posted, used ${rx['used-idx']}, ${unsignalled} used not yet signalled; tx: ${pending} pending${verdict}`
 }
 
-async function readProcState(pid: number): Promise<string | undefined> {
-  const { readFile } = await import('node:fs/promises')
-  const stat = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => undefined)
-  if (!stat) return undefined
-  const st = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
-  const names: Record<string, string> = { R: 'running', S: 'sleeping', D: 'disk sleep', T: 'stopped', t: 'traced', Z: 'zombie' }
-  return `${st} (${names[st!] ?? '?'})`
-}
+const PROC_STATES: Record<string, string> = { R: 'running', S: 'sleeping', D: 'disk sleep', T: 'stopped', t: 'traced', Z: 'zombie' }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -1,6 +1,7 @@
 // The process's own children, read from /proc: a signal handler has to stop them synchronously
 // (vitest's fork workers, a kernel build's make, a guest's QEMU), because Node exits right after.
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
+import { procStat } from './proc-stat.js'
 
 /** PIDs whose parent is `ppid` (default: this process). Linux /proc; empty where it is absent. */
 export function childPids(ppid = process.pid): number[] {
@@ -13,14 +14,8 @@ export function childPids(ppid = process.pid): number[] {
   const out: number[] = []
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue
-    try {
-      // /proc/PID/stat: "pid (comm) state ppid ...": comm may hold spaces and ')', so parse after the last ')'.
-      const stat = readFileSync(`/proc/${e}/stat`, 'latin1')
-      const ppidField = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]
-      if (Number(ppidField) === ppid) out.push(Number(e))
-    } catch {
-      /* the process ended while we read */
-    }
+    // undefined: the process ended while we read
+    if (procStat(Number(e))?.ppid === ppid) out.push(Number(e))
   }
   return out
 }

@@ -19,7 +19,7 @@ import { GUEST_REBOOTED, HarnessError, HARNESS_ERROR_TAG, KERNEL_DIED } from '..
 import { KNOWN_ISSUES } from '../../suites/known-issues.js'
 import { MTTY_PARENT } from '../vfio/mdev.js'
 import { knownIssueTestApi } from './known-issues.js'
-import { retryableFixturesApi, unreachableValue } from './guest-loss.js'
+import { isGuestRebooted, retryableFixturesApi, unreachableValue } from './guest-loss.js'
 import { targetConfig, type GuestTarget } from './targets.js'
 import type { GuestPciDevice } from '../guest/pci.js'
 import { findSplats, type Splat } from '../guest/splats.js'
@@ -179,7 +179,7 @@ export const conformTest = base.extend<ConformFixtures>({
       let err = e as Error
       // Lost before the test began (the commands above are harness plumbing): recover it.
       if (guest && isSshLoss(guest, err)) err = await recoverGuest(target, guest.generation, err.message, testName)
-      if (!err.message.includes(GUEST_REBOOTED)) throw err
+      if (!isGuestRebooted(err)) throw err
       // Not thrown from here: see harness/vitest/guest-loss.ts (vitest's retry and fixtures).
       await use(unreachableValue<GuestSession>(err))
       return
