@@ -215,18 +215,25 @@ export const FAULT_RATELIMIT_INTERVAL_S = 5
 const SUPPRESSED = /^\S+: \d+ callbacks suppressed$/
 
 /**
- * The printk time (seconds since boot) of the last fault or "callbacks suppressed" line in
- * console text, or undefined when there is none.
+ * The printk time (seconds since boot) of the last fault or "callbacks suppressed" line of
+ * the console's last boot, or undefined when there is none. A guest the harness rebooted
+ * continues its console log, and printk time starts again at 0: a fault line from before a
+ * timestamp that goes backwards belongs to an earlier kernel and is forgotten (read against
+ * the new kernel's uptime, it would ask for a wait of the whole earlier boot).
  */
 export function lastFaultTime(model: IommuModel, text: string): number | undefined {
   const fmt = FAULT_FORMATS[model]
   if (!fmt) return undefined
   let last: number | undefined
+  let prev = -1
   for (const raw of text.split('\n')) {
     const ts = /^\[\s*(\d+\.\d+)\]/.exec(raw)
     if (!ts) continue
+    const t = Number(ts[1])
+    if (t < prev) last = undefined
+    prev = t
     const line = body(raw)
-    if (fmt.pattern.test(line) || SUPPRESSED.test(line)) last = Number(ts[1])
+    if (fmt.pattern.test(line) || SUPPRESSED.test(line)) last = t
   }
   return last
 }
@@ -240,6 +247,8 @@ export async function waitForFaultQuiet(console: ConsoleLog, model: IommuModel, 
   const size = await console.size()
   const last = lastFaultTime(model, await console.read(Math.max(0, size - 256 * 1024)))
   if (last === undefined) return
-  const wait = last + FAULT_RATELIMIT_INTERVAL_S + 0.5 - (await uptime())
+  // Never more than one interval: a longer wait can only come from clocks that disagree
+  // (printk's local_clock against /proc/uptime's boottime), and one interval is always enough.
+  const wait = Math.min(last + FAULT_RATELIMIT_INTERVAL_S + 0.5 - (await uptime()), FAULT_RATELIMIT_INTERVAL_S + 0.5)
   if (wait > 0) await new Promise((r) => setTimeout(r, Math.ceil(wait * 1000)))
 }

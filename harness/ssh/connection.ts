@@ -18,7 +18,9 @@ export class SshConnection {
   private constructor(client: ssh2.Client, readonly label: string) {
     this.client = client
     client.on('close', () => {
-      if (!this.closed) this.lostReason = 'SSH connection closed'
+      // An error comes before the close it causes (ssh2's "Keepalive timeout", a reset): that
+      // is the reason worth reporting, not the close.
+      if (!this.closed) this.lostReason ??= 'SSH connection closed'
       this.closed = true
     })
     client.on('error', (e) => {

@@ -1,7 +1,11 @@
 // The fault-line parsers of harness/dma/faults.ts against lines real guests printed, and the
 // rate-limit bookkeeping the DMA suite waits on.
-import { describe, expect, test } from 'vitest'
-import { FAULT_EXAMPLES, faultMatches, lastFaultTime, parseFaultLines, ridOf } from '../../harness/dma/faults.js'
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, test, vi } from 'vitest'
+import { FAULT_EXAMPLES, faultMatches, lastFaultTime, parseFaultLines, ridOf, waitForFaultQuiet } from '../../harness/dma/faults.js'
+import { ConsoleLog } from '../../harness/guest/console-log.js'
+import { tempDir } from './temp-dirs.js'
 
 describe('fault lines', () => {
   test('intel-iommu: requester, page address, access and reason come from dmar_fault_do_one', () => {
@@ -53,5 +57,33 @@ describe('fault lines', () => {
     expect(lastFaultTime('virtio-iommu', text)).toBe(7.25)
     expect(lastFaultTime('intel-iommu', text)).toBe(8)
     expect(lastFaultTime('amd-iommu', '[    1.000000] nothing')).toBeUndefined()
+  })
+
+  test('a fault line from before a reboot (printk time starts again) is not the last fault', () => {
+    const fault = (t: string) => `[${t}] DMAR: [DMA Write NO_PASID] Request device [0000:01:00.0] fault addr 0x300000 [fault reason 0x05] PTE Write access is not set`
+    const before = [fault(' 894.736379'), '[  895.407555] Uhhuh. NMI received for unknown reason 21 on CPU 0.', '', '==== vfio-conform harness: guest restarted (lost) ====']
+    const after = ['[    0.000000] Linux version 7.2.13', '[   41.000000] random: crng init done']
+    expect(lastFaultTime('intel-iommu', [...before, ...after].join('\n'))).toBeUndefined()
+    expect(lastFaultTime('intel-iommu', [...before, ...after, fault('  60.500000')].join('\n'))).toBe(60.5)
+  })
+
+  test('the wait for a quiet rate limit is never longer than one interval, whatever the clocks say', async () => {
+    const file = path.join(await tempDir('vfio-conform-faults-'), 'console.log')
+    await writeFile(file, '[  900.000000] DMAR: [DMA Write NO_PASID] Request device [01:00.0] fault addr 0x5a5000 [fault reason 0x05] PTE Write access is not set\n')
+    vi.useFakeTimers({ toFake: ['setTimeout'] })
+    try {
+      let done = false
+      // An uptime far behind the fault line's printk time would ask for 895 s.
+      const p = waitForFaultQuiet(new ConsoleLog(file), 'intel-iommu', async () => 10).then(() => (done = true))
+      // The console is read first (real I/O); then the wait is one timer.
+      while (vi.getTimerCount() === 0 && !done) await new Promise((r) => setImmediate(r))
+      await vi.advanceTimersByTimeAsync(5_000)
+      expect(done).toBe(false)
+      await vi.advanceTimersByTimeAsync(600)
+      await p
+      expect(done).toBe(true)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
