@@ -217,20 +217,42 @@ export class GuestSupervisor {
 }
 
 /**
- * "CPU: 1 PID: 0 Comm: swapper/1 ..." then "RIP: 0010:default_idle+0x..." for each CPU the
- * panic's backtraces show: what each CPU ran when the NMI came (idle, a task, a spinning lock).
+ * What each CPU ran when the NMI came (idle, a task, a spinning lock), from the panic's
+ * backtraces: "CPU: 1 PID: 0 Comm: swapper/1 ..." names the task, then either a
+ * "RIP: 0010:fn+0x../0x.." line (6.1) or, where the kernel prints no registers for the NMI
+ * (7.2 without frame pointers: only "? fn+off/len" guesses), the last frame before
+ * "</NMI>", which is where the NMI interrupted. 7.x also prints "NMI backtrace for cpu 1
+ * skipped: idling at fn" for an idle CPU.
  */
 export function whereCpusWere(text: string): string[] {
   const out: string[] = []
   let who: string | undefined
+  let inNmi = false
+  let lastFrame: string | undefined
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\r$/, '').replace(/^\[[^\]]*\]\s*/, '')
     const cpu = /^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (\S+)/.exec(line)
-    if (cpu) who = `CPU ${cpu[1]} ${cpu[3]} (pid ${cpu[2]})`
+    if (cpu) {
+      who = `CPU ${cpu[1]} ${cpu[3]} (pid ${cpu[2]})`
+      continue
+    }
+    const idle = /^NMI backtrace for cpu (\d+) skipped: idling at (\S+)/.exec(line)
+    if (idle) out.push(`CPU ${idle[1]} idle at ${idle[2]}`)
     const rip = /^RIP: [0-9a-f]+:(\S+)/.exec(line)
     if (rip && who) {
       out.push(`${who} at ${rip[1]}`)
       who = undefined
+    }
+    if (line === '<NMI>') {
+      inNmi = true
+      lastFrame = undefined
+    } else if (line === '</NMI>') {
+      if (who && lastFrame) out.push(`${who} at ${lastFrame}`)
+      who = undefined
+      inNmi = false
+    } else if (inNmi) {
+      const frame = /^(?:\? )?([A-Za-z_][\w.]*\+0x[0-9a-f]+\/0x[0-9a-f]+)/.exec(line)
+      if (frame) lastFrame = frame[1]
     }
   }
   return [...new Set(out)].slice(0, 8)

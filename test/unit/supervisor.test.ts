@@ -14,23 +14,49 @@ const SIX_ONE = `[   49.488031] Uhhuh. NMI received for unknown reason 21 on CPU
 [   49.488031] RIP: 0010:native_safe_halt+0xb/0x10\r
 [   49.488031] RSP: 0018:ffffffff8f403e98 EFLAGS: 00000246\r
 `
-// 7.x adds UID to the CPU line; a second CPU spinning in a task (all-CPU backtrace).
-const SEVEN = `[  108.1] CPU: 1 UID: 0 PID: 812 Comm: vfio-conform-ag Not tainted 7.2.13 #3 PREEMPT(lazy)\r
+// As debian-source 7.2.13 printed it under QEMU 7.2 (inject-nmi on an idle guest): no RIP
+// line, "? " frames only, and the other CPU reported idle in one line.
+const SEVEN = `[   98.570303] Uhhuh. NMI received for unknown reason 21 on CPU 0.\r
+[   98.578131] Kernel panic - not syncing: NMI: Not continuing\r
+[   98.578434] CPU: 0 UID: 0 PID: 0 Comm: swapper/0 Not tainted 7.2.13 #3 PREEMPTLAZY  \r
+[   98.578525] Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2-debian-1.16.2-1 04/01/2014\r
+[   98.578614] Call Trace:\r
+[   98.578866]  <NMI>\r
+[   98.578893]  ? vpanic+0xdb/0x28d\r
+[   98.581086]  ? default_do_nmi+0x205/0x235\r
+[   98.581094]  ? end_repeat_nmi+0xf/0x18\r
+[   98.581116]  ? default_idle+0x13/0x15\r
+[   98.581155]  </NMI>\r
+[   98.581174]  <TASK>\r
+[   98.581177]  ? default_idle_call+0x31/0x49\r
+[   98.581257]  </TASK>\r
+[   98.581312] Sending NMI from CPU 0 to CPUs 1:\r
+[   98.583313] NMI backtrace for cpu 1 skipped: idling at default_idle+0x13/0x15\r
+[   98.584013] NMI backtrace for cpu 0\r
+[   98.584029] CPU: 0 UID: 0 PID: 0 Comm: swapper/0 Not tainted 7.2.13 #3 PREEMPTLAZY  \r
+[   98.584046] Call Trace:\r
+[   98.584052]  <NMI>\r
+[   98.584055]  ? nmi_cpu_backtrace+0xca/0xeb\r
+[   98.584164]  ? default_idle+0x13/0x15\r
+[   98.584164]  </NMI>\r
+`
+// A busy CPU in a task, with registers (RIP) printed.
+const BUSY = `[  108.1] CPU: 1 UID: 0 PID: 812 Comm: vfio-conform-ag Not tainted 7.2.13 #3\r
+[  108.1]  <NMI>\r
 [  108.1] RIP: 0010:_raw_spin_lock+0x1a/0x30\r
-[  108.2] NMI backtrace for cpu 0\r
-[  108.2] CPU: 0 UID: 0 PID: 0 Comm: swapper/0 Not tainted 7.2.13 #3 PREEMPT(lazy)\r
-[  108.2] RIP: 0010:pv_native_safe_halt+0xf/0x20\r
+[  108.1]  ? end_repeat_nmi+0xf/0x18\r
+[  108.1]  </NMI>\r
 `
 
 describe('whereCpusWere', () => {
   test('6.1: the CPU that took the NMI, idle', () => {
     expect(whereCpusWere(SIX_ONE)).toEqual(['CPU 0 swapper/0 (pid 0) at native_safe_halt+0xb/0x10'])
   })
-  test('7.x: every CPU, with the task a busy one ran', () => {
-    expect(whereCpusWere(SEVEN)).toEqual([
-      'CPU 1 vfio-conform-ag (pid 812) at _raw_spin_lock+0x1a/0x30',
-      'CPU 0 swapper/0 (pid 0) at pv_native_safe_halt+0xf/0x20',
-    ])
+  test('7.2: no registers printed: the last frame in the NMI block, and the CPU reported idle', () => {
+    expect(whereCpusWere(SEVEN)).toEqual(['CPU 0 swapper/0 (pid 0) at default_idle+0x13/0x15', 'CPU 1 idle at default_idle+0x13/0x15'])
+  })
+  test('a RIP line wins over the frames after it', () => {
+    expect(whereCpusWere(BUSY)).toEqual(['CPU 1 vfio-conform-ag (pid 812) at _raw_spin_lock+0x1a/0x30'])
   })
   test('a repeated backtrace is listed once; no backtrace, nothing', () => {
     expect(whereCpusWere(SIX_ONE + SIX_ONE)).toHaveLength(1)
