@@ -82,7 +82,10 @@ else
 fi
 
 export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu
-dropbear -F -E -s -j -k -p 22 -r /etc/dropbear/host_key -P /run/dropbear.pid 2>/var/log/dropbear.log &
+# dropbear's log goes to the kernel log, hence the serial console: when the harness loses a
+# guest's SSH, why dropbear ended the connection ("Exit (root) from ...: <reason>") is in the
+# console the harness keeps, which outlives the guest (one connection per test file: few lines).
+dropbear -F -E -s -j -k -p 22 -r /etc/dropbear/host_key -P /run/dropbear.pid 2>/dev/kmsg &
 say "ready release=$(uname -r) iface=$ifc"
 
 # PID 1 must never exit; reap orphans (agents killed with SIGKILL) as we wait.

@@ -187,6 +187,9 @@ export class GuestSupervisor {
       return [guest.exitReason ?? `QEMU pid ${pid} is gone`, consoleLine]
     }
     out.push(`QEMU pid ${pid} state ${procState}`, consoleLine)
+    // What the kernel said just before (a CI log shows this block and nothing of the console).
+    const before = lastKernelLines(await guest.console.read(Math.max(0, size - 16 * 1024), size), 6)
+    if (before.length > 1) out.push(`console before the loss: ${before.map((l) => `«${l}»`).join(' ')}`)
     let qmp: Qmp | undefined
     try {
       qmp = await Qmp.connect(guest.qmpSocket!, 5000)
@@ -256,6 +259,16 @@ export function whereCpusWere(text: string): string[] {
     }
   }
   return [...new Set(out)].slice(0, 8)
+}
+
+/** The last `n` non-empty console lines, each cut to 200 characters. */
+export function lastKernelLines(text: string, n: number): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\r$/, '').trim())
+    .filter(Boolean)
+    .slice(-n)
+    .map((l) => (l.length > 200 ? l.slice(0, 199) + '…' : l))
 }
 
 /** QEMU's path of the SSH NIC's virtio device (harness/qemu/args.ts: id=ssh-nic). */

@@ -1,7 +1,7 @@
 // The supervisor's reading of a lost guest's post-mortem: which task each CPU ran when the
 // NMI came, from the panic backtraces as 6.1 and 7.x print them.
 import { describe, expect, test } from 'vitest'
-import { describeNicQueues, whereCpusWere } from '../../harness/guest/supervisor.js'
+import { describeNicQueues, lastKernelLines, whereCpusWere } from '../../harness/guest/supervisor.js'
 
 const SIX_ONE = `[   49.488031] Uhhuh. NMI received for unknown reason 21 on CPU 0.\r
 [   49.488031] Kernel panic - not syncing: NMI: Not continuing\r
@@ -74,5 +74,15 @@ describe('describeNicQueues', () => {
   test('no receive buffers left: the RX path is stalled; indices wrap at 2^16', () => {
     expect(describeNicQueues(q(100, 100, 98), q(5, 3))).toMatch(/rx: 0 receive buffers posted, used 100, 2 used not yet signalled; tx: 2 pending: the guest posts no receive buffers/)
     expect(describeNicQueues(q(10, 65530), q(0, 0))).toMatch(/^ssh-nic \(virtio-net\) rx: 16 receive buffers posted/)
+  })
+})
+
+describe('lastKernelLines', () => {
+  test('the last lines of the console, without blank lines or carriage returns, long ones cut', () => {
+    const text = `[ 1.0] a\r\n\r\n[ 2.0] b\r\n[ 3.0] ${'x'.repeat(300)}\r\n`
+    const got = lastKernelLines(text, 2)
+    expect(got[0]).toBe('[ 2.0] b')
+    expect(got[1]).toHaveLength(200)
+    expect(lastKernelLines(text, 5)).toHaveLength(3)
   })
 })
