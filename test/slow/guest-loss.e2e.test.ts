@@ -79,6 +79,9 @@ test.skipIf(!SLOW)('a guest whose network dies mid-run is diagnosed and rebooted
     const diagnosis = incident!.diagnosis.join('\n')
     expect(diagnosis).toMatch(/QMP: status running/)
     expect(diagnosis).toMatch(/the kernel answered an NMI/)
+    expect(diagnosis).toMatch(/where the CPUs were: CPU \d/)
+    // dropbear logs to the console: the connections of the run are in what the incident quotes.
+    expect(diagnosis).toMatch(/console before the loss: «/)
     expect(out).toContain('guest incidents (1)')
 
     // The test that lost the guest: retried on the rebooted guest, passed, and says so.
