@@ -78,10 +78,12 @@ export default class VerdictReporter implements Reporter {
           const kernelDied = errs.find((e) => (e.message ?? '').includes(KERNEL_DIED))
           const harness = !kernelDied && errs.some((e) => isHarnessErrorLike(e))
           const first = kernelDied ?? errs[0]
+          // Said first: a FAIL or ERROR of the attempt on a rebooted guest is read with the loss in mind.
+          const retried = rebootErrors.length ? 'on the retry, after the harness rebooted the guest: ' : ''
           verdicts.push({
             ...base,
             verdict: harness ? 'ERROR' : 'FAIL',
-            reason: cleanMsg(first?.message ?? 'failed').split('\n')[0],
+            reason: retried + cleanMsg(first?.message ?? 'failed').split('\n')[0],
             detail: errs.map((e) => cleanMsg(`${e.message}${e.diff ? '\n' + e.diff : ''}`)).join('\n\n'),
           })
         }
