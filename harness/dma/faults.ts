@@ -218,7 +218,7 @@ const SUPPRESSED = /^\S+: \d+ callbacks suppressed$/
  * The printk time (seconds since boot) of the last fault or "callbacks suppressed" line of
  * the console's last boot, or undefined when there is none. A guest the harness rebooted
  * continues its console log, and printk time starts again at 0: a fault line from before a
- * timestamp that goes backwards belongs to an earlier kernel and is forgotten (read against
+ * timestamp that goes back belongs to an earlier kernel and is forgotten (read against
  * the new kernel's uptime, it would ask for a wait of the whole earlier boot).
  */
 export function lastFaultTime(model: IommuModel, text: string): number | undefined {
@@ -230,7 +230,8 @@ export function lastFaultTime(model: IommuModel, text: string): number | undefin
     const ts = /^\[\s*(\d+\.\d+)\]/.exec(raw)
     if (!ts) continue
     const t = Number(ts[1])
-    if (t < prev) last = undefined
+    // By more than a second: consecutive records from two CPUs may be microseconds out of order.
+    if (t < prev - 1) last = undefined
     prev = t
     const line = body(raw)
     if (fmt.pattern.test(line) || SUPPRESSED.test(line)) last = t
