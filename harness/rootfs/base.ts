@@ -49,8 +49,10 @@ export async function baseRootfs(agentBinary: string): Promise<string> {
     const queue: string[] = []
     for (const p of ROOTFS_PACKAGES) {
       for (const f of p.files) {
-        await addFile(f, path.join(root, f), 0o755)
-        queue.push(path.join(root, f))
+        const { deb, guest } = typeof f === 'string' ? { deb: f, guest: f } : f
+        if (!(await exists(path.join(root, deb)))) throw new HarnessError(`guest rootfs: ${p.name} has no ${deb}`)
+        await addFile(guest, path.join(root, deb), 0o755)
+        queue.push(path.join(root, deb))
       }
     }
     const seenLibs = new Set<string>()
@@ -112,11 +114,21 @@ async function elfDeps(file: string): Promise<{ needed: string[]; interp?: strin
 }
 
 /** Resolve symlinks inside the extracted tree (absolute targets are relative to the tree). */
-async function resolveInTree(root: string, rel: string, depth = 0): Promise<string> {
+/** A path of the extracted packages with its symlinks resolved inside the tree. Exported for unit tests. */
+export async function resolveInTree(root: string, rel: string, depth = 0): Promise<string> {
   if (depth > 20) throw new HarnessError(`symlink loop at ${rel}`)
-  const p = path.join(root, rel)
-  const st = await lstat(p).catch(() => undefined)
+  let st = await lstat(path.join(root, rel)).catch(() => undefined)
+  // Merged /usr (trixie): packages ship usr/lib64/ld-linux-x86-64.so.2 and the /lib64 -> usr/lib64
+  // link comes from a package the guest does not take.
+  if (!st && /^(lib|lib64|bin|sbin)\//.test(rel)) {
+    const inUsr = await lstat(path.join(root, 'usr', rel)).catch(() => undefined)
+    if (inUsr) {
+      rel = path.join('usr', rel)
+      st = inUsr
+    }
+  }
   if (!st) throw new HarnessError(`guest rootfs: ${rel} missing from the extracted packages`)
+  const p = path.join(root, rel)
   if (!st.isSymbolicLink()) return p
   const t = await readlink(p)
   const next = t.startsWith('/') ? t.slice(1) : path.join(path.dirname(rel), t)
