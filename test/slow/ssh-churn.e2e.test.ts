@@ -6,9 +6,8 @@
 // a test.
 // The guest userland now comes from trixie (guests/rootfs/recipe.ts).
 //
-// Cost: one boot of the conform 7.2 kernel (built and cached by the main run) and ~1 min of channels. Runs only with
-// VFIO_CONFORM_SLOW=1: `VFIO_CONFORM_SLOW=1 npx vitest run --project slow test/slow/ssh-churn.e2e.test.ts`.
-import { rm } from 'node:fs/promises'
+// Cost: one boot of the conform 7.2 kernel (built and cached by the main run) and ~1 min of
+// channels. Runs only with VFIO_CONFORM_SLOW=1: `VFIO_CONFORM_SLOW=1 npx vitest run --project slow test/slow/ssh-churn.e2e.test.ts`.
 import { expect, test } from 'vitest'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { buildAgent } from '../../harness/agent/build.js'
@@ -45,6 +44,5 @@ test.skipIf(!SLOW)(`one SSH connection carries ${CHANNELS} exec channels, ${PARA
     expect(await guest.console.read()).not.toMatch(/Failed assertion/)
   } finally {
     await guest.stop()
-    await rm(runDir, { recursive: true, force: true })
   }
 })
