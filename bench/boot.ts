@@ -2,7 +2,7 @@
 // Prints figures; asserts nothing (speed targets live here, not in timed tests).
 //   npx tsx bench/boot.ts [KERNEL_SPEC ...]        (default: debian:bookworm debian:trixie)
 import { execa } from 'execa'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,6 +26,9 @@ export async function benchBoot(kernels: string[]): Promise<number> {
       rows.push([t.kernel.id, t.accel ?? '-', s(t.times?.qemuStart), s(t.times?.init), s(t.times?.ssh), s(suiteMs), String(verdicts.verdicts.length), s(wall)])
     }
     if (!targets.length) rows.push([k, '-', '-', '-', '-', '-', '0', `exit ${r.exitCode}`])
+    // The figures are printed; a run that did not end cleanly keeps its logs for a look.
+    if (r.exitCode === 0) await rm(dir, { recursive: true, force: true })
+    else console.error(`bench: ${k}: vfio-conform run exited ${r.exitCode}; results kept in ${dir}`)
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '))
