@@ -13,14 +13,13 @@
 export const ROOTFS_SUITE = 'trixie'
 
 /**
- * Packages whose files go into the guest (path in the package, and in the guest where it
- * differs: trixie ships busybox in usr/bin, init runs /bin/busybox); their shared-library
- * closure is resolved from ELF NEEDED entries.
+ * Packages whose files go into the guest, by guest path (found under usr/ in a merged-/usr
+ * suite such as trixie); their shared-library closure is resolved from ELF NEEDED entries.
  */
-export const ROOTFS_PACKAGES: ReadonlyArray<{ name: string; files: ReadonlyArray<string | { deb: string; guest: string }> }> = [
-  { name: 'busybox-static', files: [{ deb: 'usr/bin/busybox', guest: 'bin/busybox' }] },
+export const ROOTFS_PACKAGES = [
+  { name: 'busybox-static', files: ['bin/busybox'] },
   { name: 'dropbear-bin', files: ['usr/sbin/dropbear'] },
-]
+] as const
 
 /** Packages searched for the libraries that the files above need. */
 export const LIBRARY_PACKAGES = ['libc6', 'libcrypt1', 'libtomcrypt1', 'libtommath1', 'zlib1g', 'libgmp10']

@@ -49,10 +49,9 @@ export async function baseRootfs(agentBinary: string): Promise<string> {
     const queue: string[] = []
     for (const p of ROOTFS_PACKAGES) {
       for (const f of p.files) {
-        const { deb, guest } = typeof f === 'string' ? { deb: f, guest: f } : f
-        if (!(await exists(path.join(root, deb)))) throw new HarnessError(`guest rootfs: ${p.name} has no ${deb}`)
-        await addFile(guest, path.join(root, deb), 0o755)
-        queue.push(path.join(root, deb))
+        const real = await resolveInTree(root, f)
+        await addFile(f, real, 0o755)
+        queue.push(real)
       }
     }
     const seenLibs = new Set<string>()
@@ -113,8 +112,10 @@ async function elfDeps(file: string): Promise<{ needed: string[]; interp?: strin
   return { needed, interp }
 }
 
-/** Resolve symlinks inside the extracted tree (absolute targets are relative to the tree). */
-/** A path of the extracted packages with its symlinks resolved inside the tree. Exported for unit tests. */
+/**
+ * A guest path's file in the extracted packages, with symlinks resolved inside the tree
+ * (absolute targets are relative to the tree). Exported for unit tests.
+ */
 export async function resolveInTree(root: string, rel: string, depth = 0): Promise<string> {
   if (depth > 20) throw new HarnessError(`symlink loop at ${rel}`)
   let st = await lstat(path.join(root, rel)).catch(() => undefined)
