@@ -41,6 +41,12 @@
  *       mem_read addr len / mem_write addr data
  *                                copies with volatile accesses as wide as alignment allows (MMIO);
  *                                a fault is caught: ret -1, EFAULT, "signal":"SIGSEGV"|"SIGBUS"
+ *       pci_scan                 one line per /sys/bus/pci/devices entry, as the harness's
+ *                                shell scan prints them: "<realpath> <vendor> <device>
+ *                                <driver>- <group>-" (driver/group: the link's last
+ *                                component, empty when absent); "data": the lines as hex;
+ *                                ret: the number of devices. One request instead of a
+ *                                shell loop that forks five programs per device.
  *       getpid                   ret: the pid
  *       exit                     answers, then exits 0
  *   - EOF on stdin: exit 0. Responses are written with write(2), never buffered.
@@ -55,6 +61,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <dirent.h>
+#include <limits.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -443,6 +451,78 @@ static const char *op_mem_write(const struct jobj *o, struct out *r)
 	return NULL;
 }
 
+/* The last path component of a symlink's target, or "" when there is no link. */
+static void link_base(const char *path, char *out, size_t outlen)
+{
+	char t[PATH_MAX];
+	ssize_t n = readlink(path, t, sizeof t - 1);
+	const char *b;
+	out[0] = '\0';
+	if (n < 0)
+		return;
+	t[n] = '\0';
+	b = strrchr(t, '/');
+	b = b ? b + 1 : t;
+	n = (ssize_t)strlen(b);
+	if ((size_t)n >= outlen)
+		n = (ssize_t)outlen - 1;
+	memcpy(out, b, (size_t)n);
+	out[n] = '\0';
+}
+
+/* The first word of a small sysfs attribute ("0x1234"), or "?" when it cannot be read. */
+static void attr_word(const char *path, char *out, size_t outlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, out, outlen - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0) {
+		snprintf(out, outlen, "?");
+		return;
+	}
+	out[n] = '\0';
+	out[strcspn(out, " \n")] = '\0';
+}
+
+static const char *op_pci_scan(const struct jobj *o, struct out *r)
+{
+	static const char *base = "/sys/bus/pci/devices";
+	struct out lines = { 0 };
+	struct dirent *de;
+	long long count = 0;
+	DIR *d = opendir(base);
+	(void)o;
+	if (!d) {
+		put_ret(r, -1, errno);
+		return NULL;
+	}
+	while ((de = readdir(d))) {
+		char dev[PATH_MAX], attr[PATH_MAX + 32], real[PATH_MAX], vendor[16], device[16], drv[256], grp[64];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dev, sizeof dev, "%s/%s", base, de->d_name);
+		if (!realpath(dev, real))
+			continue; /* removed while we looked */
+		snprintf(attr, sizeof attr, "%s/vendor", dev);
+		attr_word(attr, vendor, sizeof vendor);
+		snprintf(attr, sizeof attr, "%s/device", dev);
+		attr_word(attr, device, sizeof device);
+		snprintf(attr, sizeof attr, "%s/driver", dev);
+		link_base(attr, drv, sizeof drv);
+		snprintf(attr, sizeof attr, "%s/iommu_group", dev);
+		link_base(attr, grp, sizeof grp);
+		out_fmt(&lines, "%s %s %s %s- %s-\n", real, vendor, device, drv, grp);
+		count++;
+	}
+	closedir(d);
+	put_ret(r, count, 0);
+	out_raw(r, ",\"data\":", 8);
+	out_hex(r, lines.p, lines.len);
+	free(lines.p);
+	return NULL;
+}
+
 static const char *op_getpid(const struct jobj *o, struct out *r)
 {
 	(void)o;
@@ -479,6 +559,7 @@ static const struct op {
 	{ "munmap", "addr len", op_munmap },
 	{ "mem_read", "addr len", op_mem_read },
 	{ "mem_write", "addr data", op_mem_write },
+	{ "pci_scan", "", op_pci_scan },
 	{ "getpid", "", op_getpid },
 	{ "exit", "", op_exit },
 };

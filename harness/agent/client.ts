@@ -217,6 +217,19 @@ export class GuestAgent {
     return r
   }
 
+  /**
+   * Every PCI device's sysfs facts in one request (the agent's pci_scan): one line per device,
+   * "<realpath> <vendor> <device> <driver>- <group>-", sorted by BDF, the format
+   * harness/guest/pci.ts parses. Failure (no /sys/bus/pci) is a HarnessError: plumbing.
+   */
+  async pciScan(): Promise<string> {
+    const r = await this.sys('pci_scan', {})
+    if (r.ret < 0 || !r.data) throw new HarnessError(`${this.io.label}: pci_scan failed: ${errnoOf(r)}`)
+    const lines = r.data.toString('utf8').split('\n').filter(Boolean)
+    const bdf = (l: string) => l.split(' ')[0]!.split('/').pop()!
+    return lines.sort((a, b) => (bdf(a) < bdf(b) ? -1 : bdf(a) > bdf(b) ? 1 : 0)).join('\n') + '\n'
+  }
+
   /** Anonymous read-write memory in the agent (for DMA maps). Failure is a HarnessError. */
   async memAlloc(len: number): Promise<{ addr: bigint }> {
     const r = await this.mapping('mem_alloc', { len: checkInt('len', len) })

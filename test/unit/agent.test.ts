@@ -11,6 +11,7 @@ import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { buildAgent } from '../../harness/agent/build.js'
 import { errnoOf, GuestAgent, type AgentIo } from '../../harness/agent/client.js'
+import { parsePciScan, PCI_SCAN_SCRIPT } from '../../harness/guest/pci.js'
 import { HARNESS_ERROR_TAG, HarnessError } from '../../harness/util/errors.js'
 
 const FIONREAD = 0x541b
@@ -231,6 +232,17 @@ describe('guest agent: syscalls', () => {
     expect(await readFile(file, 'utf8')).toBe('new\ncontents')
     expect(await agent.writeFile(path.join(dir, 'no', 'such'), 'x')).toEqual({ ret: -1, errno: 'ENOENT', step: 'open' })
     expect(await agent.writeFile('/dev/full', Buffer.from('0000:00:03.0'))).toEqual({ ret: -1, errno: 'ENOSPC', step: 'write' })
+  })
+
+  // The harness's PCI probe is one agent request; it must say exactly what the shell scan it
+  // replaced says (the same parser reads both). This host's /sys/bus/pci is real sysfs.
+  test('pci_scan prints what the shell scan prints, in one request', async () => {
+    const { agent } = await ready()
+    const shell = await execa('sh', ['-c', PCI_SCAN_SCRIPT])
+    const scanned = await agent.pciScan()
+    expect(scanned.split('\n').filter(Boolean).length).toBeGreaterThan(0)
+    expect(scanned).toBe(shell.stdout.trim() + '\n')
+    expect(parsePciScan(scanned)).toEqual(parsePciScan(shell.stdout))
   })
 
   test('concurrent requests are answered in order, each to its caller', async () => {
