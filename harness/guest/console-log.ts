@@ -49,6 +49,9 @@ export class ConsoleLog {
   ): Promise<{ line: string; offset: number }> {
     const from = opts.from ?? 0
     const until = Date.now() + opts.deadlineMs
+    // Polls the file: first soon (a marker the guest just wrote is usually there within a few
+    // ms, and every test waits for its end marker), then every 100 ms for slower lines.
+    let pollMs = 5
     for (;;) {
       const text = await this.read(from)
       const lines = text.split('\n')
@@ -63,7 +66,8 @@ export class ConsoleLog {
       const aborted = opts.abort?.()
       if (aborted) throw new ConsoleFailure(aborted)
       if (Date.now() > until) throw new ConsoleFailure(`no "${pattern.source}" on the console within ${Math.round(opts.deadlineMs / 1000)} s`)
-      await new Promise((r) => setTimeout(r, 100))
+      await new Promise((r) => setTimeout(r, pollMs))
+      pollMs = Math.min(100, pollMs * 2)
     }
   }
 }

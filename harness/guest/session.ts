@@ -1,7 +1,7 @@
 // A test file's handle on a booted guest: one SSH connection, commands, guest agents
 // (each a separate process in the guest), PCI state, and kmsg markers for attribution.
 import { ExpectedKernelLog } from './expected-log.js'
-import { GuestAgent } from '../agent/client.js'
+import { errnoOf, GuestAgent } from '../agent/client.js'
 import { AGENT_GUEST_PATH } from '../../guests/rootfs/recipe.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { findNode, type Topology } from '../../guests/topologies/types.js'
@@ -9,7 +9,7 @@ import { SshConnection, type ExecResult } from '../ssh/connection.js'
 import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
 import type { GuestTarget } from '../vitest/targets.js'
 import { ConsoleLog } from './console-log.js'
-import { parsePciScan, PCI_SCAN_SCRIPT, type GuestPciDevice } from './pci.js'
+import { parsePciScan, type GuestPciDevice } from './pci.js'
 
 /** How an unreachable guest shows in an error (the fixtures recover the guest on it). */
 export const SSH_LOST = 'SSH lost:'
@@ -35,8 +35,16 @@ export class GuestSession {
   readonly topology: Topology
   readonly console: ConsoleLog
   private agents = new Set<GuestAgent>()
+  /**
+   * The harness's own agent (root), kept for the whole session: PCI scans, kmsg markers and
+   * driver (un)binding are one request each over its channel, not a shell that forks per
+   * device. Not one of the test's agents: closeAgents() leaves it alone.
+   */
+  private plumbing?: Promise<GuestAgent>
   /** What the running test declared it expects on the console (faults, splats). */
   readonly expected = new ExpectedKernelLog()
+  /** Time the harness spent waiting during the current test, by kind (harness/vitest/timings.ts). */
+  readonly waits = new Map<string, number>()
   /** Which boot of the guest this session reached (the supervisor counts reboots). */
   generation = 1
 
@@ -72,6 +80,11 @@ export class GuestSession {
         await new Promise((r) => setTimeout(r, 500))
       }
     }
+  }
+
+  /** Count `ms` of waiting of this kind against the current test (bench figures). */
+  waited(kind: string, ms: number): void {
+    this.waits.set(kind, (this.waits.get(kind) ?? 0) + ms)
   }
 
   exec(cmd: string, opts?: { stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult> {
@@ -113,6 +126,31 @@ export class GuestSession {
     agent.abandon?.()
   }
 
+  /** The plumbing agent, started on first use and again after it died. */
+  private async tool(): Promise<GuestAgent> {
+    const cur = this.plumbing && (await this.plumbing.catch(() => undefined))
+    if (cur?.alive) return cur
+    this.plumbing = (async () => {
+      const ch = await this.ssh.channel(AGENT_GUEST_PATH)
+      const agent = new GuestAgent({ stdout: ch, stdin: ch, stderr: ch.stderr, label: `${this.target.key} harness agent`, kill: () => ch.close() })
+      await agent.ready()
+      return agent
+    })()
+    return this.plumbing
+  }
+
+  /** A sysfs write the harness needs to succeed (plumbing: a failure is ERROR). */
+  private async writeAttr(file: string, data: string): Promise<void> {
+    const r = await (await this.tool()).writeFile(file, data)
+    if (r.ret < 0) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.target.key}: write ${JSON.stringify(data.trim())} to ${file}: ${r.step} ${errnoOf(r)}`)
+  }
+
+  /** The name of the driver a PCI device is bound to, or undefined. */
+  private async driverOf(bdf: string): Promise<string | undefined> {
+    const r = await (await this.tool()).readlink(`/sys/bus/pci/devices/${bdf}/driver`)
+    return r.target?.split('/').pop()
+  }
+
   async closeAgents(): Promise<void> {
     const all = [...this.agents]
     this.agents.clear()
@@ -120,7 +158,7 @@ export class GuestSession {
   }
 
   async pciDevices(): Promise<GuestPciDevice[]> {
-    return parsePciScan(await this.run(PCI_SCAN_SCRIPT), this.topology, this.target.iommu)
+    return parsePciScan(await (await this.tool()).pciScan(), this.topology, this.target.iommu)
   }
 
   /** The guest BDF of a topology node. */
@@ -136,18 +174,31 @@ export class GuestSession {
    */
   async bindDriver(bdf: string, driver: string): Promise<void> {
     const dev = `/sys/bus/pci/devices/${bdf}`
-    await this.run(
-      `cur=$(readlink ${dev}/driver); [ "\${cur##*/}" = "${driver}" ] && exit 0; ` +
-        `[ -n "$cur" ] && echo ${bdf} > ${dev}/driver/unbind; ` +
-        `echo ${driver} > ${dev}/driver_override && echo ${bdf} > /sys/bus/pci/drivers_probe; ` +
-        `cur=$(readlink ${dev}/driver); [ "\${cur##*/}" = "${driver}" ] || { echo "${bdf} not bound to ${driver} (now: \${cur##*/})" >&2; exit 1; }`,
-    )
+    const cur = await this.driverOf(bdf)
+    if (cur === driver) return
+    if (cur) await this.writeAttr(`${dev}/driver/unbind`, bdf)
+    await this.writeAttr(`${dev}/driver_override`, `${driver}\n`)
+    // drivers_probe's own errno is not the verdict: whether the driver is bound afterwards is.
+    await (await this.tool()).writeFile('/sys/bus/pci/drivers_probe', bdf)
+    const now = await this.driverOf(bdf)
+    if (now !== driver) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.target.key}: ${bdf} not bound to ${driver} (now: ${now ?? 'none'})`)
+  }
+
+  /**
+   * Offer a driverless device to a driver (driver_override, then a probe); a device that
+   * has a driver keeps it. The probe's own result is not checked: what the kernel made of it
+   * (a driver, a group) is what the caller looks at.
+   */
+  async offerDriver(bdf: string, driver: string): Promise<void> {
+    await this.writeAttr(`/sys/bus/pci/devices/${bdf}/driver_override`, `${driver}\n`)
+    if (!(await this.driverOf(bdf))) await (await this.tool()).writeFile('/sys/bus/pci/drivers_probe', bdf)
   }
 
   /** Unbind a device from its driver and clear driver_override, leaving it driverless. */
   async unbind(bdf: string): Promise<void> {
     const dev = `/sys/bus/pci/devices/${bdf}`
-    await this.run(`[ -e ${dev}/driver ] && echo ${bdf} > ${dev}/driver/unbind; echo > ${dev}/driver_override; true`)
+    if (await this.driverOf(bdf)) await this.writeAttr(`${dev}/driver/unbind`, bdf)
+    await this.writeAttr(`${dev}/driver_override`, '\n')
   }
 
   /** Put every device back on the driver it had in `snapshot` (after a test changed bindings). */
@@ -159,7 +210,7 @@ export class GuestSession {
       if (before.driver) await this.bindDriver(before.bdf, before.driver)
       else await this.unbind(before.bdf)
       // driver_override stays only where the snapshot had a vfio-pci binding.
-      if (before.driver !== 'vfio-pci') await this.run(`echo > /sys/bus/pci/devices/${before.bdf}/driver_override`)
+      if (before.driver !== 'vfio-pci') await this.writeAttr(`/sys/bus/pci/devices/${before.bdf}/driver_override`, '\n')
     }
   }
 
@@ -195,9 +246,15 @@ export class GuestSession {
     // what creates the group there.
     const expected = this.topology.expectedGroups[this.target.iommu]?.find((g) => g.includes(nodeId))
     const members = expected ?? (await this.groupOf(nodeId)).devices.flatMap((d) => (d.nodeId ? [d.nodeId] : []))
+    const bdfs = new Map((await this.pciDevices()).flatMap((d) => (d.nodeId ? [[d.nodeId, d.bdf] as const] : [])))
+    const bdfOf = (id: string) => {
+      const b = bdfs.get(id)
+      if (!b) throw new HarnessError(`${HARNESS_ERROR_TAG} ${this.target.key}: device ${id} not found in the guest`)
+      return b
+    }
     for (const id of [nodeId, ...members.filter((m) => m !== nodeId)]) {
-      if (opts.unbind?.includes(id)) await this.unbind(await this.bdf(id))
-      else if (this.roleOf(id) === 'test') await this.bindDriver(await this.bdf(id), 'vfio-pci')
+      if (opts.unbind?.includes(id)) await this.unbind(bdfOf(id))
+      else if (this.roleOf(id) === 'test') await this.bindDriver(bdfOf(id), 'vfio-pci')
     }
     const g = await this.groupOf(nodeId)
     await this.run(`for i in $(seq 50); do [ -e /dev/vfio/${g.group} ] && exit 0; sleep 0.1; done; echo "/dev/vfio/${g.group} never appeared" >&2; exit 1`)
@@ -214,12 +271,13 @@ export class GuestSession {
 
   /** Write a marker line into the kernel log (and so the console), and return it. */
   async mark(text: string): Promise<string> {
-    const line = `vfio-conform: ${text}`
-    await this.run(`echo '<5>${line.replace(/'/g, '')}' > /dev/kmsg`)
+    const line = `vfio-conform: ${text.replace(/[\n']/g, '')}`
+    await this.writeAttr('/dev/kmsg', `<5>${line}\n`)
     return line
   }
 
   close(): void {
+    // The plumbing agent goes with the connection (EOF on its channel ends it).
     this.ssh.close()
   }
 }
