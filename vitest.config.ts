@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config'
 import { GUEST_REBOOTED } from './harness/util/errors.js'
+import { guestConcurrency } from './harness/vitest/concurrency.js'
 
 // Two projects: `unit` needs no guest; `conformance` boots guests once per
 // (kernel, topology) in its global setup and hands them to the suites as fixtures.
@@ -19,8 +20,11 @@ export default defineConfig({
           name: 'conformance',
           include: ['suites/**/*.test.ts'],
           globalSetup: ['harness/vitest/global-setup.ts'],
-          // Suites change guest state (driver binding, group ownership): one file at a time.
+          // Suites change guest state (driver binding, group ownership): one file at a time,
+          // and within a file one test at a time per guest; different guests run at once
+          // (forEachTarget: harness/vitest/concurrency.ts), this many at a time.
           fileParallelism: false,
+          maxConcurrency: guestConcurrency(),
           testTimeout: 120_000,
           hookTimeout: 600_000,
           // A test that found its guest unreachable, after the harness rebooted that guest

@@ -60,7 +60,7 @@ export type BisectStep =
   /** The harness failed before any verdict (no verdicts.json, an internal error). */
   | { stage: 'harness-error'; reason: string }
   /** The run finished: all its verdicts, and the selection (undefined: every test). */
-  | { stage: 'ran'; verdicts: TestVerdict[]; runErrors: string[]; select?: RegExp }
+  | { stage: 'ran'; verdicts: TestVerdict[]; runErrors: string[]; select?: RegExp; notSelected?: number }
 
 export interface BisectOutcome {
   outcome: 'good' | 'bad' | 'skip' | 'abort'
@@ -88,7 +88,8 @@ export function bisectOutcome(step: BisectStep): BisectOutcome {
   const selected = selectedVerdicts(step.verdicts, step.select)
   // A pattern that names no test of the suites is a typo, not a property of this commit
   // (test names do not depend on the kernel). Unless tests are missing because of run errors.
-  if (step.select && step.verdicts.length && !selected.length && !step.runErrors.length) {
+  // The run's tests are its verdicts plus those the filter left out (not reported).
+  if (step.select && (step.verdicts.length || step.notSelected) && !selected.length && !step.runErrors.length) {
     return abort(`bad usage: --test ${step.select.source} matches no test name (see \`vfio-conform run\`'s verdict table for names)`)
   }
   const count = (...vs: string[]) => selected.filter((v) => vs.includes(v.verdict)).length
@@ -135,7 +136,7 @@ export interface SuiteRun {
   signal: NodeJS.Signals | null
   resultsDir: string
   /** verdicts.json of the run, when it wrote one. */
-  results?: { verdicts: TestVerdict[]; runErrors: string[] }
+  results?: { verdicts: TestVerdict[]; runErrors: string[]; selection?: { selected: number; notSelected: number } }
 }
 
 export interface SuiteRunRequest {
@@ -297,7 +298,7 @@ export async function bisectRunCommand(args: string[]): Promise<number> {
       return finish({ outcome: 'abort', exitCode: BISECT_EXIT.abort, why: `the run was interrupted (${run.signal ?? 'exit ' + run.exitCode})` })
     }
     if (!run.results) return finish(bisectOutcome({ stage: 'harness-error', reason: `the run wrote no verdicts (exit ${run.exitCode}; see ${resultsDir})` }))
-    return finish(bisectOutcome({ stage: 'ran', verdicts: run.results.verdicts, runErrors: run.results.runErrors, select }))
+    return finish(bisectOutcome({ stage: 'ran', verdicts: run.results.verdicts, runErrors: run.results.runErrors, select, notSelected: run.results.selection?.notSelected }))
   } catch (e) {
     if (isUsage(e)) {
       console.error(`vfio-conform bisect-run: ${(e as Error).message}`)

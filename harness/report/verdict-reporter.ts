@@ -5,6 +5,7 @@ import path from 'node:path'
 import type { Reporter, SerializedError, TestModule } from 'vitest/node'
 import { GUEST_REBOOTED, HARNESS_ERROR_TAG, isHarnessErrorLike, KERNEL_DIED } from '../util/errors.js'
 import '../vitest/subtests.js'
+import '../vitest/timings.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
 import { readRunResults } from '../claims/results.js'
 import { writeReports } from './formats/index.js'
@@ -18,6 +19,7 @@ export default class VerdictReporter implements Reporter {
   onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandled: ReadonlyArray<SerializedError>): Promise<void> | void {
     const verdicts: TestVerdict[] = []
     const runErrors: string[] = unhandled.map((e) => `unhandled: ${cleanMsg(e.message ?? String(e))}`)
+    const selection = { selected: 0, notSelected: 0 }
     for (const mod of modules) {
       const file = path.relative(process.cwd(), mod.moduleId)
       for (const e of mod.errors()) runErrors.push(`${file}: ${cleanMsg(e.message ?? '')}`)
@@ -28,6 +30,14 @@ export default class VerdictReporter implements Reporter {
       }
       for (const tc of mod.children.allTests()) {
         const r = tc.result()
+        // Left out by a name filter (--filter, bisect-run/gate --test: vitest's
+        // testNamePattern marks them mode "skip"): not run, so no verdict at all, not a SKIP.
+        // A SKIP of ours always comes from skip(reason) in a running test, with its note.
+        if (tc.options.mode === 'skip' && r.state === 'skipped' && !r.note) {
+          selection.notSelected++
+          continue
+        }
+        selection.selected++
         const d = tc.diagnostic()
         // vitest keeps every attempt's errors in one list. The only retry is the one after the
         // harness rebooted a lost guest (vitest.config.ts): the earlier attempt's errors neither
@@ -41,6 +51,8 @@ export default class VerdictReporter implements Reporter {
           file,
           name: tc.fullName,
           durationMs: d?.duration,
+          startedAt: d?.startTime,
+          timings: tc.meta().timings,
           annotations: [
             ...tc.annotations().map((a) => a.message),
             ...rebootErrors.map((e) => `attempt lost its guest, retried on a rebooted guest: ${cleanMsg(e.message ?? '').split('\n')[0]}`),
@@ -50,7 +62,7 @@ export default class VerdictReporter implements Reporter {
         // test that ran them concluded (that test checks only that the program ran through).
         for (const sub of tc.meta().subtests ?? []) {
           const key = tc.fullName.split(' > ')[0]!
-          const s = { ...base, name: `${key} > ${sub.name}`, durationMs: undefined, annotations: [], detail: sub.detail }
+          const s = { ...base, name: `${key} > ${sub.name}`, durationMs: undefined, startedAt: undefined, timings: undefined, annotations: [], detail: sub.detail }
           if (sub.verdict === 'XFAIL') {
             // kselftest's own expected failure (XFAIL() in the test), not one of our known issues.
             const knownIssue = { id: 'upstream-xfail', reason: sub.reason ?? 'marked XFAIL by the selftest', ref: file }
@@ -91,16 +103,16 @@ export default class VerdictReporter implements Reporter {
     }
     const runDir = process.env.VFIO_CONFORM_RUN_DIR_ACTUAL
     const incidents = runDir ? readIncidents(runDir) : []
-    this.print(verdicts, runErrors, incidents)
+    this.print(verdicts, runErrors, incidents, selection)
     if (runDir) {
-      const out = { verdicts, runErrors, incidents, counts: countVerdicts(verdicts), exitCode: exitCodeFor(verdicts, runErrors) }
+      const out = { verdicts, runErrors, incidents, counts: countVerdicts(verdicts), selection, exitCode: exitCodeFor(verdicts, runErrors) }
       return mkdir(runDir, { recursive: true })
         .then(() => writeFile(path.join(runDir, 'verdicts.json'), JSON.stringify(out, null, 2)))
         .then(() => writeRunReports(runDir, verdicts))
     }
   }
 
-  private print(verdicts: TestVerdict[], runErrors: string[], incidents: GuestIncident[]): void {
+  private print(verdicts: TestVerdict[], runErrors: string[], incidents: GuestIncident[], selection: { selected: number; notSelected: number }): void {
     const w = (s: string) => process.stdout.write(s + '\n')
     w('')
     w('vfio-conform verdicts')
@@ -125,6 +137,9 @@ export default class VerdictReporter implements Reporter {
     }
     const c = countVerdicts(verdicts)
     w('')
+    if (selection.notSelected) {
+      w(`selected by the name filter: ${selection.selected} of ${selection.selected + selection.notSelected} tests (the other ${selection.notSelected} were not run and are not counted)`)
+    }
     w(`PASS ${c.PASS}  FAIL ${c.FAIL}  SKIP ${c.SKIP}  ERROR ${c.ERROR + runErrors.length}  XFAIL ${c.XFAIL}  XPASS ${c.XPASS}`)
     if (c.XPASS) w(`!!! ${c.XPASS} known issue(s) no longer reproduce (XPASS): update suites/known-issues.ts`)
     // The plain closing line CI systems read; ERRORs and XPASSes count as failed there,

@@ -28,6 +28,10 @@ export interface TestVerdict {
   /** Full failure text (assertion diff, splat excerpt). */
   detail?: string
   durationMs?: number
+  /** When the test's last attempt started (ms since the epoch): the bench's busy share per guest. */
+  startedAt?: number
+  /** Fixture setup/teardown and the harness's waits (harness/vitest/timings.ts). */
+  timings?: { setupMs: number; teardownMs: number; waits: Record<string, number> }
   annotations?: string[]
 }
 

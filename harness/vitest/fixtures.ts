@@ -20,7 +20,9 @@ import { KNOWN_ISSUES } from '../../suites/known-issues.js'
 import { MTTY_PARENT } from '../vfio/mdev.js'
 import { knownIssueTestApi } from './known-issues.js'
 import { isGuestRebooted, retryableFixturesApi, unreachableValue } from './guest-loss.js'
+import { guestSuite } from './concurrency.js'
 import { targetConfig, type GuestTarget } from './targets.js'
+import './timings.js'
 import type { GuestPciDevice } from '../guest/pci.js'
 import { findSplats, type Splat } from '../guest/splats.js'
 
@@ -169,11 +171,13 @@ export const conformTest = base.extend<ConformFixtures>({
     onTestFinished(() => {
       if (teardownError) throw teardownError
     })
+    const setupStart = performance.now()
     try {
       guest = await sessionFor(target, testName)
       drivers = await guest.pciDevices()
       from = await guest.console.size()
       guest.expected.reset()
+      guest.waits.clear()
       await guest.mark(`begin test ${tag}`)
     } catch (e) {
       let err = e as Error
@@ -184,7 +188,14 @@ export const conformTest = base.extend<ConformFixtures>({
       await use(unreachableValue<GuestSession>(err))
       return
     }
+    const setupMs = performance.now() - setupStart
     await use(guest)
+    const teardownStart = performance.now()
+    // Recorded however the teardown ends (bench/speed.ts).
+    const recordTimings = () => {
+      task.meta.timings = { setupMs, teardownMs: performance.now() - teardownStart, waits: Object.fromEntries(guest!.waits) }
+    }
+    onTestFinished(recordTimings)
     try {
       await guest.closeAgents()
       await guest.restoreDrivers(drivers)
@@ -277,7 +288,8 @@ export function forEachTarget(
     return
   }
   for (const target of targets) {
-    describe(target.key, () => {
+    // Guests run their tests at the same time; one guest's tests stay in order (concurrency.ts).
+    guestSuite(target.key, () => {
       // A test API with `target` bound (suites may extend it further with test.extend). The
       // fixture runs for every test, so that no test of a guest that did not boot can pass:
       // a failed guest is ERROR, a vIOMMU the kernel cannot drive is SKIP with the option.

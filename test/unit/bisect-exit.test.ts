@@ -43,6 +43,9 @@ describe('bisectOutcome', () => {
     expect(bisectExitCode(step)).toBe(code)
   })
 
+  test('a pattern matching nothing, with the left-out tests not reported (only counted), aborts too', () => {
+    expect(bisectExitCode({ stage: 'ran', verdicts: [], runErrors: [], select: /a group opens twice/, notSelected: 312 })).toBe(128)
+  })
   test('a pattern matching nothing while run errors hid tests is a skip, not an abort', () => {
     expect(bisectExitCode(ran([], /a group opens once/, ['suites/legacy-group.test.ts: import failed']))).toBe(125)
   })

@@ -34,3 +34,13 @@ test('a retried test: PASS or FAIL by its last attempt, the loss annotated, a FA
   expect(by['fails without a loss']).toMatchObject({ verdict: 'FAIL', annotations: [] })
   expect(by['fails without a loss']!.reason).not.toMatch(/retry/)
 })
+
+test('tests a name filter leaves out are not verdicts (no SKIP), only counted', async () => {
+  const runDir = await tempDir('vfio-conform-reporter-')
+  const config = path.join(ROOT, 'test/fixtures/reporter-retry/vitest.config.ts')
+  const r = await execa('npx', ['vitest', 'run', '--config', config, '-t', 'fails without a loss'], { cwd: ROOT, reject: false, all: true, env: { VFIO_CONFORM_RUN_DIR_ACTUAL: runDir } })
+  const out = JSON.parse(await readFile(path.join(runDir, 'verdicts.json'), 'utf8')) as { verdicts: TestVerdict[]; selection: { selected: number; notSelected: number } }
+  expect(out.verdicts.map((v) => `${v.verdict} ${v.name}`), r.all).toEqual(['FAIL fails without a loss'])
+  expect(out.selection).toEqual({ selected: 1, notSelected: 3 })
+  expect(r.all).toContain('selected by the name filter: 1 of 4 tests (the other 3 were not run and are not counted)')
+})
