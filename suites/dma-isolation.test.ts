@@ -163,7 +163,7 @@ forEachTarget((target, test) => {
    * would read as "no fault").
    */
   async function faultMark(guest: GuestSession): Promise<number> {
-    await waitForFaultQuiet(guest.console, target.iommu, async () => Number((await guest.run('cat /proc/uptime')).split(' ')[0]))
+    guest.waited('fault-ratelimit', await waitForFaultQuiet(guest.console, target.iommu, async () => Number((await guest.run('cat /proc/uptime')).split(' ')[0])))
     return guest.console.size()
   }
 
@@ -176,8 +176,9 @@ forEachTarget((target, test) => {
     // other fault line during the test still does).
     guest.expected.expectFault(want)
     const r = await waitForFault(guest.console, target.iommu, from, want)
+    guest.waited('fault-line', r.waitedMs)
     expect(r.match?.line, describeFaults(target.iommu, want, r.seen)).toBeDefined()
-    await annotate(`fault logged by the kernel: ${r.match!.line}`)
+    await annotate(`fault logged by the kernel (on the console ${r.waitedMs} ms after the DMA): ${r.match!.line}`)
   }
 
   const dmaOk = (r: { completed: boolean; note?: string }, what: string) => expect(r.completed, `${what}: ${r.note ?? ''}`).toBe(true)

@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, test, vi } from 'vitest'
-import { FAULT_EXAMPLES, faultMatches, lastFaultTime, parseFaultLines, ridOf, waitForFaultQuiet } from '../../harness/dma/faults.js'
+import { FAULT_EXAMPLES, faultMatches, faultQuietWaitMs, lastFaultTime, parseFaultLines, ridOf, waitForFault, waitForFaultQuiet } from '../../harness/dma/faults.js'
 import { ConsoleLog } from '../../harness/guest/console-log.js'
 import { tempDir } from './temp-dirs.js'
 
@@ -69,23 +69,44 @@ describe('fault lines', () => {
     expect(lastFaultTime('intel-iommu', [fault(' 894.736379'), '[  894.736301] DMAR: DRHD: handling fault status reg 2'].join('\n'))).toBe(894.736379)
   })
 
-  test('the wait for a quiet rate limit is never longer than one interval, whatever the clocks say', async () => {
+  test('the rate-limit wait: none while the last interval has room for one more fault, else until it passes', () => {
+    // Uptime 20 s: lines at 15.0 and later are inside the interval (5 s, plus 0.5 s of margin).
+    expect(faultQuietWaitMs([], 20)).toBe(0)
+    expect(faultQuietWaitMs([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 20)).toBe(0) // all older than the interval
+    expect(faultQuietWaitMs([15, 16, 17, 18, 19, 19.5, 19.6, 19.7], 20)).toBe(0) // 8 + 2 fits the burst of 10
+    // 9 recent lines: one more fault's two lines would not fit; wait until the last is 5.5 s old.
+    expect(faultQuietWaitMs([15, 16, 17, 18, 19, 19.5, 19.6, 19.7, 19.8], 20)).toBe(5300)
+    // Never more than one interval, whatever the clocks say (uptime far behind printk time).
+    expect(faultQuietWaitMs(Array.from({ length: 12 }, (_, i) => 900 + i / 10), 10)).toBe(5500)
+  })
+
+  test('waitForFaultQuiet reads the console and waits only when the window is used up', async () => {
+    const line = (t: number) => `[${t.toFixed(6).padStart(12)}] DMAR: [DMA Write NO_PASID] Request device [01:00.0] fault addr 0x5a5000 [fault reason 0x05] PTE Write access is not set\n`
     const file = path.join(await tempDir('vfio-conform-faults-'), 'console.log')
-    await writeFile(file, '[  900.000000] DMAR: [DMA Write NO_PASID] Request device [01:00.0] fault addr 0x5a5000 [fault reason 0x05] PTE Write access is not set\n')
+    await writeFile(file, line(9))
+    expect(await waitForFaultQuiet(new ConsoleLog(file), 'intel-iommu', async () => 10)).toBe(0)
+    await writeFile(file, Array.from({ length: 10 }, (_, i) => line(9 + i / 100)).join(''))
     vi.useFakeTimers({ toFake: ['setTimeout'] })
     try {
       let done = false
-      // An uptime far behind the fault line's printk time would ask for 895 s.
-      const p = waitForFaultQuiet(new ConsoleLog(file), 'intel-iommu', async () => 10).then(() => (done = true))
+      const p = waitForFaultQuiet(new ConsoleLog(file), 'intel-iommu', async () => 10).then((ms) => ((done = true), ms))
       // The console is read first (real I/O); then the wait is one timer.
       while (vi.getTimerCount() === 0 && !done) await new Promise((r) => setImmediate(r))
-      await vi.advanceTimersByTimeAsync(5_000)
+      await vi.advanceTimersByTimeAsync(4_500)
       expect(done).toBe(false)
-      await vi.advanceTimersByTimeAsync(600)
-      await p
-      expect(done).toBe(true)
+      await vi.advanceTimersByTimeAsync(100)
+      expect(await p).toBe(4590)
     } finally {
       vi.useRealTimers()
     }
+  })
+
+  test('waitForFault stops at its deadline when no line comes, and says how long it waited', async () => {
+    const file = path.join(await tempDir('vfio-conform-faults-'), 'console.log')
+    await writeFile(file, 'nothing\n')
+    const r = await waitForFault(new ConsoleLog(file), 'amd-iommu', 0, { bdf: '01:00.0' }, 300)
+    expect(r.match).toBeUndefined()
+    expect(r.waitedMs).toBeGreaterThanOrEqual(300)
+    expect(r.waitedMs).toBeLessThan(1_000)
   })
 })
