@@ -36,6 +36,11 @@ Usage:
   vfio-conform setup          install the host packages the harness needs (as root)
   vfio-conform kernels        list the Debian kernels available by name
   vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite
+  vfio-conform bench --speed  the main job one guest at a time and guests at once, in one
+                              run: wall, per guest, per file, waits, and the ratios
+  vfio-conform compare OLD NEW
+      two runs' verdicts (results dirs or verdicts.json), test by test: exit 0 when every
+      test has the same verdict, 1 otherwise (a change to the harness must not change one)
 ${CLAIMS_HELP}
 ${BEHAVIOURS_HELP}
 ${REPORT_HELP}
@@ -78,6 +83,8 @@ export async function main(argv: string[]): Promise<number> {
         return await bisectRunCommand(rest)
       case 'gate':
         return await gateCommand(rest)
+      case 'compare':
+        return await compareCommand(rest)
       case 'bench': {
         const { benchCommand } = await import('./bench.js')
         return await benchCommand(rest)
@@ -205,6 +212,16 @@ function stopEverythingOnSignal(): void {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+}
+
+async function compareCommand(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true })
+  if (positionals.length !== 2) throw new UsageError('compare takes two results directories (or verdicts.json files): OLD NEW')
+  const { compareVerdicts, identical, readVerdicts, renderComparison } = await import('../report/compare-verdicts.js')
+  const [a, b] = await Promise.all(positionals.map((p) => readVerdicts(p).catch((e: Error) => Promise.reject(new UsageError(e.message)))))
+  const c = compareVerdicts(a!, b!)
+  console.log(renderComparison(c))
+  return identical(c) ? EXIT.ok : EXIT.fail
 }
 
 async function kernelsCommand(): Promise<number> {
