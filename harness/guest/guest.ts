@@ -47,6 +47,19 @@ export interface GuestOptions {
   extraCmdline?: string[]
 }
 
+/**
+ * vCPUs per guest (VFIO_CONFORM_GUEST_CPUS, default 2: with one guest, "-accel tcg,thread=multi
+ * -smp 2" was the fastest here, FACTS.md). bench/speed.ts --smp measures 1 against 2 when
+ * several guests share the host's cores.
+ */
+export function guestCpus(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.VFIO_CONFORM_GUEST_CPUS
+  if (v === undefined || v === '') return 2
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new HarnessError(`VFIO_CONFORM_GUEST_CPUS must be 1..8, not "${v}"`)
+  return n
+}
+
 const live = new Set<Guest>()
 
 /** Kills every guest of this process now (synchronous: usable from a signal handler). */
@@ -144,7 +157,7 @@ export class Guest {
       const qmpSocket = path.join(this.qmpDir, 'qmp.sock')
       const args = qemuArgs({
         topology, iommu, kernel: kernel.bzImage, initrd, sshPort: this.sshPort,
-        consoleLog: this.console.file, qmpSocket, kvm: q.kvm, memoryMiB: this.opts.memoryMiB,
+        consoleLog: this.console.file, qmpSocket, kvm: q.kvm, memoryMiB: this.opts.memoryMiB, cpus: guestCpus(),
         extraCmdline: [...(topology.kernelArgs ?? []), ...(this.opts.extraCmdline ?? [])], available: q.devices,
       })
       await writeFile(path.join(runDir, 'qemu.cmdline'), [q.binary, ...args].map((a) => (/[\s,]/.test(a) ? `'${a}'` : a)).join(' ') + '\n')
