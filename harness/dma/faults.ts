@@ -34,6 +34,12 @@ export interface FaultFormat {
   parse: (m: RegExpExecArray, line: string) => Omit<FaultLine, 'model' | 'line'>
   /** Where the line is printed. */
   source: string
+  /**
+   * How the driver spends its fault-line rate limit (DEFAULT_RATELIMIT_BURST calls per
+   * DEFAULT_RATELIMIT_INTERVAL): the __ratelimit() calls a console line stands for (0 for a
+   * line that is none of the driver's), and the calls one provoked fault makes.
+   */
+  ratelimit: { units: (line: string) => number; perFault: number }
 }
 
 const rid = (bus: string, dev: string, fn: string) => (parseInt(bus, 16) << 8) | (parseInt(dev, 16) << 3) | parseInt(fn, 16)
@@ -63,6 +69,15 @@ export const FAULT_FORMATS: Record<IommuModel, FaultFormat | undefined> = {
       }
     },
     source: 'drivers/iommu/intel/dmar.c: dmar_fault_do_one',
+    // dmar.c dmar_fault, one static state: __ratelimit() for the "DRHD: handling fault status
+    // reg" line, then once at the top of every turn of the record loop, including the last
+    // turn that finds no record (F clear) and breaks. One fault with one record: 3 calls for
+    // 2 lines (seen: after three faults in 5 s the fourth printed its status line only, then
+    // "dmar_fault: 2 callbacks suppressed").
+    ratelimit: {
+      units: (line) => (/DMAR: DRHD: handling fault status reg/.test(line) ? 2 : FAULT_FORMATS['intel-iommu']!.pattern.test(line) ? 1 : 0),
+      perFault: 3,
+    },
   },
   // drivers/iommu/amd/iommu.c amd_iommu_report_page_fault: with the device known,
   //   pci_err(pdev, "Event logged [IO_PAGE_FAULT domain=0x%04x address=0x%llx flags=0x%04x]")
@@ -83,6 +98,8 @@ export const FAULT_FORMATS: Record<IommuModel, FaultFormat | undefined> = {
       }
     },
     source: 'drivers/iommu/amd/iommu.c: amd_iommu_report_page_fault',
+    // One __ratelimit(&dev_data->rs) (or pr_err_ratelimited) per line.
+    ratelimit: { units: (line) => (FAULT_FORMATS['amd-iommu']!.pattern.test(line) ? 1 : 0), perFault: 1 },
   },
   // drivers/iommu/virtio-iommu.c viommu_fault_handler (dev_err_ratelimited on the virtio
   // device, so "virtio_iommu virtioN: "):
@@ -105,6 +122,8 @@ export const FAULT_FORMATS: Record<IommuModel, FaultFormat | undefined> = {
       }
     },
     source: 'drivers/iommu/virtio-iommu.c: viommu_fault_handler',
+    // dev_err_ratelimited: one call per line (two call sites, counted together: safe side).
+    ratelimit: { units: (line) => (FAULT_FORMATS['virtio-iommu']!.pattern.test(line) ? 1 : 0), perFault: 1 },
   },
   none: undefined,
 }
@@ -228,58 +247,61 @@ export function describeFaults(model: IommuModel, want: FaultMatch, seen: FaultL
 export const FAULT_RATELIMIT_INTERVAL_S = 5
 /** DEFAULT_RATELIMIT_BURST: prints allowed per interval. */
 export const FAULT_RATELIMIT_BURST = 10
-/**
- * Lines one provoked fault may print: intel's dmar_fault prints "DRHD: handling fault status
- * reg" and the fault record under one __ratelimit() call; counting both as if each took a
- * print keeps the estimate on the safe side for every model.
- */
-const LINES_PER_FAULT = 2
-
 const SUPPRESSED = /^\S+: \d+ callbacks suppressed$/
 
+/** A console line that spent the rate limit: its printk time and the __ratelimit() calls it stands for. */
+export interface RateLimitEntry {
+  t: number
+  units: number
+}
+
 /**
- * The printk times (seconds since boot) of the fault and "callbacks suppressed" lines of
- * the console's last boot, oldest first. A guest the harness rebooted continues its console
- * log, and printk time starts again at 0: lines from before a timestamp that goes back belong
- * to an earlier kernel and are forgotten (read against the new kernel's uptime, they would
- * ask for a wait of the whole earlier boot).
+ * The driver's rate-limit spending on the console's last boot, oldest first: every line of
+ * the model's that stands for __ratelimit() calls, and "callbacks suppressed" lines (0 calls:
+ * they say a window was full). A guest the harness rebooted continues its console log, and
+ * printk time starts again at 0: lines from before a timestamp that goes back belong to an
+ * earlier kernel and are forgotten (read against the new kernel's uptime, they would ask for
+ * a wait of the whole earlier boot).
  */
-export function faultTimes(model: IommuModel, text: string): number[] {
+export function rateLimitEntries(model: IommuModel, text: string): RateLimitEntry[] {
   const fmt = FAULT_FORMATS[model]
   if (!fmt) return []
-  let times: number[] = []
+  let out: RateLimitEntry[] = []
   let prev = -1
   for (const raw of text.split('\n')) {
     const ts = /^\[\s*(\d+\.\d+)\]/.exec(raw)
     if (!ts) continue
     const t = Number(ts[1])
     // By more than a second: consecutive records from two CPUs may be microseconds out of order.
-    if (t < prev - 1) times = []
+    if (t < prev - 1) out = []
     prev = t
     const line = body(raw)
-    if (fmt.pattern.test(line) || SUPPRESSED.test(line)) times.push(t)
+    const units = fmt.ratelimit.units(line)
+    if (units || SUPPRESSED.test(line)) out.push({ t, units })
   }
-  return times
+  return out
 }
 
-/** The printk time of the last fault or "callbacks suppressed" line of the last boot. */
+/** The printk time of the last fault-related line of the last boot (undefined: none). */
 export function lastFaultTime(model: IommuModel, text: string): number | undefined {
-  return faultTimes(model, text).pop()
+  const e = rateLimitEntries(model, text)
+  return e.length ? Math.max(...e.map((x) => x.t)) : undefined
 }
 
 /**
- * How long to wait before a DMA whose fault line a test expects, so that the drivers' rate
- * limit has room for it: none while the lines of the last interval (guest clock: `now`,
- * seconds since boot) leave room for one more fault's lines; otherwise until the last line is
- * one interval old, and never more than one interval (a longer wait can only come from clocks
- * that disagree: printk's local_clock against /proc/uptime's boottime).
+ * How long to wait before a DMA whose fault line a test expects, so that the driver's rate
+ * limit has room for it: none while the calls of the last interval (guest clock: `now`,
+ * seconds since boot) leave room for one more fault's; otherwise until the last line is one
+ * interval old (the window began no later than that line, so it has ended), and never more
+ * than one interval (a longer wait can only come from clocks that disagree: printk's
+ * local_clock against /proc/uptime's boottime).
  */
-export function faultQuietWaitMs(times: number[], now: number): number {
-  const last = times[times.length - 1]
-  if (last === undefined) return 0
+export function faultQuietWaitMs(entries: RateLimitEntry[], now: number, perFault: number): number {
+  if (!entries.length) return 0
+  const last = Math.max(...entries.map((e) => e.t))
   const window = FAULT_RATELIMIT_INTERVAL_S + 0.5
-  const recent = times.filter((t) => t > now - window).length
-  if (recent + LINES_PER_FAULT <= FAULT_RATELIMIT_BURST) return 0
+  const spent = entries.filter((e) => e.t > now - window).reduce((a, e) => a + e.units, 0)
+  if (spent + perFault <= FAULT_RATELIMIT_BURST) return 0
   return Math.max(0, Math.round(Math.min(last + window - now, window) * 1000))
 }
 
@@ -288,10 +310,12 @@ export function faultQuietWaitMs(times: number[], now: number): number {
  * faultQuietWaitMs). Call before a DMA whose fault line a test expects. Returns the ms waited.
  */
 export async function waitForFaultQuiet(console: ConsoleLog, model: IommuModel, uptime: () => Promise<number>): Promise<number> {
+  const fmt = FAULT_FORMATS[model]
+  if (!fmt) return 0
   const size = await console.size()
-  const times = faultTimes(model, await console.read(Math.max(0, size - 256 * 1024)))
-  if (!times.length) return 0
-  const wait = faultQuietWaitMs(times, await uptime())
+  const entries = rateLimitEntries(model, await console.read(Math.max(0, size - 256 * 1024)))
+  if (!entries.length) return 0
+  const wait = faultQuietWaitMs(entries, await uptime(), fmt.ratelimit.perFault)
   if (wait > 0) await new Promise((r) => setTimeout(r, wait))
   return wait
 }

@@ -8,7 +8,7 @@ const v = (guest: string, file: string, startedAt: number, durationMs: number, t
 })
 
 test('busy share is the union of a guest test spans over the test phase; files split setup, bodies, teardown', () => {
-  const verdicts = [
+  const verdicts: TestVerdict[] = [
     v('k/default/intel-iommu', 'suites/a.test.ts', 1000, 1000, { setupMs: 100, teardownMs: 200, waits: { 'fault-line': 5 } }),
     v('k/default/intel-iommu', 'suites/a.test.ts', 2000, 1000, { setupMs: 100, teardownMs: 100, waits: { 'fault-line': 7, 'fault-ratelimit': 300 } }),
     v('k/default/amd-iommu', 'suites/b.test.ts', 1500, 3500),

@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, test, vi } from 'vitest'
-import { FAULT_EXAMPLES, faultMatches, faultQuietWaitMs, lastFaultTime, parseFaultLines, ridOf, waitForFault, waitForFaultQuiet } from '../../harness/dma/faults.js'
+import { FAULT_EXAMPLES, FAULT_FORMATS, faultMatches, faultQuietWaitMs, lastFaultTime, parseFaultLines, rateLimitEntries, ridOf, waitForFault, waitForFaultQuiet } from '../../harness/dma/faults.js'
 import { ConsoleLog } from '../../harness/guest/console-log.js'
 import { tempDir } from './temp-dirs.js'
 
@@ -70,14 +70,33 @@ describe('fault lines', () => {
   })
 
   test('the rate-limit wait: none while the last interval has room for one more fault, else until it passes', () => {
-    // Uptime 20 s: lines at 15.0 and later are inside the interval (5 s, plus 0.5 s of margin).
-    expect(faultQuietWaitMs([], 20)).toBe(0)
-    expect(faultQuietWaitMs([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 20)).toBe(0) // all older than the interval
-    expect(faultQuietWaitMs([15, 16, 17, 18, 19, 19.5, 19.6, 19.7], 20)).toBe(0) // 8 + 2 fits the burst of 10
-    // 9 recent lines: one more fault's two lines would not fit; wait until the last is 5.5 s old.
-    expect(faultQuietWaitMs([15, 16, 17, 18, 19, 19.5, 19.6, 19.7, 19.8], 20)).toBe(5300)
+    const e = (...ts: number[]) => ts.map((t) => ({ t, units: 1 }))
+    // Uptime 20 s: lines at 14.5 and later are inside the interval (5 s, plus 0.5 s of margin).
+    expect(faultQuietWaitMs([], 20, 1)).toBe(0)
+    expect(faultQuietWaitMs(e(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 20, 1)).toBe(0) // all older than the interval
+    expect(faultQuietWaitMs(e(15, 16, 17, 18, 19, 19.5, 19.6, 19.7, 19.8), 20, 1)).toBe(0) // 9 + 1 fits the burst of 10
+    // Ten recent calls: no room; wait until the last line is 5.5 s old.
+    expect(faultQuietWaitMs(e(15, 16, 17, 18, 19, 19.5, 19.6, 19.7, 19.8, 19.8), 20, 1)).toBe(5300)
     // Never more than one interval, whatever the clocks say (uptime far behind printk time).
-    expect(faultQuietWaitMs(Array.from({ length: 12 }, (_, i) => 900 + i / 10), 10)).toBe(5500)
+    expect(faultQuietWaitMs(e(...Array.from({ length: 12 }, (_, i) => 900 + i / 10)), 10, 1)).toBe(5500)
+  })
+
+  test('intel-iommu: three __ratelimit() calls per fault (status line, record, the loop\'s last turn), so a fourth fault in 5 s waits', () => {
+    // As a debian-source 6.12.118 guest printed it: the fourth fault's record was suppressed.
+    const faults = ['19.103991', '20.227558', '21.548099'].flatMap((t) => [
+      `[   ${t}] DMAR: DRHD: handling fault status reg 2`,
+      `[   ${t}] DMAR: [DMA Write NO_PASID] Request device [01:00.0] fault addr 0x200000 [fault reason 0x05] PTE Write access is not set`,
+    ])
+    const entries = rateLimitEntries('intel-iommu', faults.join('\n'))
+    expect(entries.reduce((a, x) => a + x.units, 0)).toBe(9)
+    const perFault = FAULT_FORMATS['intel-iommu']!.ratelimit.perFault
+    expect(perFault).toBe(3)
+    // Two faults (6 calls) leave room for a third; three (9) do not.
+    expect(faultQuietWaitMs(rateLimitEntries('intel-iommu', faults.slice(0, 4).join('\n')), 21, perFault)).toBe(0)
+    expect(faultQuietWaitMs(entries, 23.7, perFault)).toBe(Math.round((21.548099 + 5.5 - 23.7) * 1000))
+    // virtio-iommu and amd-iommu: one call per line.
+    expect(FAULT_FORMATS['virtio-iommu']!.ratelimit.units(FAULT_EXAMPLES['virtio-iommu']![2]!)).toBe(1)
+    expect(FAULT_FORMATS['virtio-iommu']!.ratelimit.units(FAULT_EXAMPLES['virtio-iommu']![0]!)).toBe(0)
   })
 
   test('waitForFaultQuiet reads the console and waits only when the window is used up', async () => {
