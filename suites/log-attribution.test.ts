@@ -28,6 +28,8 @@ forEachTarget((target, test) => {
     let warn: ReturnType<typeof findSplats>[number] | undefined
     while (!warn && Date.now() < until) {
       warn = findSplats(await guest.console.read(from)).find((s) => s.kind === 'WARN' && /lkdtm/.test(s.excerpt))
+      // The WARN is printed by the write's own call chain, but reaches the console file a
+      // little later: look again every 250 ms, up to 30 s.
       if (!warn) await new Promise((r) => setTimeout(r, 250))
     }
     expect(warn?.title, 'a WARN splat naming lkdtm on the console after the write').toMatch(/lkdtm/)

@@ -284,6 +284,9 @@ forEachTarget((_target, base) => {
     let settled = false
     const removing = removeMdev(remover, m.uuid).finally(() => (settled = true))
     removing.catch(() => {})
+    // The one fixed wait of the suites: a remove that does not wait for the fd returns in
+    // milliseconds; 4 s is the time it is given to return wrongly. A shorter bound could pass
+    // a slow wrong remove under TCG load.
     await new Promise((r) => setTimeout(r, 4000))
     expect(settled, 'remove returned while the device fd was open').toBe(false)
     await holder.close()

@@ -77,6 +77,7 @@ export class GuestSession {
         if (Date.now() > until || e instanceof HarnessError) {
           throw new HarnessError(`${HARNESS_ERROR_TAG} ${target.key}: ${SSH_LOST} ${(e as Error).message}`)
         }
+        // A refused or reset handshake (dropbear busy under TCG): try again shortly, until the deadline.
         await new Promise((r) => setTimeout(r, 500))
       }
     }
@@ -121,6 +122,8 @@ export class GuestSession {
   /** SIGKILL an agent's process (the "holder dies" case) and wait until it is gone. */
   async killAgent(agent: GuestAgent): Promise<void> {
     const pid = agent.pid
+    // SIGKILL is delivered asynchronously: poll (in the guest, one round trip) until the process
+    // is gone or a zombie, i.e. do_exit has closed its fds, which is what the test asserts on.
     await this.run(`kill -9 ${pid}; while [ -e /proc/${pid} ] && ! grep -q '^State:.*Z' /proc/${pid}/status 2>/dev/null; do sleep 0.05; done`)
     this.agents.delete(agent)
     agent.abandon?.()
@@ -257,6 +260,8 @@ export class GuestSession {
       else if (this.roleOf(id) === 'test') await this.bindDriver(bdfOf(id), 'vfio-pci')
     }
     const g = await this.groupOf(nodeId)
+    // The group node comes from devtmpfs once vfio registers the group; the loop (in the guest,
+    // one round trip) returns at once when it is there, and bounds a lag at 5 s.
     await this.run(`for i in $(seq 50); do [ -e /dev/vfio/${g.group} ] && exit 0; sleep 0.1; done; echo "/dev/vfio/${g.group} never appeared" >&2; exit 1`)
     return g
   }
