@@ -30,7 +30,7 @@ Usage:
   vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
                    [--matrix] [--filter PATTERN] [--results DIR] [--tcg]
       Boot one guest per kernel x topology x vIOMMU, run the conformance suites, print
-      a verdict table. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (Debian's current kernel);
+      a verdict table. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (a conform build of Debian's current kernel source);
       --matrix: the test set npm test runs (${DEFAULT_KERNELS.join(' ')}).
       Default topologies: ${DEFAULT_TOPOLOGIES.join(", ")}.
   vfio-conform setup          install the host packages the harness needs (as root)

@@ -435,6 +435,8 @@ async function runBuild(a: RunBuildArgs): Promise<void> {
     return meter.count
   }
 
+  // Said up front: a first build is the one long step of a first run.
+  progress(`kernel ${a.what}: not built yet with this fragment: building it now; the first build takes minutes (measured on 2 cores: 5-9 min cold, under a minute with a warm ccache); later runs reuse it`)
   progress(`kernel ${a.what}: configuring in ${objDir} (tinyconfig + fragment)`)
   await make('tinyconfig', ['tinyconfig'])
   const tiny = await readFile(path.join(objDir, '.config'), 'utf8')

@@ -4,10 +4,11 @@
 //       a clean kernel tree of the user's (a git checkout or an unpacked tarball). The
 //       fragment defaults to guests/kconfig/conform.config; ",compat" adds
 //       conform-compat.config (iommufd provides /dev/vfio/vfio).
-//   debian-source:<version>[,compat]
+//   debian-source:<version|suite>[,compat]
 //       Debian's linux-source-<major.minor> package (e.g. debian-source:6.12,
-//       debian-source:7.2), newest version across the project apt's suites, or an exact
-//       package version (debian-source:6.12.117-1).
+//       debian-source:7.2), newest version across the project apt's suites, an exact
+//       package version (debian-source:6.12.117-1), or the source of a suite's kernel
+//       (debian-source:stable: the main job's kernel, the same tree debian:stable boots).
 import { execa } from 'execa'
 import { readdir, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
@@ -16,6 +17,7 @@ import { cachedDir, cachePath, exists } from '../util/cache.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { buildFromSource, COMPAT_FRAGMENT, CONFORM_FRAGMENT, type SourceBuildRequest, type SourceBuildResult } from './source-build.js'
+import { pickDebianVersion } from './debian.js'
 
 export interface SourceSpec {
   dir: string
@@ -37,8 +39,10 @@ export function parseSourceSpec(spec: string): SourceSpec {
 }
 
 export interface DebianSourceSpec {
-  /** "6.12": the package is linux-source-6.12. */
+  /** "6.12": the package is linux-source-6.12 (empty until a suite spec is resolved). */
   series: string
+  /** A Debian suite or alias ("stable", "trixie", "sid"): the series of that suite's linux-source. */
+  suite?: string
   /** An exact package version, when the spec named one ("6.12.117-1"). */
   version?: string
   compat: boolean
@@ -48,9 +52,10 @@ export interface DebianSourceSpec {
 export function parseDebianSourceSpec(spec: string): DebianSourceSpec {
   const [ver, ...opts] = spec.split(',')
   const m = /^(\d+\.\d+)([.~-]\S*)?$/.exec(ver ?? '')
-  if (!m) throw new UsageError(`debian-source: needs a kernel version, e.g. debian-source:6.12 or debian-source:7.2 (got "${ver ?? ''}")`)
-  const out: DebianSourceSpec = { series: m[1]!, compat: false }
-  if (m[2]) out.version = ver
+  const suite = /^[a-z][a-z-]*$/.test(ver ?? '') ? ver : undefined
+  if (!m && !suite) throw new UsageError(`debian-source: needs a kernel version or a Debian suite, e.g. debian-source:6.12, debian-source:7.2 or debian-source:stable (got "${ver ?? ''}")`)
+  const out: DebianSourceSpec = m ? { series: m[1]!, compat: false } : { series: '', suite, compat: false }
+  if (m?.[2]) out.version = ver
   for (const o of opts) {
     if (o === 'compat') out.compat = true
     else throw new UsageError(`debian-source: unknown option "${o}" (use compat)`)
@@ -133,10 +138,32 @@ async function offeredSeries(): Promise<string[]> {
   })
 }
 
+/**
+ * A suite spec ("stable") -> the series and version of the linux-source metapackage in that
+ * suite, picked the way `debian:<suite>` picks its kernel (so debian-source:stable builds the
+ * source of the kernel debian:stable boots). Exported for unit tests (apt injected).
+ */
+export async function resolveSourceSuite(
+  s: DebianSourceSpec,
+  apt: { versions(pkg: string): Promise<PackageVersion[]>; suiteAliases(): Promise<Record<string, string>> },
+): Promise<DebianSourceSpec> {
+  if (!s.suite) return s
+  let v: PackageVersion
+  try {
+    v = pickDebianVersion(s.suite, await apt.versions('linux-source'), await apt.suiteAliases())
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(e.message.replace(/^debian:/, 'debian-source:').replace(/\bkernel\b/, 'linux-source'))
+    throw e
+  }
+  const series = /^(\d+\.\d+)/.exec(v.version)?.[1]
+  if (!series) throw new UsageError(`debian-source:${s.suite}: linux-source ${v.version} names no kernel series`)
+  return { series, version: v.version, compat: s.compat }
+}
+
 async function debianSourceRequest(spec: string): Promise<SourceBuildRequest> {
-  const s = parseDebianSourceSpec(spec)
-  const pkg = `linux-source-${s.series}`
   const apt = projectApt()
+  const s = await resolveSourceSuite(parseDebianSourceSpec(spec), apt)
+  const pkg = `linux-source-${s.series}`
   const versions = await apt.versions(pkg)
   const picked = pickSourceVersion(s, versions, versions.length ? [] : await offeredSeries())
   const entry = cachePath('kernels', 'debian-source', `${pkg}_${picked.version}`.replace(/[^A-Za-z0-9.+_-]/g, '_'))

@@ -26,6 +26,7 @@ import {
   parseDebianSourceSpec,
   parseSourceSpec,
   pickSourceVersion,
+  resolveSourceSuite,
   sourceKernel,
 } from '../../harness/kernel/source-provider.js'
 import { KernelConfig } from '../../harness/kernel/config.js'
@@ -263,7 +264,9 @@ describe('debian-source: specs', () => {
     expect(parseDebianSourceSpec('7.3~rc7-1~exp1')).toEqual({ series: '7.3', version: '7.3~rc7-1~exp1', compat: false })
   })
   test('bad input is a UsageError', () => {
-    for (const s of ['', 'trixie', '6', 'v6.12', '6.12,bogus']) expect(() => parseDebianSourceSpec(s), s).toThrow(UsageError)
+    expect(parseDebianSourceSpec('stable')).toEqual({ series: '', suite: 'stable', compat: false })
+    expect(parseDebianSourceSpec('trixie,compat')).toEqual({ series: '', suite: 'trixie', compat: true })
+    for (const s of ['', '6', 'v6.12', '6.12,bogus', 'Stable']) expect(() => parseDebianSourceSpec(s), s).toThrow(UsageError)
   })
   const versions = [
     { version: '6.12.118-1', suites: ['trixie-security'] },
@@ -278,5 +281,22 @@ describe('debian-source: specs', () => {
       /no linux-source-6\.6 \(offered: 7\.2 \[sid\], 6\.12 \[trixie-security\]\)/,
     )
     expect(() => pickSourceVersion({ series: '6.12', version: '6.12.1-1', compat: false }, versions, [])).toThrow(/offered: 6\.12\.118-1, 6\.12\.117-1/)
+  })
+  test('a suite names the series and version of its linux-source, as debian:<suite> names its kernel', async () => {
+    const apt = {
+      versions: async (pkg: string) => {
+        expect(pkg).toBe('linux-source')
+        return [
+          { version: '7.2.13-1', suites: ['sid'] },
+          { version: '6.12.118-1', suites: ['trixie-security'] },
+          { version: '6.1.192-3', suites: ['bookworm-security'] },
+        ]
+      },
+      suiteAliases: async () => ({ stable: 'trixie', oldstable: 'bookworm', unstable: 'sid' }),
+    }
+    expect(await resolveSourceSuite(parseDebianSourceSpec('stable'), apt)).toEqual({ series: '6.12', version: '6.12.118-1', compat: false })
+    expect(await resolveSourceSuite(parseDebianSourceSpec('sid,compat'), apt)).toEqual({ series: '7.2', version: '7.2.13-1', compat: true })
+    expect(await resolveSourceSuite(parseDebianSourceSpec('6.12'), apt)).toEqual({ series: '6.12', compat: false })
+    await expect(resolveSourceSuite(parseDebianSourceSpec('forky'), apt)).rejects.toThrow(/^debian-source:forky: no linux-source in suite forky/)
   })
 })
