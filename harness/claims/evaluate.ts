@@ -16,6 +16,7 @@
 // A claim is never decided by zero tests.
 import type { TestVerdict, Verdict } from '../report/verdict.js'
 import type { Claim } from '../../suites/claims/types.js'
+import { TOPOLOGIES } from '../../guests/topologies/index.js'
 
 export type ClaimVerdict = 'HOLDS' | 'REFUTED' | 'UNDECIDED' | 'NOT REPRODUCIBLE'
 
@@ -132,6 +133,9 @@ function decideCell(claim: Claim, column: ClaimColumn, evidence: EvidenceItem[])
   if (claim.status) return cell('NOT REPRODUCIBLE', `${claim.status.kind}: ${claim.status.reason}`)
   if (!evidence.length) {
     const guest = column.problems.length ? ` (guest ${column.problems.join('; ')})` : ''
+    // A topology dedicated to one suite runs only that suite: no claim's tests can run there.
+    const dedicated = column.topologies.map((t) => TOPOLOGIES[t]?.dedicatedTo && `${t} (it runs only the ${TOPOLOGIES[t]!.dedicatedTo} suite)`)
+    if (dedicated.length && dedicated.every(Boolean)) return cell('UNDECIDED', `cannot be decided here: no test deciding it runs on topology ${dedicated.join(', ')}${guest}`)
     return cell('UNDECIDED', `no test ran${guest}`)
   }
 

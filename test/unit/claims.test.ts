@@ -124,6 +124,12 @@ describe('claim verdicts', () => {
     expect(cell.evidence).toEqual([])
   })
 
+  test('a column whose only topology is dedicated to one suite: UNDECIDED, saying it cannot be decided there', () => {
+    const cell = cellOf([tv(K1, 'noiommu thing', 'PASS')], claim(), [target(K1, 'none', 'noiommu')])
+    expect(cell.verdict).toBe('UNDECIDED')
+    expect(cell.why).toBe('cannot be decided here: no test deciding it runs on topology noiommu (it runs only the noiommu suite)')
+  })
+
   test('a claim with no pattern at all is UNDECIDED, not HOLDS', () => {
     expect(cellOf([tv(K1, 'rule one', 'PASS')], claim({ decidedBy: [] })).verdict).toBe('UNDECIDED')
   })
