@@ -54,6 +54,10 @@ export class ProjectApt {
       `-o`, `Dir::State=${r}/state`,
       `-o`, `Dir::State::status=${r}/state/status`,
       `-o`, `Dir::Cache=${r}/cache`,
+      // Kept on disk: a host whose apt.conf.d empties these (Debian's container images do,
+      // docker-clean) would have every apt-cache call parse all lists again (~3 s each).
+      `-o`, `Dir::Cache::pkgcache=pkgcache.bin`,
+      `-o`, `Dir::Cache::srcpkgcache=srcpkgcache.bin`,
       `-o`, `APT::Architecture=amd64`,
       `-o`, `APT::Architectures=amd64`,
       `-o`, `Acquire::Languages=none`,
@@ -71,7 +75,9 @@ export class ProjectApt {
       throw new UsageError(`${KEYRING} is missing: install debian-archive-keyring (apt-get install debian-archive-keyring)`)
     }
     const list = SOURCES.map(([m, s]) => `deb [signed-by=${KEYRING}] ${m} ${s} main`).join('\n') + '\n'
-    await writeFile(path.join(r, 'sources.list'), list)
+    // Rewritten only when it changes: a newer sources.list makes apt rebuild its package cache.
+    const file = path.join(r, 'sources.list')
+    if ((await readFile(file, 'utf8').catch(() => '')) !== list) await writeFile(file, list)
     if (!(await exists(path.join(r, 'state/status')))) await writeFile(path.join(r, 'state/status'), '')
   }
 
