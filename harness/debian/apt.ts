@@ -1,9 +1,10 @@
 // A project-local apt: its own sources list, state and cache under the project's cache
 // dir, the system's Debian keyring for signatures. The machine's apt configuration is
 // never read for sources nor written. Used for kernels, the guest's userland packages,
-// linux-libc-dev (uapi headers) and linux-source.
+// linux-libc-dev (uapi headers), linux-source and the build roots of out-of-tree modules
+// (resolveClosure: ../kernel/build-root.ts).
 import { execa } from 'execa'
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { cachePath, exists, withLock } from '../util/cache.js'
 import { HarnessError, UsageError } from '../util/errors.js'
@@ -25,6 +26,35 @@ const SOURCES: Array<[string, string]> = [
   [MIRROR, 'experimental'],
 ]
 
+/**
+ * The suites of one release family as the project's sources name them: "trixie" ->
+ * trixie, trixie-updates, trixie-security; "sid" -> sid. Empty for a suite the project does
+ * not read. A build root is resolved against one family only, so that it never mixes
+ * releases (a trixie root must not pick sid's libc6 because sid's is newer).
+ */
+export function suiteFamily(codename: string): string[] {
+  return SOURCES.map(([, s]) => s).filter((s) => s === codename || s.startsWith(codename + '-'))
+}
+
+function sourcesList(suites: string[]): string {
+  return SOURCES.filter(([, s]) => suites.includes(s)).map(([m, s]) => `deb [signed-by=${KEYRING}] ${m} ${s} main`).join('\n') + '\n'
+}
+
+/**
+ * Debian packages the archive (as the project's lists know it) cannot give: not in the
+ * suite, no installable version, or a download that failed. `packages` names them, so that
+ * whoever skips because of it can say which.
+ */
+export class MissingPackageError extends Error {
+  override name = 'MissingPackageError'
+  constructor(
+    readonly packages: string[],
+    readonly detail: string,
+  ) {
+    super(`Debian package${packages.length === 1 ? '' : 's'} ${packages.join(', ')} cannot be had: ${detail}`)
+  }
+}
+
 /** Lists older than this are refreshed; a run within it reads no index from the network. */
 const LIST_MAX_AGE_MS = 6 * 3600 * 1000
 
@@ -44,16 +74,22 @@ export class ProjectApt {
     this.root = root
   }
 
-  private opts(): string[] {
+  /**
+   * The -o options that point apt at the project's state. `alt` (resolveClosure) swaps in
+   * another sources list, dpkg status and cache dir (so its pkgcache.bin, made for other
+   * sources, lands there and not in the project's) while reading the same package lists.
+   */
+  private opts(alt?: { dir: string }): string[] {
     const r = this.root
+    const e = alt?.dir ?? r
     return [
-      `-o`, `Dir::Etc::SourceList=${r}/sources.list`,
-      `-o`, `Dir::Etc::SourceParts=${r}/sources.list.d`,
-      `-o`, `Dir::Etc::Preferences=${r}/preferences`,
-      `-o`, `Dir::Etc::PreferencesParts=${r}/preferences.d`,
+      `-o`, `Dir::Etc::SourceList=${e}/sources.list`,
+      `-o`, `Dir::Etc::SourceParts=${e}/sources.list.d`,
+      `-o`, `Dir::Etc::Preferences=${e}/preferences`,
+      `-o`, `Dir::Etc::PreferencesParts=${e}/preferences.d`,
       `-o`, `Dir::State=${r}/state`,
-      `-o`, `Dir::State::status=${r}/state/status`,
-      `-o`, `Dir::Cache=${r}/cache`,
+      `-o`, `Dir::State::status=${alt ? `${alt.dir}/status` : `${r}/state/status`}`,
+      `-o`, `Dir::Cache=${alt ? `${alt.dir}/cache` : `${r}/cache`}`,
       // Kept on disk: a host whose apt.conf.d empties these (Debian's container images do,
       // docker-clean) would have every apt-cache call parse all lists again (~3 s each).
       `-o`, `Dir::Cache::pkgcache=pkgcache.bin`,
@@ -153,21 +189,93 @@ export class ProjectApt {
   /**
    * Download exact package versions into destDir (the .deb files), returning their paths.
    * apt verifies each file against the signed index, so what lands is what Debian published.
+   * `what` names the purpose in the progress line instead of listing every package (a build
+   * root is ~70). A package that cannot be fetched throws MissingPackageError naming it.
    */
-  async download(pkgs: Array<{ name: string; version: string }>, destDir: string): Promise<string[]> {
+  async download(pkgs: Array<{ name: string; version: string }>, destDir: string, what?: string): Promise<string[]> {
     await this.update()
     await mkdir(destDir, { recursive: true })
     const specs = pkgs.map((p) => `${p.name}=${p.version}`)
-    progress(`apt: downloading ${specs.join(' ')}`)
+    progress(what ? `apt: downloading ${pkgs.length} packages for ${what}` : `apt: downloading ${specs.join(' ')}`)
     const r = await execa('apt-get', [...this.opts(), '-q', 'download', ...specs], { cwd: destDir, reject: false, all: true })
-    if (r.exitCode !== 0) throw new HarnessError(`apt-get download ${specs.join(' ')} failed: ${lastLines(r.all ?? '', 5)}`)
+    if (r.exitCode !== 0) {
+      const missing = parseAptProblems(r.all ?? '')
+      if (missing.length) throw new MissingPackageError(missing, `apt-get download: ${lastLines(r.all ?? '', 3)}`)
+      throw new HarnessError(`apt-get download ${what ? `(${pkgs.length} packages for ${what})` : specs.join(' ')} failed: ${lastLines(r.all ?? '', 5)}`)
+    }
     const files = await readdir(destDir)
     return pkgs.map((p) => {
       const f = files.find((x) => x.startsWith(`${p.name}_`) && x.endsWith('.deb'))
-      if (!f) throw new HarnessError(`apt-get download left no .deb for ${p.name}`)
+      if (!f) throw new MissingPackageError([p.name], `apt-get download left no .deb for ${p.name}=${p.version}`)
       return path.join(destDir, f)
     })
   }
+
+  /**
+   * The packages (exact versions) that `apt-get install --no-install-recommends pkgs` would
+   * install on an empty system whose sources are only `suites`: the dependency closure, for
+   * a build root unpacked with dpkg-deb (../kernel/build-root.ts). apt simulates (-s) against
+   * an empty dpkg status of its own and a sources list of those suites, reading the lists
+   * that update() keeps; nothing is installed, the host's dpkg status is never read. A
+   * package apt cannot find or satisfy throws MissingPackageError naming it.
+   */
+  async resolveClosure(pkgs: string[], suites: string[]): Promise<Array<{ name: string; version: string }>> {
+    if (!suites.length) throw new UsageError('resolveClosure: no suites given')
+    await this.update()
+    const dir = await mkdtemp(path.join(this.root, 'closure-'))
+    try {
+      for (const d of ['sources.list.d', 'preferences.d', 'cache/archives/partial']) await mkdir(path.join(dir, d), { recursive: true })
+      await writeFile(path.join(dir, 'sources.list'), sourcesList(suites))
+      await writeFile(path.join(dir, 'status'), '')
+      const r = await execa('apt-get', [...this.opts({ dir }), '-q', '-s', '--no-install-recommends', 'install', ...pkgs], { reject: false, all: true })
+      const missing = parseAptProblems(r.all ?? '')
+      if (missing.length) throw new MissingPackageError(missing, `not installable from ${suites.join(', ')}: ${lastLines((r.all ?? '').split('\n').filter((l) => !/^(Reading|Building|NOTE|Note)/.test(l)).join('\n'), 4)}`)
+      if (r.exitCode !== 0) throw new HarnessError(`apt-get -s install (${suites.join(', ')}) failed: ${lastLines(r.all ?? '', 5)}`)
+      const out = parseSimulation(r.stdout)
+      if (!out.length) throw new HarnessError(`apt-get -s install (${suites.join(', ')}) installs nothing: ${lastLines(r.all ?? '', 5)}`)
+      return out
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/**
+ * The "Inst name (version origins [arch])" lines of `apt-get -s install`: what apt would
+ * install, in its order. Exported for unit tests.
+ */
+export function parseSimulation(text: string): Array<{ name: string; version: string }> {
+  const out: Array<{ name: string; version: string }> = []
+  for (const m of text.matchAll(/^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) /gm)) {
+    const name = m[1]!.replace(/:(amd64|all)$/, '')
+    if (!out.some((p) => p.name === name)) out.push({ name, version: m[2]! })
+  }
+  return out
+}
+
+/**
+ * The packages apt's output says it could not find, satisfy or fetch: "Unable to locate
+ * package X", "Version 'v' for 'X' was not found", "Package 'X' has no installation
+ * candidate", "Y : Depends: X but it is not installable", "Failed to fetch .../X_v_amd64.deb".
+ * Exported for unit tests.
+ */
+export function parseAptProblems(text: string): string[] {
+  const out: string[] = []
+  const add = (n: string) => {
+    if (n && !out.includes(n)) out.push(n)
+  }
+  for (const line of text.split('\n')) {
+    let m: RegExpExecArray | null
+    if ((m = /^E: Unable to locate package (\S+)/.exec(line))) add(m[1]!)
+    else if ((m = /^E: Version '[^']*' for '([^']+)' was not found/.exec(line))) add(m[1]!)
+    else if ((m = /^E: Package '([^']+)' has no installation candidate/.exec(line))) add(m[1]!)
+    else if ((m = /^E: Couldn't find any package by (?:glob|regex) '([^']+)'/.exec(line))) add(m[1]!)
+    else if ((m = /^\s*(?:\S+ : )?(?:Pre-)?Depends: (\S+)(?: \([^)]*\))? but (?:it is not installable|it is a virtual package|it is not going to be installed|\S+ is to be installed)/.exec(line))) add(m[1]!)
+    else if ((m = /^E: Failed to fetch (\S+\.deb)\s/.exec(line))) add(decodeURIComponent(path.basename(m[1]!)).split('_')[0]!)
+    // "Err:3 http://deb.debian.org/debian trixie/main amd64 cpp-14 amd64 14.2.0-19"
+    else if ((m = /^Err:\d+ \S+ \S+ \S+ (\S+) \S+ \S+\s*$/.exec(line))) add(m[1]!)
+  }
+  return out
 }
 
 /** Parse `apt-cache policy` output (one or more packages). Exported for unit tests. */
