@@ -2,7 +2,7 @@
 // a summary, and writes verdicts.json into the run directory for the CLI's exit code.
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { Reporter, SerializedError, TestModule } from 'vitest/node'
+import type { Reporter, SerializedError, TestCase, TestModule, Vitest } from 'vitest/node'
 import { GUEST_REBOOTED, HARNESS_ERROR_TAG, isHarnessErrorLike, KERNEL_DIED } from '../util/errors.js'
 import '../vitest/subtests.js'
 import '../vitest/timings.js'
@@ -16,6 +16,13 @@ import type { GuestIncident } from '../guest/supervisor.js'
 const cleanMsg = (m: string) => m.replace(HARNESS_ERROR_TAG, '').trim()
 
 export default class VerdictReporter implements Reporter {
+  /** The run's name filter (--filter, -t): what it leaves out is not run and gets no verdict. */
+  private namePattern?: RegExp
+
+  onInit(vitest: Vitest): void {
+    this.namePattern = vitest.config.testNamePattern
+  }
+
   onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandled: ReadonlyArray<SerializedError>): Promise<void> | void {
     const verdicts: TestVerdict[] = []
     const runErrors: string[] = unhandled.map((e) => `unhandled: ${cleanMsg(e.message ?? String(e))}`)
@@ -30,10 +37,11 @@ export default class VerdictReporter implements Reporter {
       }
       for (const tc of mod.children.allTests()) {
         const r = tc.result()
-        // Left out by a name filter (--filter, bisect-run/gate --test: vitest's
-        // testNamePattern marks them mode "skip"): not run, so no verdict at all, not a SKIP.
-        // A SKIP of ours always comes from skip(reason) in a running test, with its note.
-        if (tc.options.mode === 'skip' && r.state === 'skipped' && !r.note) {
+        // Left out by a name filter (--filter, bisect-run/gate --test): not run, so no verdict
+        // at all, not a SKIP. vitest marks such a test mode "skip" without a note, as it does a
+        // statically skipped one (test.skipIf): what tells them apart is the pattern itself,
+        // matched as vitest matches it (the suite names and the test's, joined by spaces).
+        if (this.namePattern && tc.options.mode === 'skip' && r.state === 'skipped' && !r.note && !this.namePattern.test(spacedName(tc))) {
           selection.notSelected++
           continue
         }
@@ -146,6 +154,13 @@ export default class VerdictReporter implements Reporter {
     // XFAILs as passed (they behaved as the known-issues list says).
     w(`vfio-conform: ${c.PASS + c.XFAIL} passed, ${c.FAIL + c.XPASS + c.ERROR + runErrors.length} failed, ${c.SKIP} skipped`)
   }
+}
+
+/** A test's name as vitest's testNamePattern sees it (@vitest/runner getTaskFullName). */
+function spacedName(tc: TestCase): string {
+  const names: string[] = [tc.name]
+  for (let p = tc.parent; p.type === 'suite'; p = p.parent) names.unshift(p.name)
+  return names.join(' ')
 }
 
 /**

@@ -32,6 +32,8 @@ test('a retried test: PASS or FAIL by its last attempt, the loss annotated, a FA
   expect(by['loses its guest twice']!.reason).toMatch(/^on the retry, after the harness rebooted the guest: k\/default\/intel-iommu: SSH lost/)
 
   expect(by['fails without a loss']).toMatchObject({ verdict: 'FAIL', annotations: [] })
+  // No name filter: a statically skipped test is a SKIP.
+  expect(by['skipped by its own condition']).toMatchObject({ verdict: 'SKIP' })
   expect(by['fails without a loss']!.reason).not.toMatch(/retry/)
 })
 
@@ -41,6 +43,6 @@ test('tests a name filter leaves out are not verdicts (no SKIP), only counted', 
   const r = await execa('npx', ['vitest', 'run', '--config', config, '-t', 'fails without a loss'], { cwd: ROOT, reject: false, all: true, env: { VFIO_CONFORM_RUN_DIR_ACTUAL: runDir } })
   const out = JSON.parse(await readFile(path.join(runDir, 'verdicts.json'), 'utf8')) as { verdicts: TestVerdict[]; selection: { selected: number; notSelected: number } }
   expect(out.verdicts.map((v) => `${v.verdict} ${v.name}`), r.all).toEqual(['FAIL fails without a loss'])
-  expect(out.selection).toEqual({ selected: 1, notSelected: 3 })
-  expect(r.all).toContain('selected by the name filter: 1 of 4 tests (the other 3 were not run and are not counted)')
+  expect(out.selection).toEqual({ selected: 1, notSelected: 4 })
+  expect(r.all).toContain('selected by the name filter: 1 of 5 tests (the other 4 were not run and are not counted)')
 })
