@@ -48,13 +48,15 @@ export interface GuestOptions {
 }
 
 /**
- * vCPUs per guest (VFIO_CONFORM_GUEST_CPUS, default 2: with one guest, "-accel tcg,thread=multi
- * -smp 2" was the fastest here, FACTS.md). bench/speed.ts --smp measures 1 against 2 when
- * several guests share the host's cores.
+ * vCPUs per guest (VFIO_CONFORM_GUEST_CPUS, default 1). Measured 2026-12-06 here (2 cores,
+ * TCG, thread=multi): the main job's four guests at once took 64 s with one vCPU each against
+ * 83 s with two (bench/speed.ts --smp), the whole npm test matrix 217 s against 282 s, and
+ * even a single guest's suites 52 s against 60 s; every verdict was the same. No suite
+ * races two CPUs; the supervisor's NMI backtrace reads one CPU as well as two.
  */
 export function guestCpus(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.VFIO_CONFORM_GUEST_CPUS
-  if (v === undefined || v === '') return 2
+  if (v === undefined || v === '') return 1
   const n = Number(v)
   if (!Number.isInteger(n) || n < 1 || n > 8) throw new HarnessError(`VFIO_CONFORM_GUEST_CPUS must be 1..8, not "${v}"`)
   return n
