@@ -47,6 +47,9 @@
  *                                component, empty when absent); "data": the lines as hex;
  *                                ret: the number of devices. One request instead of a
  *                                shell loop that forks five programs per device.
+ *       eventfd                  eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC): ret is the fd; a read
+ *                                of 8 bytes gives the counter, or EAGAIN while nothing was
+ *                                signalled (VFIO's request and error eventfds)
  *       getpid                   ret: the pid
  *       exit                     answers, then exits 0
  *   - EOF on stdin: exit 0. Responses are written with write(2), never buffered.
@@ -60,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <dirent.h>
 #include <limits.h>
@@ -523,6 +527,15 @@ static const char *op_pci_scan(const struct jobj *o, struct out *r)
 	return NULL;
 }
 
+static const char *op_eventfd(const struct jobj *o, struct out *r)
+{
+	int fd;
+	(void)o;
+	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	put_ret(r, fd, errno);
+	return NULL;
+}
+
 static const char *op_getpid(const struct jobj *o, struct out *r)
 {
 	(void)o;
@@ -560,6 +573,7 @@ static const struct op {
 	{ "mem_read", "addr len", op_mem_read },
 	{ "mem_write", "addr data", op_mem_write },
 	{ "pci_scan", "", op_pci_scan },
+	{ "eventfd", "", op_eventfd },
 	{ "getpid", "", op_getpid },
 	{ "exit", "", op_exit },
 };

@@ -272,6 +272,19 @@ export class GuestAgent {
     return this.withSignal('mem_write', await this.call('mem_write', { addr: addr.toString(), data: data.toString('hex') }))
   }
 
+  /** eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC): read(fd, 8) gives the counter, EAGAIN while unsignalled. */
+  async eventfd(): Promise<SysResult> {
+    return this.sys('eventfd', {})
+  }
+
+  /** An eventfd's counter (reading resets it), 0 when nothing was signalled (EAGAIN). */
+  async eventfdCount(fd: number): Promise<number> {
+    const r = await this.read(fd, 8)
+    if (r.ret === 8 && r.data) return Number(r.data.readBigUInt64LE(0))
+    if (r.errno === 'EAGAIN') return 0
+    throw new Error(`read of eventfd ${fd}: ret ${r.ret} ${r.errno ?? ''}`)
+  }
+
   async getpid(): Promise<number> {
     return (await this.sys('getpid', {})).ret
   }

@@ -91,6 +91,18 @@ describe('guest agent: syscalls', () => {
     expect(await agent.getpid()).toBe(child.pid)
   })
 
+  test('eventfd: unsignalled reads EAGAIN (0), a write is read back once as the counter', async () => {
+    const { agent } = await ready()
+    const e = await agent.eventfd()
+    expect(errnoOf(e)).toBe('OK')
+    expect(await agent.eventfdCount(e.ret)).toBe(0)
+    const one = Buffer.alloc(8)
+    one.writeBigUInt64LE(3n)
+    expect(await agent.write(e.ret, one)).toEqual({ ret: 8 })
+    expect(await agent.eventfdCount(e.ret)).toBe(3)
+    expect(await agent.eventfdCount(e.ret)).toBe(0)
+  })
+
   test('open/write/read/close on /dev/null; fds stay open across requests; EBADF by name', async () => {
     const { agent } = await ready()
     const o = await agent.open('/dev/null', ['O_RDWR', 'O_CLOEXEC'])
