@@ -47,6 +47,8 @@ export const GUEST_MODULES = [
   'virtio_net',
   'virtio_iommu',
   'e1000e',
+  // A host driver for any device (driver_override): the hotplug suite's probe attempt.
+  'uio_pci_generic',
   'vfio',
   'vfio_iommu_type1',
   'vfio_pci',

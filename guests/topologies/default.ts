@@ -15,6 +15,8 @@ const DEVICE_GROUPS = [
   ['rp-sw'],
   ['sw-up'],
   ['sw-down', 'sw-edu'],
+  ['hp-acs'],
+  ['hp-noacs'],
 ]
 
 // The default topology: one place for each grouping rule the suites need.
@@ -27,7 +29,7 @@ const DEVICE_GROUPS = [
 // e1000e function (a PCIe endpoint) in a group of its own even in a multifunction slot.
 export const defaultTopology: Topology = {
   name: 'default',
-  description: 'multifunction edu pair, edu under ACS/no-ACS root ports, behind a PCIe-PCI bridge, edu+e1000e slot, x3130 switch',
+  description: 'multifunction edu pair, edu under ACS/no-ACS root ports, behind a PCIe-PCI bridge, edu+e1000e slot, x3130 switch, empty ACS/no-ACS root ports for hot-plug',
   machine: 'q35',
   iommus: ['intel-iommu', 'virtio-iommu', 'amd-iommu'],
   devices: [
@@ -79,11 +81,48 @@ export const defaultTopology: Topology = {
         },
       ],
     },
+    {
+      id: 'hp-acs', model: 'pcie-root-port', addr: '09.0', role: 'bridge',
+      purpose: 'an empty root port with ACS: a device hot-added below gets a group of its own',
+    },
+    {
+      id: 'hp-noacs', model: 'pcie-root-port', addr: '0a.0', role: 'bridge', props: { 'disable-acs': true },
+      purpose: "an empty root port without ACS: a device hot-added below joins the port's group",
+    },
+  ],
+  // Devices added while the guest runs (suites/hotplug.test.ts), grouped by the same rules
+  // as those present at boot.
+  hotplugSlots: [
+    {
+      id: 'pci-bridge', bus: 'pcipci', addr: '02.0', device: { id: 'hp-bridged-edu', model: 'edu' },
+      purpose: "a second slot of the conventional PCI bus: the added device joins the bridge's group, bridged-edu's",
+      groupAfterAdd: ['pcipci', 'bridged-edu', 'hp-bridged-edu'],
+    },
+    {
+      id: 'acs-port', bus: 'hp-acs', addr: '00.0', device: { id: 'hp-acs-edu', model: 'edu' },
+      purpose: 'below a root port with ACS: a group of its own',
+      groupAfterAdd: ['hp-acs-edu'],
+    },
+    {
+      id: 'noacs-port', bus: 'hp-noacs', addr: '00.0', device: { id: 'hp-noacs-edu', model: 'edu' },
+      purpose: "below a root port without ACS: the port's group",
+      groupAfterAdd: ['hp-noacs', 'hp-noacs-edu'],
+    },
   ],
   cast: {
     multiDeviceGroup: ['mf-edu0', 'mf-edu1'],
     singletonGroup: 'acs-edu',
     hostDriverGroup: { device: 'mix-edu', hostDevice: 'mix-nic', driver: 'e1000e' },
+    hotplugIntoGroup: {
+      slot: 'pci-bridge',
+      owned: 'bridged-edu',
+      unusableUnder: {
+        'virtio-iommu':
+          "vfio-pci's probe of an endpoint behind the pcie-pci-bridge fails with -22 under virtio-iommu (known issue " +
+          'virtio-iommu-behind-pci-bridge), so the group the added device joins cannot be held',
+      },
+    },
+    hotplugSingleton: 'acs-port',
   },
   // amd-iommu forms the same groups as intel-iommu (both use pci_device_group); its own PCI
   // function has none. Under virtio-iommu a group forms when a driver probes (see

@@ -35,6 +35,30 @@ export interface PciNode {
   children?: PciNode[]
 }
 
+/**
+ * A place where a suite adds a device to the running guest (QMP device_add onto `bus` at
+ * `addr`) and removes it again. On q35 QEMU signals both through ACPI (acpiphp in the guest),
+ * root ports and the pcie-pci-bridge alike: QEMU's default since 6.1, measured on 7.2.
+ */
+export interface HotplugSlot {
+  /** Name of the slot, in test names. */
+  id: string
+  /** The port or bridge (a node id) whose secondary bus takes the device. */
+  bus: string
+  /** Slot.function on that bus. */
+  addr: string
+  /** What is added there: the QEMU device id (also its node id while it exists) and model. */
+  device: { id: string; model: PciDeviceModel }
+  /** Which grouping rule the slot exercises. */
+  purpose: string
+  /**
+   * The IOMMU group the added device is expected in (node ids, itself included), as
+   * pci_device_group forms it; the same under every model (under a model whose groups form
+   * at probe, once a driver probed it).
+   */
+  groupAfterAdd: string[]
+}
+
 /** Functions that q35 always creates, even with -nodefaults; they have groups too. */
 export interface BuiltinNode {
   id: string
@@ -68,6 +92,8 @@ export interface Topology {
    * runs on any topology that casts it. A part a topology does not cast makes its tests SKIP.
    */
   cast: SuiteCast
+  /** Free places for devices added while the guest runs (the hotplug suite). */
+  hotplugSlots?: HotplugSlot[]
   /** Kernel options the topology needs; a kernel without one SKIPs its guests, naming it. */
   requires?: string[]
   /** Extra kernel command line for guests of this topology. */
@@ -86,6 +112,18 @@ export interface SuiteCast {
   singletonGroup?: string
   /** A `test` device whose group-mate is on a host driver at boot (spoils viability). */
   hostDriverGroup?: { device: string; hostDevice: string; driver: string }
+  /**
+   * A hot-plug slot whose added device joins the group of a `test` device present at boot
+   * (`owned`): the group a user holds when the device arrives.
+   */
+  hotplugIntoGroup?: {
+    slot: string
+    owned: string
+    /** vIOMMU models under which the group cannot be handed to userspace at all, and why (the tests SKIP with it). */
+    unusableUnder?: Partial<Record<IommuModel, string>>
+  }
+  /** A hot-plug slot whose added device is alone in its group. */
+  hotplugSingleton?: string
 }
 
 export const Q35_BUILTINS: BuiltinNode[] = [
@@ -144,6 +182,20 @@ export function builtinsFor(iommu?: IommuModel): BuiltinNode[] {
   return v ? [...Q35_BUILTINS, v] : Q35_BUILTINS
 }
 
+/**
+ * The node a hot-plug slot's device is while it exists (a `test` device), with its path.
+ * Not part of flattenTopology: the guest boots without it.
+ */
+export function hotplugNodes(t: Topology): Array<{ node: PciNode; path: string[]; parent: PciNode; slot: HotplugSlot }> {
+  const boot = flattenTopology(t)
+  return (t.hotplugSlots ?? []).map((slot) => {
+    const bus = boot.find((x) => x.node.id === slot.bus)
+    if (!bus) throw new Error(`topology ${t.name}: hot-plug slot ${slot.id} is on ${slot.bus}, which is not one of its nodes`)
+    const node: PciNode = { id: slot.device.id, model: slot.device.model, addr: slot.addr, role: 'test', purpose: slot.purpose }
+    return { node, path: [...bus.path, normAddr(slot.addr)], parent: bus.node, slot }
+  })
+}
+
 /** Every device node with its path of "SS.F" hops from the root bus, which is independent of bus numbering. */
 export function flattenTopology(t: Topology): Array<{ node: PciNode; path: string[]; parent?: PciNode }> {
   const out: Array<{ node: PciNode; path: string[]; parent?: PciNode }> = []
@@ -169,11 +221,13 @@ export function pathIndex(t: Topology, iommu?: IommuModel): Map<string, string> 
   const m = new Map<string, string>()
   for (const b of builtinsFor(iommu)) m.set(normAddr(b.addr), b.id)
   for (const { node, path } of flattenTopology(t)) m.set(path.join('/'), node.id)
+  // A hot-plug slot's device is known by its id while it exists.
+  for (const { node, path } of hotplugNodes(t)) m.set(path.join('/'), node.id)
   return m
 }
 
 export function findNode(t: Topology, id: string): { node: PciNode; path: string[]; parent?: PciNode } {
-  const f = flattenTopology(t).find((x) => x.node.id === id)
+  const f = flattenTopology(t).find((x) => x.node.id === id) ?? hotplugNodes(t).find((x) => x.node.id === id)
   if (!f) throw new Error(`topology ${t.name} has no device ${id}`)
   return f
 }
