@@ -12,6 +12,9 @@
 //        the loss is diagnosed (the reboot goes on in the background: the test that asked has
 //        its own timeout to keep, and its retry waits for the new guest through 'state'), or
 //        the state as it is when another worker already recovered that generation.
+//   {op:'qmp', key, execute, arguments}     -> {return} or {error: QEMU's message}: a QMP
+//        command on the guest's QEMU (device_add / device_del for the hotplug suite). QEMU's
+//        monitor socket takes one client at a time, so the supervisor, which owns it, asks.
 import { rmSync } from 'node:fs'
 import { appendFile, mkdtemp, rm } from 'node:fs/promises'
 import net from 'node:net'
@@ -56,6 +59,17 @@ export interface GuestIncident {
 export type SupervisorRequest =
   | { op: 'state'; key: string }
   | { op: 'recover'; key: string; generation: number; reason: string; test: string }
+  | QmpRequest
+
+export interface QmpRequest {
+  op: 'qmp'
+  key: string
+  execute: string
+  arguments?: Record<string, unknown>
+}
+
+/** A QMP command's outcome: QEMU's return value, or its error message (a refusal is data). */
+export type QmpAnswer = { return: unknown } | { qmpError: string }
 
 interface Entry {
   guest: Guest
@@ -65,6 +79,8 @@ interface Entry {
   bootOffset: number
   /** A recovery in progress (diagnosis, then the reboot). */
   busy?: Promise<void>
+  /** The last QMP command asked for (they run one after another). */
+  qmpQueue?: Promise<unknown>
 }
 
 /** Kernel lines that answer the NMI the supervisor injects (unknown_nmi_panic is on the command line). */
@@ -116,13 +132,14 @@ export class GuestSupervisor {
     if (this.dir) await rm(this.dir, { recursive: true, force: true })
   }
 
-  private async handle(line: string): Promise<GuestState> {
+  private async handle(line: string): Promise<GuestState | QmpAnswer> {
     const req = JSON.parse(line) as SupervisorRequest
     const e = this.entries.get(req.key)
     if (!e) throw new Error(`no guest ${req.key} under supervision`)
     // One recovery at a time per guest; 'state' and a request about an older generation (or a
     // guest given up) get the state as the recovery in progress leaves it.
     while (e.busy) await e.busy
+    if (req.op === 'qmp') return this.qmp(e, req)
     if (req.op === 'state' || req.generation < e.state.generation || e.state.status === 'lost') return e.state
     let diagnosed!: () => void
     const answered = new Promise<void>((r) => (diagnosed = r))
@@ -132,6 +149,27 @@ export class GuestSupervisor {
     })
     await answered
     return e.state
+  }
+
+  /** One QMP command on the guest's QEMU; commands for one guest run one after another. */
+  private qmp(e: Entry, req: QmpRequest): Promise<QmpAnswer> {
+    const run = async (): Promise<QmpAnswer> => {
+      if (!e.guest.qmpSocket || e.guest.exitReason) throw new Error(`${req.key}: QEMU is not running${e.guest.exitReason ? ` (${e.guest.exitReason})` : ''}`)
+      const qmp = await Qmp.connect(e.guest.qmpSocket, 5000)
+      try {
+        return { return: await withTimeout(qmp.execute(req.execute, req.arguments), 15_000, req.execute) }
+      } catch (err) {
+        const m = (err as Error).message
+        // QEMU's answer (an error object) is the caller's to judge; no answer is the supervisor's error.
+        if (m.startsWith(`QMP ${req.execute}: `)) return { qmpError: m.slice(`QMP ${req.execute}: `.length) }
+        throw err
+      } finally {
+        qmp.close()
+      }
+    }
+    const p = (e.qmpQueue ?? Promise.resolve()).catch(() => {}).then(run)
+    e.qmpQueue = p
+    return p
   }
 
   private async recover(e: Entry, reason: string, test: string, diagnosed: () => void): Promise<void> {
@@ -310,6 +348,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     const t = setTimeout(() => reject(new Error(`${what}: no answer in ${ms / 1000} s`)), ms)
     p.then((v) => (clearTimeout(t), resolve(v)), (e) => (clearTimeout(t), reject(e)))
   })
+}
+
+/** A worker's side of the qmp op: QEMU's return value or its error message. */
+export function askSupervisorQmp(socketPath: string, req: QmpRequest, timeoutMs = 60_000): Promise<QmpAnswer> {
+  return askSupervisor(socketPath, req, timeoutMs) as unknown as Promise<QmpAnswer>
 }
 
 /** A worker's side: one request, one answer. */
