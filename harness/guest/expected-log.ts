@@ -33,6 +33,11 @@ export class ExpectedKernelLog {
     this.splats.add(kind)
   }
 
+  /** Whether the test declared this kind of splat. */
+  expectsSplat(kind: Splat['kind']): boolean {
+    return this.splats.has(kind)
+  }
+
   /** The console text of one test (between its markers) against what it declared. */
   judge(model: IommuModel, text: string): LogJudgement[] {
     const out: LogJudgement[] = []

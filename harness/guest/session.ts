@@ -6,7 +6,8 @@ import { AGENT_GUEST_PATH } from '../../guests/rootfs/recipe.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { findNode, type Topology } from '../../guests/topologies/types.js'
 import { SshConnection, type ExecResult } from '../ssh/connection.js'
-import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
+import { HarnessError, HARNESS_ERROR_TAG, KERNEL_DIED } from '../util/errors.js'
+import { FATAL_SPLATS, findSplats, type Splat } from './splats.js'
 import type { GuestTarget } from '../vitest/targets.js'
 import { ConsoleLog } from './console-log.js'
 import { parsePciScan, type GuestPciDevice } from './pci.js'
@@ -47,6 +48,11 @@ export class GuestSession {
   readonly waits = new Map<string, number>()
   /** Which boot of the guest this session reached (the supervisor counts reboots). */
   generation = 1
+  /** Console offset where the current test began (the guest fixture sets it). */
+  testFrom = 0
+  /** The current test reported the kernel's splats itself (expectNoKernelSplat): its verdict stands. */
+  splatReported = false
+  private splatChecks = 0
 
   private constructor(readonly target: GuestTarget, readonly ssh: SshConnection) {
     this.topology = TOPOLOGIES[target.topology]!
@@ -272,6 +278,36 @@ export class GuestSession {
     } catch {
       return undefined // a q35 builtin
     }
+  }
+
+  /** Fatal kernel splats (BUG, Oops, GPF, panic) on the console since the current test began. */
+  async fatalSplats(): Promise<Splat[]> {
+    return findSplats(await this.console.read(this.testFrom)).filter((x) => FATAL_SPLATS.includes(x.kind))
+  }
+
+  /**
+   * FAIL the test now if the kernel splatted since it began (`after`: what the test just
+   * did), instead of at the test's end, or never: after an oops the next step hangs on a lock
+   * the dead task held. Splats the test declared (guest.expected) do not count. A marker
+   * written through /dev/kmsg and seen on the console bounds the console's lag (5 s at most).
+   */
+  async expectNoKernelSplat(after: string): Promise<void> {
+    try {
+      const m = await this.mark(`splat check ${++this.splatChecks}`)
+      await this.console.waitFor(new RegExp(m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$'), { from: this.testFrom, deadlineMs: 5000 })
+    } catch {
+      // A kernel too stuck to log: what the console has is the answer.
+    }
+    const splats = findSplats(await this.console.read(this.testFrom)).filter((x) => !this.expected.expectsSplat(x.kind))
+    if (!splats.length) return
+    this.splatReported = true
+    const fatal = splats.some((x) => FATAL_SPLATS.includes(x.kind))
+    const e = new Error(
+      `${fatal ? KERNEL_DIED : 'kernel splat during this test'} (${splats.map((x) => x.title).join('; ')}) after ${after}` +
+        `${fatal ? '; the guest is rebooted for the next tests' : ''}\n\n${splats.map((x) => x.excerpt).join('\n\n')}`,
+    )
+    e.name = `kernel ${splats[0]!.kind}`
+    throw e
   }
 
   /** Write a marker line into the kernel log (and so the console), and return it. */

@@ -9,6 +9,9 @@ export interface Splat {
   excerpt: string
 }
 
+/** Splats after which a kernel does not go on normally (locks may be held by the dead task). */
+export const FATAL_SPLATS: Splat['kind'][] = ['panic', 'Oops', 'BUG', 'GPF']
+
 const START: Array<[Splat['kind'], RegExp]> = [
   ['KASAN', /BUG: KASAN: /],
   ['UBSAN', /UBSAN: /],
