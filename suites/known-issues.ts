@@ -22,12 +22,26 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   },
   {
     id: 'virtio-iommu-behind-pci-bridge',
-    test: /^group pcipci|^every vfio-pci device has/,
+    test: /^group pcipci|^every vfio-pci device has|^hot-add at pci-bridge/,
     where: { iommu: ['virtio-iommu'], topology: ['default'] },
     reason:
       'vfio-pci probe of an endpoint behind a pcie-pci-bridge fails with -22 under virtio-iommu, so that device never ' +
       'gets a group (measured when the project was planned; works under intel-iommu and amd-iommu)',
     ref: '../shared/FACTS.md (QEMU section); drivers/iommu/virtio-iommu.c viommu_probe_device',
+  },
+  {
+    id: 'intel-iommu-6.1-hot-add-into-held-group',
+    // Measured on Debian's 6.1.192-3 (2026-12-06), every run: when the holder lets go of a
+    // group a device was hot-added into, the kernel WARNs or BUGs; 6.12 and 7.2 do not.
+    test: /^legacy: (a device hot-added into a held group joins it|hot-remove of a device whose fd is open)/,
+    where: { iommu: ['intel-iommu'], kernel: /^debian:6\.1\./ },
+    reason:
+      'on 6.1 a device hot-added into a group held through a type1 container is attached to the user domain behind ' +
+      "type1's back: when the holder lets go, domain_exit WARNs on a domain that still has devices " +
+      '(drivers/iommu/intel/iommu.c:1918, from vfio_iommu_type1_detach_group) and the default domain\'s re-attach ' +
+      'corrupts the device list (kernel BUG at lib/list_debug.c:27 in intel_iommu_attach_device, from ' +
+      'iommu_group_release_dma_owner); the guest is rebooted after it',
+    ref: '6.1 drivers/iommu/intel/iommu.c domain_exit, intel_iommu_attach_device; drivers/iommu/iommu.c iommu_group_add_device (attaches a new device to group->domain); the 6.2+ iommu core rework (__iommu_device_set_domain) no longer reproduces it',
   },
   {
     id: 'amd-iommu-qemu72-bus-number',
