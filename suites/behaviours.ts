@@ -1,6 +1,6 @@
 // The ownership and isolation behaviours the suites cover, numbered as the suite plan lists
 // them (legacy 1-5, iommufd/cdev 6-11, compat 12, mdev 13, privileges 14-15, noiommu 16,
-// accounting 17), each with the tests that decide it. harness/report/behaviours.ts turns a
+// accounting 17, hot-plug 18-20), each with the tests that decide it. harness/report/behaviours.ts turns a
 // run's verdicts into one cell per behaviour and kernel x vIOMMU; the reporter writes it as
 // behaviours.md into the run directory and `vfio-conform behaviours` prints it.
 //
@@ -8,7 +8,7 @@
 // suite file; they are anchored with ^ so that a renamed test shows up as "no test ran"
 // (the unit test of this registry checks every pattern against the suites' sources).
 
-export type BehaviourArea = 'legacy' | 'iommufd' | 'compat' | 'mdev' | 'privileges' | 'noiommu' | 'accounting'
+export type BehaviourArea = 'legacy' | 'iommufd' | 'compat' | 'mdev' | 'privileges' | 'noiommu' | 'accounting' | 'hotplug'
 
 export interface BehaviourTests {
   /** Suite file, relative to the repository root. */
@@ -33,6 +33,7 @@ const PRIV = 'suites/privileges.test.ts'
 const NOIOMMU = 'suites/noiommu.test.ts'
 const DMA = 'suites/dma-isolation.test.ts'
 const SMOKE = 'suites/cdev-mdev-smoke.test.ts'
+const HOTPLUG = 'suites/hotplug.test.ts'
 
 export const BEHAVIOURS: Behaviour[] = [
   {
@@ -157,5 +158,23 @@ export const BEHAVIOURS: Behaviour[] = [
     area: 'accounting',
     title: 'memory accounting: type1 and iommufd maps beyond RLIMIT_MEMLOCK fail for an unprivileged user',
     tests: [{ file: PRIV, test: /^(type1 MAP_DMA beyond RLIMIT_MEMLOCK|iommufd IOAS_MAP beyond RLIMIT_MEMLOCK)/ }],
+  },
+  {
+    id: 18,
+    area: 'hotplug',
+    title: 'a hot-added device is grouped by the boot-time rules (PCI bridge alias, ACS port, port without ACS); device_del removes it',
+    tests: [{ file: HOTPLUG, test: /^hot-add at / }],
+  },
+  {
+    id: 19,
+    area: 'hotplug',
+    title: 'a device hot-added into a held group: a host driver is refused (EBUSY), only the owner gets it (legacy fd, or its iommufd; another is EPERM)',
+    tests: [{ file: HOTPLUG, test: /^(legacy: a device hot-added into a held group|legacy: vfio-pci binds a device hot-added|iommufd: a device hot-added while a group mate is bound)/ }],
+  },
+  {
+    id: 20,
+    area: 'hotplug',
+    title: 'hot-remove of a device in use waits for its user (request eventfd or console line); mates stay held; group node, cdev and IOAS go after',
+    tests: [{ file: HOTPLUG, test: /^(legacy: hot-remove of a device whose fd is open|legacy: the group node of a hot-added device|iommufd: hot-remove of a bound cdev)/ }],
   },
 ]

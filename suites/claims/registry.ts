@@ -55,6 +55,24 @@ export const CLAIMS: Claim[] = [
     note: 'The iommufd/cdev tests are optional: a kernel without CONFIG_IOMMUFD / CONFIG_VFIO_DEVICE_CDEV has no such path.',
   },
   {
+    id: 'later-devices-parked',
+    thread: IOASID_V4_05,
+    claimedBy: 'Jason Gunthorpe (David Gibson agrees)',
+    claim:
+      'The parking holds for devices that join a group after userspace took it: a device hot-added into a used ' +
+      'group cannot be taken by a host driver, and only the group\'s user can open it.',
+    decidedBy: [
+      { test: /^legacy: a device hot-added into a held group joins it; a host driver's probe is EBUSY/, path: 'legacy hot-add' },
+      { test: /^legacy: vfio-pci binds a device hot-added into a held group; the holder gets its device fd, another process cannot open the group/, path: 'legacy hot-add' },
+      { test: /^iommufd: a device hot-added while a group mate is bound: a host driver's probe is EBUSY/, path: 'iommufd hot-add', optional: true },
+    ],
+    ...common,
+    note:
+      'Read from "no kernel driver can later be attached to them": the hotplug suite makes "later" a device that did ' +
+      'not exist when the group was taken. Under virtio-iommu the group cannot be held at all (known issue ' +
+      'virtio-iommu-behind-pci-bridge), so the claim is UNDECIDED there.',
+  },
+  {
     id: 'group-holder-gets-every-device',
     thread: IOASID_V4_05,
     claimedBy: 'David Gibson',

@@ -10,7 +10,8 @@ import type { TestVerdict } from '../../harness/report/verdict.js'
 function titles(file: string): string[] {
   const src = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8')
   const out: string[] = []
-  for (const m of src.matchAll(/\b(?:test|pathTest)\(\s*(?:'((?:[^'\\]|\\.)*)'|`([^`]*)`|"((?:[^"\\]|\\.)*)")/g)) {
+  // test('...'), a suite's extended API (legacyTest('...')), and test.for(cases)('...').
+  for (const m of src.matchAll(/(?:\b(?:test|\w+Test)\(|\.for\([\s\S]*?\)\)\()\s*(?:'((?:[^'\\]|\\.)*)'|`([^`]*)`|"((?:[^"\\]|\\.)*)")/g)) {
     const t = (m[1] ?? m[2] ?? m[3]!).replace(/\\'/g, "'")
     if (t.includes('${path.name}')) out.push(t.replace('${path.name}', 'type1'), t.replace('${path.name}', 'iommufd'))
     else out.push(t)
@@ -19,8 +20,8 @@ function titles(file: string): string[] {
 }
 
 describe('behaviours registry', () => {
-  test('ids are 1..17, in order', () => {
-    expect(BEHAVIOURS.map((b) => b.id)).toEqual(Array.from({ length: 17 }, (_, i) => i + 1))
+  test('ids are 1..20, in order', () => {
+    expect(BEHAVIOURS.map((b) => b.id)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
   })
   for (const b of BEHAVIOURS) {
     test(`behaviour ${b.id}: every pattern matches a test of its suite`, () => {
@@ -78,7 +79,7 @@ describe('behaviourTable', () => {
   test('Markdown: a row per behaviour, a column per kernel x vIOMMU, notes for non-clean cells', () => {
     const md = renderBehavioursMarkdown(t)
     const rows = md.split('\n').filter((l) => /^\| \d+ \|/.test(l))
-    expect(rows).toHaveLength(17)
+    expect(rows).toHaveLength(20)
     expect(rows[0]).toMatch(/\| FAIL 1\/2 \| - \|$/)
     expect(md).toContain('- **1** on `k1/intel-iommu`: FAIL')
   })

@@ -308,11 +308,12 @@ describe('results directory', () => {
 })
 
 describe('the registry', () => {
-  // Every test name in the suites, as written (a literal first argument of test(...)).
+  // Every test name in the suites, as written (a literal first argument of test(...), or of a
+  // suite's extended test API named like legacyTest(...)).
   const suitesDir = path.join(import.meta.dirname, '../../suites')
   const names = readdirSync(suitesDir)
     .filter((f) => f.endsWith('.test.ts'))
-    .flatMap((f) => [...readFileSync(path.join(suitesDir, f), 'utf8').matchAll(/\btest\(\s*(['"`])((?:\\.|(?!\1).)*)\1/g)].map((m) => m[2]!.replace(/\\'/g, "'")))
+    .flatMap((f) => [...readFileSync(path.join(suitesDir, f), 'utf8').matchAll(/\b(?:test|\w+Test)\(\s*(['"`])((?:\\.|(?!\1).)*)\1/g)].map((m) => m[2]!.replace(/\\'/g, "'")))
 
   test('ids are unique, and every claim is decided by tests or marked not reproducible', () => {
     expect(new Set(CLAIMS.map((c) => c.id)).size).toBe(CLAIMS.length)
