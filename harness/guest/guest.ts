@@ -2,8 +2,7 @@
 // watched for readiness and panics, SSH reachable with a pinned host key.
 import { execa, type ResultPromise } from 'execa'
 import { createWriteStream, rmSync } from 'node:fs'
-import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import type { IommuModel, Topology } from '../../guests/topologies/types.js'
@@ -18,6 +17,7 @@ import { SshConnection } from '../ssh/connection.js'
 import { generateRunKeys, type RunKeys } from '../ssh/keys.js'
 import { HarnessError } from '../util/errors.js'
 import { progress } from '../util/log.js'
+import { ownedTempDir } from '../util/owned-temp-dir.js'
 import { ConsoleFailure, ConsoleLog } from './console-log.js'
 import { findSplats, type Splat } from './splats.js'
 
@@ -155,7 +155,7 @@ export class Guest {
       this.sshPort = await freePort()
       // A Unix socket path must fit in 108 bytes (sun_path); run directories can be longer,
       // so the socket lives in a short private directory that stop() removes.
-      this.qmpDir ??= await mkdtemp(path.join(os.tmpdir(), 'vfio-conform-qmp-'))
+      this.qmpDir ??= await ownedTempDir('vfio-conform-qmp-')
       const qmpSocket = path.join(this.qmpDir, 'qmp.sock')
       const args = qemuArgs({
         topology, iommu, kernel: kernel.bzImage, initrd, sshPort: this.sshPort,

@@ -16,13 +16,13 @@
 //        command on the guest's QEMU (device_add / device_del for the hotplug suite). QEMU's
 //        monitor socket takes one client at a time, so the supervisor, which owns it, asks.
 import { rmSync } from 'node:fs'
-import { appendFile, mkdtemp, rm } from 'node:fs/promises'
+import { appendFile, rm } from 'node:fs/promises'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import type { GuestTarget } from '../vitest/targets.js'
 import { Qmp } from '../qemu/qmp.js'
 import { progress } from '../util/log.js'
+import { ownedTempDir } from '../util/owned-temp-dir.js'
 import { procStat } from '../util/proc-stat.js'
 import type { Guest } from './guest.js'
 import { findSplats } from './splats.js'
@@ -100,7 +100,7 @@ export class GuestSupervisor {
 
   async listen(): Promise<string> {
     // sun_path holds 108 bytes: a short private directory, not the run directory.
-    this.dir = await mkdtemp(path.join(os.tmpdir(), 'vfio-conform-sup-'))
+    this.dir = await ownedTempDir('vfio-conform-sup-')
     this.socketPath = path.join(this.dir, 'supervisor.sock')
     // Also on Ctrl-C / SIGTERM, where the CLI exits without the global teardown.
     const dir = this.dir

@@ -2,6 +2,7 @@
 // (kernel, topology, vIOMMU) with bounded parallelism, hand them to the suites, and stop
 // every QEMU at the end. A guest that fails to come up becomes a target with status
 // 'error': its tests report ERROR (not FAIL), and the other guests still run.
+import { removeStaleTempDirs } from '../util/owned-temp-dir.js'
 import { mkdir, symlink, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -28,6 +29,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await rm(latest, { force: true }).catch(() => {})
   await symlink(path.basename(plan.runDir), latest).catch(() => {})
   progress(`run directory ${plan.runDir}`)
+  // Socket directories a hard-killed run left in /tmp (harness/util/owned-temp-dir.ts).
+  const stale = removeStaleTempDirs()
+  if (stale.length) progress(`removed ${stale.length} socket director${stale.length === 1 ? 'y' : 'ies'} of runs that are gone: ${stale.join(' ')}`)
 
   const guests: Guest[] = []
   const targets: GuestTarget[] = []
