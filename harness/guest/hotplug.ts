@@ -10,10 +10,10 @@ import type { GuestSession } from './session.js'
 
 /**
  * How long the guest may take to enumerate an added device or to finish a removal nobody
- * blocks. Measured on QEMU 7.2 under TCG (2 cores, four guests busy): the guest's "pci ...:
- * [1234:11e8]" line comes within 0.1 s of device_add, and QEMU drops an unused device
- * 0.5 s after device_del (acpiphp ejects through _EJ0). The deadline is for a kernel that
- * never completes, which is then diagnosed, not for a slow one.
+ * blocks. Measured on QEMU 7.2 under TCG (2 cores, the main job's four guests at once,
+ * 2026-12-06): the guest's PCI scan shows an added edu 0.02-0.15 s after device_add, and QEMU
+ * drops an unused device 0.1 s after device_del (acpiphp ejects through _EJ0). The deadline
+ * is for a kernel that never completes, which is then diagnosed, not for a slow one.
  */
 export const HOTPLUG_DEADLINE_MS = 20_000
 const POLL_MS = 100
