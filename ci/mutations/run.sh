@@ -7,6 +7,8 @@
 # same tests must PASS on the unpatched tree first (baseline). See ci/mutations/README.md.
 #
 # Usage: ci/mutations/run.sh [PATCH-NAME...]     (default: every ci/mutations/*.patch)
+#        ci/mutations/run.sh --fetch-only        print the pristine tree's source (fetched
+#                                                when the cache has none) and stop
 # Exit: 0 baseline passed and every mutation caught; 1 otherwise; 2 setup problem.
 set -uo pipefail
 
@@ -21,6 +23,9 @@ GIT=(git -c user.name=vfio-conform -c user.email=vfio-conform@localhost -c commi
 log() { printf '[mutations %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
 now() { date +%s; }
+
+FETCH_ONLY=0
+if [[ ${1:-} == --fetch-only ]]; then FETCH_ONLY=1; shift; fi
 
 # ---- patches --------------------------------------------------------------------------
 patches=()
@@ -53,13 +58,18 @@ find_source() {
   if [[ -z $d ]]; then
     # Let the harness download and unpack it (no build).
     log "no unpacked linux-source-6.12 in $CACHE; fetching it with the harness"
-    d=$(cd "$ROOT" && npx tsx -e "
-      const { sourceBuildRequest } = await import('./harness/kernel/source-provider.ts')
-      const r = await sourceBuildRequest('debian-source:6.12'); console.log(r.tree)" 2>/dev/null | tail -1)
+    # Its progress and errors go to stderr (the terminal, the CI log); stdout is the tree.
+    d=$(cd "$ROOT" && npx tsx ci/mutations/fetch-source.ts debian-source:6.12 | tail -1) || die "fetching linux-source-6.12 failed (see above)"
   fi
   [[ -n $d && -f $d/Makefile ]] || die "Debian's linux-source-6.12 is not unpacked under $CACHE/kernels/debian-source; run \`node bin/vfio-conform.mjs run --kernel debian-source:6.12\` first (or set MUTATIONS_SOURCE=<clean 6.12 tree>)"
   echo "$d"
 }
+
+if ((FETCH_ONLY)); then
+  src=$(find_source) || exit 2
+  echo "$src"
+  exit 0
+fi
 
 t0=$(now)
 if ! git -C "$TREE" rev-parse -q --verify HEAD >/dev/null 2>&1; then
@@ -84,7 +94,12 @@ for p in "${patches[@]}"; do
   git -C "$TREE" apply --check "$p" || die "$(basename "$p") does not apply to $TREE"
 done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/vfio-conform-mutations.XXXXXX")
+# MUTATIONS_RESULTS=<dir>: keep the per-step results there (CI uploads it); else a temp dir.
+if [[ -n ${MUTATIONS_RESULTS:-} ]]; then
+  WORK=$(mkdir -p "$MUTATIONS_RESULTS" && cd "$MUTATIONS_RESULTS" && pwd) || die "cannot create $MUTATIONS_RESULTS"
+else
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/vfio-conform-mutations.XXXXXX")
+fi
 log "results under $WORK"
 
 # run <step> <filter>: run the matching tests on the tree as it is now.

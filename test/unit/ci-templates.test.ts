@@ -60,6 +60,7 @@ function kernelCoverageProblems(kernels: string[], expected: readonly string[]):
 
 const GITHUB_SHARD_JOB = 'conformance'
 const GITHUB_SUMMARY_JOB = 'summary'
+const GITHUB_MUTATIONS_JOB = 'mutations'
 
 function githubProblems(wf: Doc, shards: readonly CiShard[] = CI_SHARDS, kernels: readonly string[] = DEFAULT_KERNELS): string[] {
   const problems: string[] = []
@@ -118,6 +119,15 @@ function githubProblems(wf: Doc, shards: readonly CiShard[] = CI_SHARDS, kernels
     if (!uploaded.includes('vfio-conform-results/ci-${{ matrix.name }}/')) problems.push(`${GITHUB_SHARD_JOB}: the shard's results dir is not uploaded`)
     if (!uploads.every((s) => String(s.if ?? '').includes('!cancelled()'))) problems.push(`${GITHUB_SHARD_JOB}: results are not uploaded after a FAIL`)
   }
+  // The weekly mutation proof: a schedule, and a job that runs ci/mutations/run.sh on it only.
+  const mut = jobs[GITHUB_MUTATIONS_JOB]
+  if (!asList(wf.on?.schedule?.map?.((c: Doc) => c.cron)).length) problems.push('no schedule: the mutation proof never runs by itself')
+  if (!mut) problems.push(`no job "${GITHUB_MUTATIONS_JOB}"`)
+  else {
+    if (!/github\.event_name == 'schedule'/.test(String(mut.if ?? ''))) problems.push(`${GITHUB_MUTATIONS_JOB}: does not run on the schedule (or runs on every push)`)
+    const runs = ((mut.steps ?? []) as Doc[]).map((st) => String(st.run ?? ''))
+    if (!runs.some((r) => r.trim() === 'ci/mutations/run.sh')) problems.push(`${GITHUB_MUTATIONS_JOB}: does not run ci/mutations/run.sh`)
+  }
   return problems
 }
 
@@ -126,6 +136,7 @@ function githubProblems(wf: Doc, shards: readonly CiShard[] = CI_SHARDS, kernels
 const GITLAB_GLOBAL_KEYS = new Set(['stages', 'variables', 'default', 'include', 'workflow', 'image', 'services', 'cache', 'before_script', 'after_script'])
 const GITLAB_SHARD_JOB = 'vfio-conform:conformance'
 const GITLAB_REPORT_JOB = 'vfio-conform:report'
+const GITLAB_MUTATIONS_JOB = 'vfio-conform:mutations'
 
 /** A job with its `extends` applied (hashes merged, other values replaced), as GitLab does. */
 function resolveGitlabJob(doc: Doc, name: string, seen: string[] = []): Doc {
@@ -215,6 +226,14 @@ function gitlabProblems(doc: Doc, shards: readonly CiShard[] = CI_SHARDS, kernel
     if (!/if \[ -n "\$\{VFIO_CONFORM_GITLAB_TOKEN:-\}" \]/.test(script)) problems.push(`${GITLAB_REPORT_JOB}: posts a note without checking for a token`)
     if (!asList(report.artifacts?.paths).includes('vfio-conform-summary.md')) problems.push(`${GITLAB_REPORT_JOB}: summary is not an artifact`)
   }
+  // The mutation proof in scheduled pipelines only.
+  const mut = doc[GITLAB_MUTATIONS_JOB]
+  if (!mut) problems.push(`no job "${GITLAB_MUTATIONS_JOB}"`)
+  else {
+    const rules = ((mut.rules ?? []) as Doc[]).map((r) => String(r.if ?? ''))
+    if (!rules.some((r) => /\$CI_PIPELINE_SOURCE == "schedule"/.test(r)) || rules.some((r) => r === '' || /push|merge_request/.test(r))) problems.push(`${GITLAB_MUTATIONS_JOB}: does not run in scheduled pipelines only`)
+    if (!asList(mut.script).some((c) => c.trim() === 'ci/mutations/run.sh')) problems.push(`${GITLAB_MUTATIONS_JOB}: does not run ci/mutations/run.sh`)
+  }
   return problems
 }
 
@@ -261,7 +280,7 @@ describe('ci/github-actions.yml', () => {
   const wf = load('ci/github-actions.yml')
 
   test('job graph, actions, npm ci, matrix and reports: no problem', () => {
-    expect(Object.keys(wf.jobs)).toEqual(['unit', 'conformance', 'summary'])
+    expect(Object.keys(wf.jobs)).toEqual(['unit', 'conformance', 'summary', 'mutations'])
     expect(githubProblems(wf)).toEqual([])
   })
 
@@ -286,6 +305,9 @@ describe('ci/github-actions.yml', () => {
     expect(broken((d) => (d.jobs.unit.needs = 'summary'))).toContain('cycle among conformance, summary, unit')
     expect(broken((d) => (d.jobs.summary.needs = []))).toContain('summary: does not need shard job conformance')
     expect(broken((d) => delete d.jobs.summary.if)).toContain('summary: does not run after failed shards')
+    expect(broken((d) => delete d.on.schedule)).toContain('no schedule: the mutation proof never runs by itself')
+    expect(broken((d) => delete d.jobs.mutations.if)).toContain('mutations: does not run on the schedule (or runs on every push)')
+    expect(broken((d) => (d.jobs.mutations.steps = d.jobs.mutations.steps.filter((st: Doc) => st.run !== 'ci/mutations/run.sh')))).toContain('mutations: does not run ci/mutations/run.sh')
     expect(broken((d) => delete d.jobs.unit['runs-on'])).toContain('unit: no runs-on')
     expect(broken((d) => (d.jobs.unit.steps = []))).toContain('unit: no steps')
     expect(broken((d) => (d.jobs.unit.steps[0].uses = 'actions/checkout@main'))).toContain('unit: action "actions/checkout@main" is not pinned to a major version')
@@ -309,7 +331,7 @@ describe('ci/gitlab-ci.yml', () => {
 
   test('stages, job graph, npm ci, artifacts, matrix and report: no problem', () => {
     expect(doc.stages).toEqual(['check', 'conformance', 'report'])
-    expect(Object.keys(doc).filter((k) => k.startsWith('vfio-conform:'))).toEqual(['vfio-conform:unit', 'vfio-conform:conformance', 'vfio-conform:report'])
+    expect(Object.keys(doc).filter((k) => k.startsWith('vfio-conform:'))).toEqual(['vfio-conform:unit', 'vfio-conform:conformance', 'vfio-conform:mutations', 'vfio-conform:report'])
     expect(gitlabProblems(doc)).toEqual([])
   })
 
@@ -337,9 +359,11 @@ describe('ci/gitlab-ci.yml', () => {
     expect(broken((d) => (d.stages = ['check', 'conformance']))).toContain('vfio-conform:report: stage "report" is not declared')
     expect(broken((d) => (d['vfio-conform:conformance'].needs = ['vfio-conform:lint']))).toContain('vfio-conform:conformance: needs unknown job "vfio-conform:lint"')
     expect(broken((d) => (d['vfio-conform:unit'].needs = ['vfio-conform:report']))).toEqual(
-      expect.arrayContaining(['cycle among vfio-conform:conformance, vfio-conform:report, vfio-conform:unit', 'vfio-conform:unit: needs vfio-conform:report of a later stage']),
+      expect.arrayContaining(['cycle among vfio-conform:conformance, vfio-conform:mutations, vfio-conform:report, vfio-conform:unit', 'vfio-conform:unit: needs vfio-conform:report of a later stage']),
     )
     expect(broken((d) => (d['vfio-conform:report'].needs = []))).toContain('vfio-conform:report: does not need vfio-conform:conformance')
+    expect(broken((d) => (d['vfio-conform:mutations'].rules = [{ if: '$CI_PIPELINE_SOURCE == "push"' }]))).toContain('vfio-conform:mutations: does not run in scheduled pipelines only')
+    expect(broken((d) => (d['vfio-conform:mutations'].script = ['npm ci']))).toContain('vfio-conform:mutations: does not run ci/mutations/run.sh')
     expect(broken((d) => (d['vfio-conform:conformance'].artifacts.paths = ['logs/']))).toContain('vfio-conform:conformance: artifacts do not include the results dir')
     expect(broken((d) => (d['vfio-conform:conformance'].artifacts.when = 'on_success'))).toContain('vfio-conform:conformance: artifacts are not kept after a FAIL')
     expect(broken((d) => (d['vfio-conform:conformance'].script = ['ci/run-shard.sh "$SHARD_INDEX" "$VFIO_CONFORM_SHARD_COUNT"'])))
