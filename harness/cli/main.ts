@@ -11,7 +11,10 @@ import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { DEFAULT_KERNELS, isSourceSpec, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { killAllGuestsNow } from '../guest/guest.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
-import { EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
+import { countVerdicts, EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
+import { ALLOW_FLAKY_ENV, allowedFlaky, REPEAT_ENV } from '../report/repeat.js'
+import { mergeRunRounds, type MergedRuns, type RoundRun } from '../report/repeat-runs.js'
+import { progress } from '../util/log.js'
 import { signalChildren } from '../util/children.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { projectApt } from '../debian/apt.js'
@@ -29,8 +32,12 @@ const HELP = `vfio-conform: VFIO / iommufd conformance on real kernels in QEMU g
 Usage:
   vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
                    [--matrix] [--filter PATTERN] [--results DIR] [--tcg]
+                   [--repeat N [--repeat-boot]] [--allow-flaky PATTERN]...
       Boot one guest per kernel x topology x vIOMMU, run the conformance suites, print
-      a verdict table. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (a conform build of Debian's current kernel source);
+      a verdict table. --repeat N: every test N times over on the same guests (with
+      --repeat-boot: N whole runs on fresh guests, in round-K/ of the results); a test whose
+      verdict varies is FLAKY (with its counts) and fails the run (exit 1) unless an
+      --allow-flaky pattern matches its name. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (a conform build of Debian's current kernel source);
       --matrix: the test set npm test runs (${DEFAULT_KERNELS.join(' ')}).
       Default topologies: ${DEFAULT_TOPOLOGIES.join(", ")}.
   vfio-conform setup          install the host packages the harness needs (as root)
@@ -133,11 +140,28 @@ async function runCommand(args: string[]): Promise<number> {
       results: { type: 'string' },
       tcg: { type: 'boolean' },
       matrix: { type: 'boolean' },
+      repeat: { type: 'string' },
+      'repeat-boot': { type: 'boolean' },
+      'allow-flaky': { type: 'string', multiple: true },
     },
     strict: true,
   }).valueOf() as {
-    values: { kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; results?: string; tcg?: boolean; matrix?: boolean }
+    values: {
+      kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; results?: string; tcg?: boolean; matrix?: boolean
+      repeat?: string; 'repeat-boot'?: boolean; 'allow-flaky'?: string[]
+    }
   }
+  const repeat = values.repeat === undefined ? 1 : Number(values.repeat)
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) throw new UsageError(`--repeat takes a whole number 1..1000, not "${values.repeat}"`)
+  if (values['repeat-boot'] && values.repeat === undefined) throw new UsageError('--repeat-boot needs --repeat N (the number of runs)')
+  for (const p of values['allow-flaky'] ?? []) {
+    try {
+      new RegExp(p)
+    } catch (e) {
+      throw new UsageError(`--allow-flaky "${p}": not a regular expression (${(e as Error).message})`)
+    }
+  }
+  if (values['allow-flaky']?.length) process.env[ALLOW_FLAKY_ENV] = JSON.stringify(values['allow-flaky'])
   if (values.matrix && values.kernel?.length) throw new UsageError('--matrix and --kernel exclude each other (--matrix is the test set)')
   stopEverythingOnSignal()
   const kernels = values.kernel?.length ? values.kernel : values.matrix ? DEFAULT_KERNELS : MAIN_JOB_KERNELS
@@ -163,21 +187,41 @@ async function runCommand(args: string[]): Promise<number> {
   if (values.iommu) process.env.VFIO_CONFORM_IOMMUS = values.iommu.join(',')
 
   const { startVitest } = await import('vitest/node')
-  const vitestPromise = startVitest(
-    'test',
-    values.filter ? [] : [],
-    {
-      root: ROOT,
-      config: path.join(ROOT, 'vitest.config.ts'),
-      project: ['conformance'],
-      run: true,
-      watch: false,
-      testNamePattern: values.filter,
-      reporters: [path.join(ROOT, 'harness/report/verdict-reporter.ts')],
-    },
-  )
-  const vitest = await vitestPromise
-  await vitest.close()
+  const runOnce = async (dir: string) => {
+    process.env.VFIO_CONFORM_RUN_DIR = dir
+    const vitest = await startVitest(
+      'test',
+      [],
+      {
+        root: ROOT,
+        config: path.join(ROOT, 'vitest.config.ts'),
+        project: ['conformance'],
+        run: true,
+        watch: false,
+        testNamePattern: values.filter,
+        reporters: [path.join(ROOT, 'harness/report/verdict-reporter.ts')],
+      },
+    )
+    await vitest.close()
+  }
+  if (values['repeat-boot'] && repeat > 1) {
+    // Whole runs, fresh guests each time; merged into runDir (harness/report/repeat-runs.ts).
+    const rounds: RoundRun[] = []
+    for (let k = 1; k <= repeat; k++) {
+      const dir = path.join(runDir, `round-${k}`)
+      progress(`--repeat-boot: round ${k} of ${repeat} (${dir})`)
+      const t0 = Date.now()
+      await runOnce(dir)
+      rounds.push({ dir, wallMs: Date.now() - t0 })
+    }
+    const merged = await mergeRunRounds(runDir, rounds, allowedFlaky())
+    printMergedRounds(merged, rounds)
+    console.log(`results and console logs: ${runDir} (rounds in round-1 .. round-${repeat})`)
+    return merged.exitCode
+  }
+  // --repeat N on the same guests: every guest runs its tests N times over (fixtures.ts).
+  if (repeat > 1) process.env[REPEAT_ENV] = String(repeat)
+  await runOnce(runDir)
   const out = await readFile(path.join(runDir, 'verdicts.json'), 'utf8').then(JSON.parse, () => undefined) as
     | { verdicts: TestVerdict[]; runErrors: string[] }
     | undefined
@@ -230,4 +274,15 @@ async function kernelsCommand(): Promise<number> {
   console.log('Debian kernels (use --kernel debian:<version> or debian:<suite>):')
   for (const v of versions) console.log(`  ${v.version.padEnd(20)} ${v.suites.join(', ')}`)
   return EXIT.ok
+}
+
+/** What a --repeat-boot run prints after its rounds: the tests that varied, the counts, the rounds' wall times. */
+function printMergedRounds(m: MergedRuns, rounds: RoundRun[]): void {
+  const c = countVerdicts(m.verdicts)
+  console.log('')
+  console.log(`vfio-conform: ${rounds.length} runs, fresh guests each (--repeat-boot)`)
+  for (const v of m.verdicts.filter((x) => x.verdict === 'FLAKY')) console.log(`FLAKY ${v.name}${v.flakyAllowed ? ' (allowed)' : ''}  -- ${v.reason}`)
+  for (const e of m.runErrors) console.log(`ERROR ${e.split('\n')[0]}`)
+  console.log(`rounds' wall time: ${rounds.map((r) => `${(r.wallMs / 1000).toFixed(0)} s`).join(', ')}`)
+  console.log(`PASS ${c.PASS}  FAIL ${c.FAIL}  SKIP ${c.SKIP}  ERROR ${c.ERROR + m.runErrors.length}  XFAIL ${c.XFAIL}  XPASS ${c.XPASS}  FLAKY ${c.FLAKY}`)
 }

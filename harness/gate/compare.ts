@@ -53,7 +53,7 @@ export function isSplatFailure(v: TestVerdict | undefined): boolean {
 }
 
 // Two tests of one name in one run (vitest allows it) compare by the worse verdict.
-const SEVERITY: Record<Verdict, number> = { FAIL: 5, XPASS: 4, ERROR: 3, XFAIL: 2, PASS: 1, SKIP: 0 }
+const SEVERITY: Record<Verdict, number> = { FAIL: 5, FLAKY: 5, XPASS: 4, ERROR: 3, XFAIL: 2, PASS: 1, SKIP: 0 }
 
 function byTestId(verdicts: readonly TestVerdict[]): Map<string, TestVerdict> {
   const out = new Map<string, TestVerdict>()

@@ -9,7 +9,7 @@ import { splitTestName } from '../claims/evaluate.js'
 import type { TestVerdict, Verdict } from './verdict.js'
 
 type Outcome = 'good' | 'bad' | 'error' | 'skip'
-const OUTCOME: Record<Verdict, Outcome> = { PASS: 'good', XFAIL: 'good', FAIL: 'bad', XPASS: 'bad', ERROR: 'error', SKIP: 'skip' }
+const OUTCOME: Record<Verdict, Outcome> = { PASS: 'good', XFAIL: 'good', FAIL: 'bad', XPASS: 'bad', FLAKY: 'bad', ERROR: 'error', SKIP: 'skip' }
 
 export interface KernelDifference {
   /** "<topology>/<iommu> > <test>" */

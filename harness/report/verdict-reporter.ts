@@ -7,6 +7,7 @@ import { GUEST_REBOOTED, HARNESS_ERROR_TAG, isHarnessErrorLike, KERNEL_DIED } fr
 import '../vitest/subtests.js'
 import '../vitest/timings.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
+import { allowedFlaky, mergeRounds } from './repeat.js'
 import { readRunResults } from '../claims/results.js'
 import { writeReports } from './formats/index.js'
 import { kernelDiff, renderKernelDiff } from './kernel-diff.js'
@@ -69,7 +70,8 @@ export default class VerdictReporter implements Reporter {
         // A program's own subtests (the kernel's selftests): one verdict each, whatever the
         // test that ran them concluded (that test checks only that the program ran through).
         for (const sub of tc.meta().subtests ?? []) {
-          const key = tc.fullName.split(' > ')[0]!
+          // The test's prefix: its guest's key, and its round when the run repeats.
+          const key = tc.fullName.slice(0, Math.max(0, tc.fullName.length - tc.name.length - 3)) || tc.fullName.split(' > ')[0]!
           const s = { ...base, name: `${key} > ${sub.name}`, durationMs: undefined, startedAt: undefined, timings: undefined, annotations: [], detail: sub.detail }
           if (sub.verdict === 'XFAIL') {
             // kselftest's own expected failure (XFAIL() in the test), not one of our known issues.
@@ -109,6 +111,9 @@ export default class VerdictReporter implements Reporter {
         }
       }
     }
+    // --repeat: one verdict per test over the rounds (FLAKY when it varied).
+    const merged = mergeRounds(verdicts, allowedFlaky())
+    verdicts.splice(0, verdicts.length, ...merged)
     const runDir = process.env.VFIO_CONFORM_RUN_DIR_ACTUAL
     const incidents = runDir ? readIncidents(runDir) : []
     this.print(verdicts, runErrors, incidents, selection)
@@ -127,7 +132,9 @@ export default class VerdictReporter implements Reporter {
     w('---------------------')
     for (const v of verdicts) {
       const reason = v.reason ? `  -- ${v.reason.slice(0, 160)}` : ''
-      w(`${v.verdict.padEnd(5)} ${v.project === 'unit' ? '[unit] ' : ''}${v.name}${reason}`)
+      const rounds = v.rounds && v.verdict !== 'FLAKY' ? `  [x${Object.values(v.rounds).reduce((a, n) => a + (n ?? 0), 0)}]` : ''
+      const allowed = v.flakyAllowed ? ' (allowed)' : ''
+      w(`${v.verdict.padEnd(5)} ${v.project === 'unit' ? '[unit] ' : ''}${v.name}${rounds}${allowed}${reason}`)
     }
     for (const e of runErrors) w(`ERROR ${e.split('\n')[0]}`)
     const diff = renderKernelDiff(kernelDiff(verdicts))
@@ -148,11 +155,14 @@ export default class VerdictReporter implements Reporter {
     if (selection.notSelected) {
       w(`selected by the name filter: ${selection.selected} of ${selection.selected + selection.notSelected} tests (the other ${selection.notSelected} were not run and are not counted)`)
     }
-    w(`PASS ${c.PASS}  FAIL ${c.FAIL}  SKIP ${c.SKIP}  ERROR ${c.ERROR + runErrors.length}  XFAIL ${c.XFAIL}  XPASS ${c.XPASS}`)
+    w(`PASS ${c.PASS}  FAIL ${c.FAIL}  SKIP ${c.SKIP}  ERROR ${c.ERROR + runErrors.length}  XFAIL ${c.XFAIL}  XPASS ${c.XPASS}${c.FLAKY ? `  FLAKY ${c.FLAKY}` : ''}`)
     if (c.XPASS) w(`!!! ${c.XPASS} known issue(s) no longer reproduce (XPASS): update suites/known-issues.ts`)
+    const flaky = verdicts.filter((v) => v.verdict === 'FLAKY')
+    const allowedN = flaky.filter((v) => v.flakyAllowed).length
+    if (flaky.length) w(`!!! ${flaky.length} test(s) FLAKY: their verdict varied over the rounds${allowedN ? ` (${allowedN} allowed by --allow-flaky)` : ''}`)
     // The plain closing line CI systems read; ERRORs and XPASSes count as failed there,
     // XFAILs as passed (they behaved as the known-issues list says).
-    w(`vfio-conform: ${c.PASS + c.XFAIL} passed, ${c.FAIL + c.XPASS + c.ERROR + runErrors.length} failed, ${c.SKIP} skipped`)
+    w(`vfio-conform: ${c.PASS + c.XFAIL + allowedN} passed, ${c.FAIL + c.XPASS + c.FLAKY - allowedN + c.ERROR + runErrors.length} failed, ${c.SKIP} skipped`)
   }
 }
 

@@ -21,6 +21,7 @@ import { MTTY_PARENT } from '../vfio/mdev.js'
 import { knownIssueTestApi } from './known-issues.js'
 import { isGuestRebooted, retryableFixturesApi, unreachableValue } from './guest-loss.js'
 import { guestSuite } from './concurrency.js'
+import { repeatCount, roundName } from '../report/repeat.js'
 import { targetConfig, type GuestTarget } from './targets.js'
 import './timings.js'
 import type { GuestPciDevice } from '../guest/pci.js'
@@ -300,6 +301,7 @@ export function forEachTarget(
     })
     return
   }
+  const rounds = repeatCount()
   for (const target of targets) {
     // Guests run their tests at the same time; one guest's tests stay in order (concurrency.ts).
     guestSuite(target.key, () => {
@@ -316,7 +318,11 @@ export function forEachTarget(
           { auto: true },
         ],
       })
-      body(target, retryableFixturesApi(knownIssueTestApi(test, KNOWN_ISSUES, target)))
+      const api = retryableFixturesApi(knownIssueTestApi(test, KNOWN_ISSUES, target))
+      // --repeat N: the guest's tests N times over, round after round, on the same guest
+      // (harness/report/repeat.ts merges them into one verdict per test).
+      if (rounds === 1) body(target, api)
+      else for (let k = 1; k <= rounds; k++) describe(roundName(k, rounds), () => body(target, api))
     })
   }
 }

@@ -100,7 +100,7 @@ function testCase(v: TestVerdict): JunitCase {
     name: v.name,
     time: v.durationMs !== undefined ? v.durationMs / 1000 : undefined,
     // The element types already tell PASS, FAIL, ERROR and SKIP apart; XFAIL and XPASS need saying.
-    properties: v.verdict === 'XFAIL' || v.verdict === 'XPASS' ? [{ name: 'verdict', value: v.verdict }] : [],
+    properties: v.verdict === 'XFAIL' || v.verdict === 'XPASS' || v.verdict === 'FLAKY' ? [{ name: 'verdict', value: v.verdict }] : [],
   }
   const text = cleanText(v.detail ?? v.reason ?? '')
   const message = firstLine(v.reason ?? v.detail ?? '')
@@ -124,6 +124,13 @@ function testCase(v: TestVerdict): JunitCase {
         `XFAIL: failed as known issue ${issue?.id ?? '?'}: ${issue?.reason ?? v.reason ?? ''} [${issue?.ref ?? ''}]` + (v.detail ? `\n${v.detail}` : ''),
       )
       break
+    case 'FLAKY': {
+      const rounds = Object.entries(v.rounds ?? {}).map(([k, n]) => `${k} ${n}`).join(', ')
+      c.properties.push({ name: 'flaky', value: rounds })
+      if (!v.flakyAllowed) c.outcome = { kind: 'failure', type: 'FLAKY', message: message || `flaky: ${rounds}`, text }
+      else c.systemOut = cleanText(`FLAKY (allowed by --allow-flaky): ${rounds}` + (text ? `\n${text}` : ''))
+      break
+    }
     case 'PASS':
       break
   }

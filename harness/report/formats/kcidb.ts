@@ -273,6 +273,7 @@ function testRun(id: string, buildId: string, testPath: string, test: string, v:
       test: v.name,
       reason: v.reason ? firstLine(v.reason) : undefined,
       known_issue: v.knownIssue,
+      flaky: v.verdict === 'FLAKY' ? { rounds: v.rounds, allowed: v.flakyAllowed ?? false } : undefined,
     }),
   })
 }
@@ -289,6 +290,9 @@ function testStatus(v: Verdict, target: ReportTarget | undefined): KcidbStatus {
       return 'SKIP'
     case 'ERROR':
       return target?.status === 'error' ? 'MISS' : 'ERROR'
+    // KCIDB has no flaky status: FAIL, with the counts in misc.flaky.
+    case 'FLAKY':
+      return 'FAIL'
   }
 }
 

@@ -111,6 +111,13 @@ function verdictNode(name: string, v: TestVerdict): KtapNode {
       }
     case 'XPASS':
       return { name, diagnostics: diagnosticLines(`XPASS: ${v.reason ?? `known issue ${issue?.id ?? '?'} no longer reproduces`}`), result: 'not ok' }
+    case 'FLAKY':
+      // KTAP has no flaky result: "not ok" (ok when --allow-flaky names it), the counts in a comment.
+      return {
+        name,
+        diagnostics: [`FLAKY: ${roundsText(v)}${v.flakyAllowed ? ' (allowed by --allow-flaky)' : ''}`, ...diagnosticLines(text)],
+        result: v.flakyAllowed ? 'ok' : 'not ok',
+      }
     case 'ERROR': {
       const directive = `ERROR ${directiveText(v.reason || text || 'error')}`
       // The full text only when it says more than the directive's one line.
@@ -174,4 +181,9 @@ function diagnosticLines(s: string): string[] {
   const lines = text.split('\n')
   if (lines.length <= MAX_DIAGNOSTIC_LINES) return lines
   return [...lines.slice(0, MAX_DIAGNOSTIC_LINES), `[... ${lines.length - MAX_DIAGNOSTIC_LINES} more lines]`]
+}
+
+/** "PASS 2, FAIL 1" from a repeated test's counts. */
+function roundsText(v: TestVerdict): string {
+  return Object.entries(v.rounds ?? {}).map(([k, n]) => `${k} ${n}`).join(', ')
 }
