@@ -21,8 +21,9 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { confirmPattern, failedEveryRound, ownName, parseConfirm, roundsText } from '../gate/confirm.js'
 import { TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
-import { selectedVerdicts, selectionPattern } from '../gate/compare.js'
+import { selectedVerdicts, selectionPattern, testId } from '../gate/compare.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { resolveKernel } from '../kernel/resolve.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
@@ -38,7 +39,7 @@ export const IOMMU_MODELS: IommuModel[] = ['intel-iommu', 'virtio-iommu', 'amd-i
 export const BISECT_EXIT = { good: 0, bad: 1, skip: 125, abort: 128 } as const
 
 export const BISECT_RUN_HELP = `  vfio-conform bisect-run [--tree DIR] [--test PATTERN]... [--topology NAME]... [--iommu MODEL]...
-                          [--compat] [--results DIR]
+                          [--compat] [--results DIR] [--confirm K]
       One step of \`git bisect run\` in a kernel tree (default: the current directory):
         git bisect start BAD GOOD
         git bisect run node /path/to/vfio-conform/bin/vfio-conform.mjs bisect-run --test 'a group opens once'
@@ -46,7 +47,10 @@ export const BISECT_RUN_HELP = `  vfio-conform bisect-run [--tree DIR] [--test P
       runs the tests whose name matches a --test pattern (default: all) and exits 0 good (none
       FAILed), 1 bad (a FAIL or XPASS), 125 skip (build or boot failed, an ERROR, or no selected
       test ran) or 128 abort (bad usage, or a --test pattern that matches no test: the same on
-      every commit, so git bisect must stop rather than mark commits bad). Results of each step:
+      every commit, so git bisect must stop rather than mark commits bad). A FAIL is confirmed
+      first (--confirm K, default 3; 0: no): the failing tests run K more times, and a commit is
+      bad only if one of them FAILs every time; a FAIL that does not come back is 125 (flaky:
+      git bisect skips the commit rather than being misled). Results of each step:
       --results DIR (default <vfio-conform>/vfio-conform-results/bisect/<time>-<commit>).`
 
 // ---------------------------------------------------------------------------------------
@@ -123,6 +127,23 @@ export function bisectOutcome(step: BisectStep): BisectOutcome {
   }
 }
 
+/**
+ * A bad step after its confirmation rounds: still bad when a test that FAILed FAILs in every
+ * one of the K rounds; skip (125) when none does (flaky: the commit cannot be judged).
+ */
+export function confirmBisectOutcome(first: BisectOutcome, failed: readonly TestVerdict[], rounds: readonly TestVerdict[], k: number): BisectOutcome {
+  const byId = new Map(rounds.map((v) => [testId(v.name), v]))
+  const seen = failed.map((f) => ({ f, r: byId.get(testId(f.name)) }))
+  const solid = seen.filter(({ r }) => failedEveryRound(r, k))
+  if (solid.length) return { ...first, why: `${first.why}; confirmed: ${solid.length} of ${failed.length} FAILed in all ${k} more round(s)` }
+  const { f, r } = seen[0]!
+  return {
+    outcome: 'skip',
+    exitCode: BISECT_EXIT.skip,
+    why: `flaky: ${failed.length} FAIL(s), none reproduced in all ${k} more round(s) (first: ${ownName(f.name)}: ${roundsText(r, k)})`,
+  }
+}
+
 export function bisectExitCode(step: BisectStep): number {
   return bisectOutcome(step).exitCode
 }
@@ -145,6 +166,8 @@ export interface SuiteRunRequest {
   topologies?: string[]
   iommus?: string[]
   resultsDir: string
+  /** `run --repeat N`: the selection N times over on the same guests. */
+  repeat?: number
 }
 
 /**
@@ -158,6 +181,7 @@ export async function runSuitesInChild(req: SuiteRunRequest): Promise<SuiteRun> 
   if (req.filter !== undefined) args.push('--filter', req.filter)
   for (const t of req.topologies ?? []) args.push('--topology', t)
   for (const m of req.iommus ?? []) args.push('--iommu', m)
+  if (req.repeat && req.repeat > 1) args.push('--repeat', String(req.repeat))
   const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 2, 2] })
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.once('error', reject)
@@ -196,6 +220,8 @@ interface BisectRunOptions {
   iommus: string[]
   compat: boolean
   results?: string
+  /** Confirmation rounds of a FAIL before the commit is called bad (0: none). */
+  confirm: number
   help: boolean
 }
 
@@ -209,6 +235,7 @@ function parseBisectRunArgs(args: string[]): BisectRunOptions {
       iommu: { type: 'string', multiple: true },
       compat: { type: 'boolean' },
       results: { type: 'string' },
+      confirm: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -221,6 +248,7 @@ function parseBisectRunArgs(args: string[]): BisectRunOptions {
     iommus: values.iommu ?? [],
     compat: values.compat ?? false,
     results: values.results,
+    confirm: parseConfirm(values.confirm),
     help: values.help ?? false,
   }
 }
@@ -298,7 +326,24 @@ export async function bisectRunCommand(args: string[]): Promise<number> {
       return finish({ outcome: 'abort', exitCode: BISECT_EXIT.abort, why: `the run was interrupted (${run.signal ?? 'exit ' + run.exitCode})` })
     }
     if (!run.results) return finish(bisectOutcome({ stage: 'harness-error', reason: `the run wrote no verdicts (exit ${run.exitCode}; see ${resultsDir})` }))
-    return finish(bisectOutcome({ stage: 'ran', verdicts: run.results.verdicts, runErrors: run.results.runErrors, select, notSelected: run.results.selection?.notSelected }))
+    const step: BisectStep = { stage: 'ran', verdicts: run.results.verdicts, runErrors: run.results.runErrors, select, notSelected: run.results.selection?.notSelected }
+    const outcome = bisectOutcome(step)
+    if (outcome.outcome !== 'bad' || opts.confirm === 0) return finish(outcome)
+    // Confirm before marking the commit bad: the failing tests K more times on this kernel.
+    const failed = selectedVerdicts(step.verdicts, select).filter((v) => v.verdict === 'FAIL' || v.verdict === 'XPASS')
+    progress(`bisect-run: confirming ${failed.length} FAIL(s), ${opts.confirm} round(s)`)
+    const confirm = await runSuitesInChild({
+      kernel: spec,
+      filter: confirmPattern(failed.map((v) => v.name)),
+      topologies: opts.topologies,
+      iommus: opts.iommus,
+      resultsDir: resultsDir + '-confirm',
+      repeat: opts.confirm,
+    })
+    if (confirm.signal || (confirm.exitCode !== null && confirm.exitCode >= 128)) {
+      return finish({ outcome: 'abort', exitCode: BISECT_EXIT.abort, why: `the confirmation run was interrupted (${confirm.signal ?? 'exit ' + confirm.exitCode})` })
+    }
+    return finish(confirmBisectOutcome(outcome, failed, confirm.results?.verdicts ?? [], opts.confirm))
   } catch (e) {
     if (isUsage(e)) {
       console.error(`vfio-conform bisect-run: ${(e as Error).message}`)

@@ -33,14 +33,18 @@ import { exists, withLock } from '../util/cache.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { checkPatterns, checkTargets, runSuitesInChild } from './bisect-run.js'
+import { applyConfirmation, confirmPattern, parseConfirm } from '../gate/confirm.js'
 
 export const GATE_HELP = `  vfio-conform gate --tree DIR --base REV --series FILE.mbox [--test PATTERN]... [--topology NAME]...
-                    [--iommu MODEL]... [--compat] [--results DIR]
+                    [--iommu MODEL]... [--compat] [--results DIR] [--confirm K]
       Does a patch series break a VFIO rule? Applies the series (git am) on REV in a worktree of
       DIR kept under the cache, builds REV and REV + series (source: builds, cached by tree
       identity, incremental in that worktree), runs the tests matching a --test pattern (default:
       all) on both and compares them per test: new failures, new kernel splats, fixed tests, new
-      SKIPs. Prints the report and writes it as gate.md in --results DIR (default
+      SKIPs. A new failure is confirmed before it is blamed (--confirm K, default 3; 0: no): run
+      K more times on head and on base, it is a regression only if it FAILs every time on head
+      and never on base; otherwise it is listed as flaky, with its counts, and not blamed.
+      Prints the report and writes it as gate.md in --results DIR (default
       vfio-conform-results/gate-<time>/, with the runs in base/ and head/). Exit 0 no new failure,
       1 a new FAIL or splat on head, 125 an ERROR kept a head test from being compared or the
       series does not apply (the patch is named), 2 bad usage. The worktree stays registered in
@@ -55,6 +59,8 @@ interface GateOptions {
   iommus: string[]
   compat: boolean
   results?: string
+  /** Confirmation rounds of a new failure on head and on base (0: none). */
+  confirm: number
 }
 
 function parseGateArgs(args: string[]): GateOptions {
@@ -69,6 +75,7 @@ function parseGateArgs(args: string[]): GateOptions {
       iommu: { type: 'string', multiple: true },
       compat: { type: 'boolean' },
       results: { type: 'string' },
+      confirm: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -84,6 +91,7 @@ function parseGateArgs(args: string[]): GateOptions {
     iommus: values.iommu ?? [],
     compat: values.compat ?? false,
     results: values.results,
+    confirm: parseConfirm(values.confirm),
   }
 }
 
@@ -178,6 +186,23 @@ export async function gateCommand(args: string[]): Promise<number> {
       const head = await runSide('head', series.head, headInfo)
 
       const comparison = compareRuns(base, head)
+      // Confirm before blaming: every new failure K more times on head, then on base.
+      const suspects = [...comparison.newFailures, ...comparison.newSplats]
+      if (opts.confirm > 0 && suspects.length) {
+        const confirmFilter = confirmPattern(suspects.map((ch) => ch.test))
+        const confirmSide = async (name: 'base' | 'head', commit: string) => {
+          await switchWorktree(wt, commit)
+          await resolveKernel(spec) // the build of that tree is cached: no rebuild
+          progress(`gate: ${name}: confirming ${suspects.length} new failure(s), ${opts.confirm} round(s)`)
+          const dir = path.join(resultsDir, `${name}-confirm`)
+          const run = await runSuitesInChild({ kernel: spec, filter: confirmFilter, topologies: opts.topologies, iommus: opts.iommus, resultsDir: dir, repeat: opts.confirm })
+          if (run.signal) throw new HarnessError(`gate: the ${name} confirmation was interrupted (${run.signal})`)
+          return run.results?.verdicts ?? []
+        }
+        const headRounds = await confirmSide('head', series.head)
+        const baseRounds = await confirmSide('base', baseCommit)
+        applyConfirmation(comparison, headRounds, baseRounds, opts.confirm)
+      }
       const report = renderGateReport(comparison, {
         tree: repo.top,
         worktree: wt,

@@ -2,6 +2,7 @@
 // --test selection covers, and how two runs of the same selection (base, and base + a
 // patch series) differ. No I/O here; harness/cli/gate.ts and bisect-run.ts do the rest.
 import type { TestVerdict, Verdict } from '../report/verdict.js'
+import { flakyWhy, roundsText, type Confirmation } from './confirm.js'
 
 // ---------------------------------------------------------------------------------------
 // Selection
@@ -82,6 +83,8 @@ export interface TestChange {
   test: string
   base?: TestVerdict
   head?: TestVerdict
+  /** The confirmation rounds of a new failure (gate --confirm K: harness/gate/confirm.ts). */
+  confirm?: Confirmation
 }
 
 export interface GateComparison {
@@ -109,6 +112,11 @@ export interface GateComparison {
   onlyHead: TestChange[]
   /** Side-level problems that keep the gate from a verdict when there is no new failure. */
   blocking: string[]
+  /**
+   * Failed on head once, but did not FAIL in every confirmation round there, or FAILed on base
+   * too: not blamed on the series (gate --confirm), reported with the counts.
+   */
+  flaky: TestChange[]
 }
 
 const failing = (v: Verdict) => v === 'FAIL'
@@ -130,6 +138,7 @@ export function compareRuns(base: RunSide, head: RunSide): GateComparison {
     onlyBase: [],
     onlyHead: [],
     blocking: [],
+    flaky: [],
   }
   if (head.unavailable) c.blocking.push(`head: ${head.unavailable}`)
   if (!head.unavailable && !head.verdicts.length) c.blocking.push('head: no selected test in the run')
@@ -218,7 +227,7 @@ export function gateResultLine(c: GateComparison, code: number): string {
     const why = [...c.blocking, ...(c.undetermined.length ? [`${c.undetermined.length} head test(s) cannot be compared (ERROR)`] : [])]
     return `**Result: ERROR (exit 125)**: ${why.join('; ')}`
   }
-  return `**Result: OK (exit 0)**: no new failure on head`
+  return `**Result: OK (exit 0)**: no new failure on head${c.flaky.length ? ` (${c.flaky.length} flaky test(s) not blamed, see below)` : ''}`
 }
 
 export function renderGateReport(c: GateComparison, meta: GateReportMeta): string {
@@ -248,8 +257,10 @@ export function renderGateReport(c: GateComparison, meta: GateReportMeta): strin
     for (const ch of list) out.push(`- \`${ch.test}\`: ${verdictArrow(ch)}${why(ch)}`)
     out.push('')
   }
-  section('New failures', c.newFailures, (ch) => reasonOf(ch.head))
-  section('New kernel splats', c.newSplats, (ch) => reasonOf(ch.head))
+  const confirmed = (ch: TestChange) => (ch.confirm ? ` (confirmed: head ${roundsText(ch.confirm.head, ch.confirm.rounds)}, base ${roundsText(ch.confirm.base, ch.confirm.rounds)})` : '')
+  section('New failures', c.newFailures, (ch) => reasonOf(ch.head) + confirmed(ch))
+  section('New kernel splats', c.newSplats, (ch) => reasonOf(ch.head) + confirmed(ch))
+  section('Flaky: failed on head, did not reproduce every time or fails on base too (not blamed on the series)', c.flaky, (ch) => flakyWhy(ch))
   section('Fixed', c.fixed, (ch) => (ch.head?.verdict === 'XPASS' ? ' — known issue no longer reproduces: update suites/known-issues.ts' : reasonOf(ch.base)))
   section('New SKIPs', c.newSkips, (ch) => reasonOf(ch.head))
   section('Cannot be compared', c.undetermined, (ch) => reasonOf(ch.head?.verdict === 'ERROR' ? ch.head : ch.base))

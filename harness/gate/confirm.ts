@@ -1,0 +1,95 @@
+// Confirm before blaming: a test that FAILed once on head (gate) or on a bisect step is run K
+// more times (`vfio-conform run --repeat K`, merged per test by harness/report/repeat.ts) before
+// the series or the commit is held responsible. Only a failure that comes back in every one of
+// the K rounds on head, and in none on base, is a regression; anything else is flaky, reported
+// with its counts and not blamed. Pure: harness/cli/gate.ts and bisect-run.ts run the rounds.
+import type { RoundVerdict, TestVerdict } from '../report/verdict.js'
+import { UsageError } from '../util/errors.js'
+import { testId, type GateComparison, type TestChange } from './compare.js'
+
+/** Default K of `gate --confirm K` and `bisect-run --confirm K`. */
+export const DEFAULT_CONFIRM = 3
+
+/** --confirm K: a whole number 0..20 (0: blame a single FAIL), default DEFAULT_CONFIRM. */
+export function parseConfirm(v: string | undefined): number {
+  if (v === undefined) return DEFAULT_CONFIRM
+  const k = Number(v)
+  if (!Number.isInteger(k) || k < 0 || k > 20) throw new UsageError(`--confirm takes a whole number 0..20, not "${v}"`)
+  return k
+}
+
+export interface Confirmation {
+  rounds: number
+  /** The test's merged verdict over the rounds on head (FAIL, PASS, FLAKY, ...), if it ran. */
+  head?: TestVerdict
+  /** The same on base (gate only). */
+  base?: TestVerdict
+}
+
+/** The test's own name (after "<key> > "), as written in a report. */
+export const ownName = (name: string) => (name.includes(' > ') ? name.slice(name.indexOf(' > ') + 3) : name)
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/**
+ * A --filter pattern that selects exactly these tests (by their own names) on any guest: vitest
+ * matches it against "<key> [round k/N] <name>", so each name is anchored at the end.
+ */
+export function confirmPattern(names: readonly string[]): string {
+  return [...new Set(names.map(ownName))].map((n) => `(?:${escapeRe(n)})$`).join('|')
+}
+
+/** Whether every one of `k` rounds FAILed. */
+export function failedEveryRound(v: TestVerdict | undefined, k: number): boolean {
+  if (!v) return false
+  if (v.rounds) return (v.rounds.FAIL ?? 0) + (v.rounds.XPASS ?? 0) === k
+  return k === 1 && (v.verdict === 'FAIL' || v.verdict === 'XPASS')
+}
+
+/** Whether any round FAILed. */
+export function failedAnyRound(v: TestVerdict | undefined): boolean {
+  if (!v) return false
+  if (v.rounds) return (v.rounds.FAIL ?? 0) + (v.rounds.XPASS ?? 0) > 0
+  return v.verdict === 'FAIL' || v.verdict === 'XPASS'
+}
+
+/** "FAIL 2, PASS 1 of 3" */
+export function roundsText(v: TestVerdict | undefined, k: number): string {
+  if (!v) return `no verdict in ${k} round(s)`
+  const counts: Partial<Record<RoundVerdict, number>> = v.rounds ?? { [v.verdict as RoundVerdict]: 1 }
+  return `${Object.entries(counts).map(([verdict, n]) => `${verdict} ${n}`).join(', ')} of ${k}`
+}
+
+/**
+ * Sort the gate's new failures and new splats by their confirmation rounds: one that FAILed in
+ * every head round and in no base round stays; one that did not come back every time, or that
+ * fails on base too, moves to `flaky`; one the rounds gave no verdict for (ERROR, absent)
+ * moves to `undetermined`. Each change keeps its confirmation for the report.
+ */
+export function applyConfirmation(c: GateComparison, headRounds: readonly TestVerdict[], baseRounds: readonly TestVerdict[], k: number): void {
+  const h = new Map(headRounds.map((v) => [testId(v.name), v]))
+  const b = new Map(baseRounds.map((v) => [testId(v.name), v]))
+  const sort = (list: TestChange[]): TestChange[] => {
+    const keep: TestChange[] = []
+    for (const ch of list) {
+      const conf: Confirmation = { rounds: k, head: h.get(ch.test), base: b.get(ch.test) }
+      ch.confirm = conf
+      if (!conf.head || conf.head.verdict === 'ERROR' || conf.head.verdict === 'SKIP') {
+        if (!c.undetermined.includes(ch)) c.undetermined.push(ch)
+      } else if (failedEveryRound(conf.head, k) && !failedAnyRound(conf.base)) keep.push(ch)
+      else if (!c.flaky.includes(ch)) c.flaky.push(ch)
+    }
+    return keep
+  }
+  c.newFailures = sort(c.newFailures)
+  c.newSplats = sort(c.newSplats)
+}
+
+/** Why a change is flaky rather than a regression, for the report. */
+export function flakyWhy(ch: TestChange): string {
+  const conf = ch.confirm
+  if (!conf) return ''
+  const head = `head: ${ch.head?.verdict ?? '?'} then ${roundsText(conf.head, conf.rounds)} on confirmation`
+  const base = `base: ${ch.base?.verdict ?? '(absent)'} then ${roundsText(conf.base, conf.rounds)}`
+  return ` — ${head}; ${base}`
+}
