@@ -45,6 +45,9 @@ Usage:
   vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite
   vfio-conform bench --speed  the main job one guest at a time and guests at once, in one
                               run: wall, per guest, per file, waits, and the ratios
+  vfio-conform bench --stability [N] [-- RUN-ARGS]
+                              the main job (or RUN-ARGS) N times (default 10) on fresh guests:
+                              per-test verdict counts, FLAKY tests, wall-time spread
   vfio-conform compare OLD NEW
       two runs' verdicts (results dirs or verdicts.json), test by test: exit 0 when every
       test has the same verdict, 1 otherwise (a change to the harness must not change one)

@@ -1,0 +1,71 @@
+// Benchmark: how stable are the verdicts? The main job (or the kernels given) N times over on
+// fresh guests (`vfio-conform run --repeat N --repeat-boot`): per test how many times each
+// verdict came out, the FLAKY ones by name, and the run-to-run spread of the wall time.
+// Prints figures; the target (0 FLAKY in 10 runs) is read from them, not asserted.
+//   npx tsx bench/stability.ts [N] [-- run args...]      (default N=10, the main job)
+//   vfio-conform bench --stability [N] [-- run args...]
+import { execa } from 'execa'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { TestVerdict } from '../harness/report/verdict.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+interface Merged {
+  verdicts: TestVerdict[]
+  runErrors: string[]
+  rounds: Array<{ round: number; dir: string; wallMs: number }>
+}
+
+export function stabilityFigures(m: Merged): string[] {
+  const out: string[] = []
+  const walls = m.rounds.map((r) => r.wallMs / 1000).sort((a, b) => a - b)
+  const n = walls.length
+  const mean = walls.reduce((a, w) => a + w, 0) / n
+  const sd = Math.sqrt(walls.reduce((a, w) => a + (w - mean) ** 2, 0) / n)
+  const median = n % 2 ? walls[(n - 1) / 2]! : (walls[n / 2 - 1]! + walls[n / 2]!) / 2
+  out.push(`runs: ${n} (fresh guests each)`)
+  out.push(`wall per run: min ${walls[0]!.toFixed(0)} s, median ${median.toFixed(0)} s, max ${walls[n - 1]!.toFixed(0)} s, spread ${(walls[n - 1]! - walls[0]!).toFixed(0)} s, sd ${sd.toFixed(1)} s`)
+  out.push(`  each: ${m.rounds.map((r) => `${(r.wallMs / 1000).toFixed(0)}`).join(' ')} s`)
+  const kinds = new Map<string, number>()
+  for (const v of m.verdicts) {
+    const k = v.verdict === 'FLAKY' ? 'FLAKY' : `${v.verdict} x${Object.values(v.rounds ?? {}).reduce((a, c) => a + (c ?? 0), 0) || 1}`
+    kinds.set(k, (kinds.get(k) ?? 0) + 1)
+  }
+  out.push(`tests: ${m.verdicts.length}: ${[...kinds].map(([k, c]) => `${c} ${k}`).join(', ')}`)
+  const flaky = m.verdicts.filter((v) => v.verdict === 'FLAKY')
+  out.push(`FLAKY: ${flaky.length}`)
+  for (const v of flaky) out.push(`  ${v.name}: ${Object.entries(v.rounds ?? {}).map(([k, c]) => `${k} ${c}`).join(', ')}`)
+  for (const e of m.runErrors) out.push(`run error: ${e.split('\n')[0]}`)
+  return out
+}
+
+export async function benchStability(args: string[]): Promise<number> {
+  const sep = args.indexOf('--')
+  const own = sep < 0 ? args : args.slice(0, sep)
+  const runArgs = sep < 0 ? [] : args.slice(sep + 1)
+  const n = own[0] === undefined ? 10 : Number(own[0])
+  if (!Number.isInteger(n) || n < 2) {
+    console.error(`bench --stability: N must be a whole number >= 2, not "${own[0]}"`)
+    return 2
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vfio-conform-stability-'))
+  const t0 = Date.now()
+  const r = await execa('node', [path.join(ROOT, 'bin/vfio-conform.mjs'), 'run', '--repeat', String(n), '--repeat-boot', '--results', dir, ...runArgs], {
+    reject: false, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, VFIO_CONFORM_QUIET: '1' },
+  })
+  const merged = JSON.parse(await readFile(path.join(dir, 'verdicts.json'), 'utf8').catch(() => 'null')) as Merged | null
+  if (!merged) {
+    console.error(`bench --stability: the runs left no merged verdicts (exit ${r.exitCode}); results in ${dir}`)
+    return 125
+  }
+  console.log(`vfio-conform bench --stability: ${runArgs.join(' ') || 'the main job'}, ${((Date.now() - t0) / 60000).toFixed(1)} min in all; results in ${dir}`)
+  for (const l of stabilityFigures(merged)) console.log(l)
+  return 0
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  process.exitCode = await benchStability(process.argv.slice(2))
+}
