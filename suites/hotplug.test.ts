@@ -13,7 +13,7 @@ import type { GuestSession } from '../harness/guest/session.js'
 import { askSupervisorQmp } from '../harness/guest/supervisor.js'
 import { HarnessError, HARNESS_ERROR_TAG } from '../harness/util/errors.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
-import { legacyMissing } from '../harness/vfio/capabilities.js'
+import { cdevPathFixture, legacyPathFixture } from '../harness/vitest/path-fixtures.js'
 import { bindIommufd, cdevPath, destroy, errnoOf, IOMMUFD_PATH, must, openCdev, openIommufd, ownCdev } from '../harness/vfio/iommufd.js'
 import { deviceInfo, getDeviceFd, groupPath, groupStatus, holdGroup, openGroup } from '../harness/vfio/legacy.js'
 import { setRequestEventfd } from '../harness/vfio/request-irq.js'
@@ -53,25 +53,8 @@ forEachTarget((target, base) => {
       if (!(await guest.fatalSplats()).length) await hp.cleanup()
     },
   })
-  const legacyTest = test.extend<{ legacy: void }>({
-    legacy: [
-      async ({ kconfig, skip }, use) => {
-        const missing = legacyMissing(kconfig)
-        if (missing) skip(missing)
-        await use()
-      },
-      { auto: true },
-    ],
-  })
-  const cdevTest = test.extend<{ cdev: void }>({
-    cdev: [
-      async ({ requireConfig }, use) => {
-        requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
-        await use()
-      },
-      { auto: true },
-    ],
-  })
+  const legacyTest = test.extend<{ legacy: void }>({ legacy: legacyPathFixture })
+  const cdevTest = test.extend<{ cdev: void }>({ cdev: cdevPathFixture })
 
   /** The cast's held group for hot-adds, or SKIP where the vIOMMU model cannot hand it out. */
   const intoGroup = (castPart: CastPart, skip: (why: string) => never) => {
@@ -140,17 +123,23 @@ forEachTarget((target, base) => {
 
   // ---- a device that arrives in a group userspace holds ----
 
+  /** The cast's group held the legacy way (group fd, container, type1), with a device fd of its device present at boot. */
+  const heldGroup = async (guest: GuestSession, castPart: CastPart, skip: (why: string) => never) => {
+    const { slot, owned } = intoGroup(castPart, skip)
+    const g = await guest.vfioGroup(owned)
+    const holder = await guest.agent({ label: 'holder' })
+    const { group } = await holdGroup(holder, g.group)
+    const ownedFd = must(await getDeviceFd(holder, group, g.bdf(owned)), `GET_DEVICE_FD ${owned}`)
+    return { slot, owned, g, holder, group, ownedFd }
+  }
+
   // A host driver's probe of the new device: really_probe -> pci_dma_configure ->
   // iommu_device_use_default_domain, -EBUSY while the group has an owner (the legacy
   // container's or iommufd's claim); bind_store hands that errno to the writer. The new device
   // joins the owner's group (and domain) when it is probed into it (__iommu_probe_device).
   // vfio_group_ioctl_get_status: a group with a container is VIABLE whatever its devices do.
   legacyTest("legacy: a device hot-added into a held group joins it; a host driver's probe is EBUSY; the group stays viable and held; once the holder lets go a host driver binds", async ({ guest, hotplug, castPart, skip }) => {
-    const { slot, owned } = intoGroup(castPart, skip)
-    const g = await guest.vfioGroup(owned)
-    const holder = await guest.agent({ label: 'holder' })
-    const { group } = await holdGroup(holder, g.group)
-    const ownedFd = must(await getDeviceFd(holder, group, g.bdf(owned)), `GET_DEVICE_FD ${owned}`)
+    const { slot, g, holder, group, ownedFd } = await heldGroup(guest, castPart, skip)
     const bdf = await hotplug.add(slot)
     const admin = await guest.agent({ label: 'admin' })
     expect(errnoOf(await hostDriverBind(admin, bdf))).toBe('EBUSY')
@@ -215,11 +204,7 @@ forEachTarget((target, base) => {
 
   /** A device hot-added into the held group, on vfio-pci, with its device fd in the holder. */
   const heldHotDevice = async (guest: GuestSession, hotplug: GuestHotplug, castPart: CastPart, skip: (why: string) => never) => {
-    const { slot, owned } = intoGroup(castPart, skip)
-    const g = await guest.vfioGroup(owned)
-    const holder = await guest.agent({ label: 'holder' })
-    const { group } = await holdGroup(holder, g.group)
-    const ownedFd = must(await getDeviceFd(holder, group, g.bdf(owned)), `GET_DEVICE_FD ${owned}`)
+    const { slot, g, holder, group, ownedFd } = await heldGroup(guest, castPart, skip)
     const bdf = await hotplug.add(slot)
     await toVfio(guest, bdf)
     const fd = must(await getDeviceFd(holder, group, bdf), `GET_DEVICE_FD ${bdf}`)

@@ -9,6 +9,7 @@
 // "Every vfio-pci device has a cdev node matching sysfs" is in cdev-mdev-smoke.test.ts.
 import { expect } from 'vitest'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
+import { cdevPathFixture } from '../harness/vitest/path-fixtures.js'
 import { deviceInfo, openGroup } from '../harness/vfio/legacy.js'
 import {
   allowIovas,
@@ -43,16 +44,8 @@ const NO_SUCH_ID = 1_000_000
 const PAGE = 4096
 
 forEachTarget((target, base) => {
-  const test = base.extend<{ cdev: void }>({
-    // Every test here needs iommufd and the device cdev.
-    cdev: [
-      async ({ requireConfig }, use) => {
-        requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
-        await use()
-      },
-      { auto: true },
-    ],
-  })
+  // Every test here needs iommufd and the device cdev.
+  const test = base.extend<{ cdev: void }>({ cdev: cdevPathFixture })
 
   // ---- 7. a cdev fd before BIND_IOMMUFD ----
 

@@ -5,7 +5,7 @@
 import { expect } from 'vitest'
 import { VIOMMU_ISOLATES_MSI } from '../guests/topologies/index.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
-import { legacyMissing } from '../harness/vfio/capabilities.js'
+import { legacyPathFixture } from '../harness/vitest/path-fixtures.js'
 import {
   apiVersion,
   checkExtension,
@@ -35,17 +35,8 @@ import {
 } from '../harness/uapi/vfio.js'
 
 forEachTarget((target, base) => {
-  const test = base.extend<{ legacy: void }>({
-    // Every test here needs the legacy path; a kernel without it SKIPs with the option named.
-    legacy: [
-      async ({ kconfig, skip }, use) => {
-        const missing = legacyMissing(kconfig)
-        if (missing) skip(missing)
-        await use()
-      },
-      { auto: true },
-    ],
-  })
+  // Every test here needs the legacy path; a kernel without it SKIPs with the option named.
+  const test = base.extend<{ legacy: void }>({ legacy: legacyPathFixture })
 
   // vfio_group_fops_open: "if (group->opened_file) return -EBUSY" (6.1 and 6.12 alike).
   test('a group opens once: a second open in the same process is EBUSY', async ({ guest, skip, castPart }) => {
