@@ -248,7 +248,7 @@ export function renderGateReport(c: GateComparison, meta: GateReportMeta): strin
   out.push(
     `- selection: ${meta.selection ? `/${meta.selection}/` : 'every test'}; topology ${meta.topologies.join(', ') || 'default set'}; vIOMMU ${meta.iommus.join(', ') || "the topologies' models"}`,
   )
-  const compared = c.unchanged.length + c.newFailures.length + c.fixed.length + c.newSkips.length + c.otherChanges.length + c.undetermined.length
+  const compared = c.unchanged.length + c.newFailures.length + c.fixed.length + c.newSkips.length + c.otherChanges.length + c.undetermined.length + c.flaky.length
   out.push(`- tests compared: ${compared} (unchanged ${c.unchanged.length})`, '')
   out.push(gateResultLine(c, code), '')
   const section = (title: string, list: TestChange[], why: (ch: TestChange) => string) => {
