@@ -48,6 +48,10 @@ Usage:
   vfio-conform bench --stability [N] [-- RUN-ARGS]
                               the main job (or RUN-ARGS) N times (default 10) on fresh guests:
                               per-test verdict counts, FLAKY tests, wall-time spread
+  vfio-conform model [--seed S] [--runs N] [--steps N] [run options...]
+      the ownership model alone: N random two-process sequences (default 50 of up to 24
+      steps) on each kernel's multi-device group, checked against harness/model/ownership.ts;
+      a divergence is shrunk and printed with its seed (--seed S replays it)
   vfio-conform compare OLD NEW
       two runs' verdicts (results dirs or verdicts.json), test by test: exit 0 when every
       test has the same verdict, 1 otherwise (a change to the harness must not change one)
@@ -95,6 +99,8 @@ export async function main(argv: string[]): Promise<number> {
         return await gateCommand(rest)
       case 'compare':
         return await compareCommand(rest)
+      case 'model':
+        return await modelCommand(rest)
       case 'bench': {
         const { benchCommand } = await import('./bench.js')
         return await benchCommand(rest)
@@ -288,4 +294,25 @@ function printMergedRounds(m: MergedRuns, rounds: RoundRun[]): void {
   for (const e of m.runErrors) console.log(`ERROR ${e.split('\n')[0]}`)
   console.log(`rounds' wall time: ${rounds.map((r) => `${(r.wallMs / 1000).toFixed(0)} s`).join(', ')}`)
   console.log(`PASS ${c.PASS}  FAIL ${c.FAIL}  SKIP ${c.SKIP}  ERROR ${c.ERROR + m.runErrors.length}  XFAIL ${c.XFAIL}  XPASS ${c.XPASS}  FLAKY ${c.FLAKY}`)
+}
+
+/**
+ * `vfio-conform model [--seed S] [--runs N] [--steps N] [run options]`: the ownership-model
+ * test alone (suites/ownership-model.test.ts) with that budget; a seed replays a run.
+ */
+async function modelCommand(args: string[]): Promise<number> {
+  const rest: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    const m = /^--(seed|runs|steps)(?:=(.*))?$/.exec(a)
+    if (!m) {
+      rest.push(a)
+      continue
+    }
+    const v = m[2] ?? args[++i]
+    if (v === undefined || !/^-?\d+$/.test(v)) throw new UsageError(`model: --${m[1]} takes a whole number, not "${v ?? ''}"`)
+    process.env[`VFIO_CONFORM_MODEL_${m[1]!.toUpperCase()}`] = v
+  }
+  if (rest.includes('--filter')) throw new UsageError('model: --filter is the model test itself; use run --filter for other tests')
+  return runCommand([...rest, '--filter', 'ownership model'])
 }
