@@ -91,6 +91,7 @@ export class GuestSupervisor {
   private server?: net.Server
   private dir?: string
   socketPath = ''
+  private onExit?: () => void
 
   constructor(private readonly incidentsFile: string) {}
 
@@ -104,7 +105,8 @@ export class GuestSupervisor {
     this.socketPath = path.join(this.dir, 'supervisor.sock')
     // Also on Ctrl-C / SIGTERM, where the CLI exits without the global teardown.
     const dir = this.dir
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+    this.onExit = () => rmSync(dir, { recursive: true, force: true })
+    process.once('exit', this.onExit)
     this.server = net.createServer((sock) => {
       let buf = ''
       sock.on('error', () => {})
@@ -128,6 +130,8 @@ export class GuestSupervisor {
   }
 
   async close(): Promise<void> {
+    // Not left behind for a later run in this process (run --repeat-boot runs vitest N times).
+    if (this.onExit) process.off('exit', this.onExit)
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()))
     if (this.dir) await rm(this.dir, { recursive: true, force: true })
   }
