@@ -156,12 +156,15 @@ function decideCell(claim: Claim, column: ClaimColumn, evidence: EvidenceItem[])
 
   const missing = claim.decidedBy.filter((p) => !p.optional && !evidence.some((e) => p.test.test(e.test)))
   const errored = evidence.filter((e) => e.verdict === 'ERROR')
+  // A FLAKY test (--repeat) neither holds nor refutes a claim: its verdict varied.
+  const flaky = evidence.filter((e) => e.verdict === 'FLAKY')
   const skippedRequired = evidence.filter((e) => e.verdict === 'SKIP' && !e.optional)
-  if (missing.length || errored.length || skippedRequired.length) {
+  if (missing.length || errored.length || flaky.length || skippedRequired.length) {
     const parts: string[] = []
     if (missing.length) parts.push(`no test ran for ${missing.map((p) => String(p.test)).join(', ')}`)
     if (skippedRequired.length) parts.push(`${skippedRequired.length} skipped: ${uniq(skippedRequired.map(skipWhy)).join('; ')}`)
     if (errored.length) parts.push(`${errored.length} errored: ${uniq(errored.map((e) => firstLine(e.reason ?? 'error'))).join('; ')}`)
+    if (flaky.length) parts.push(`${flaky.length} flaky: ${uniq(flaky.map((e) => firstLine(e.reason ?? 'flaky'))).join('; ')}`)
     return cell('UNDECIDED', parts.join('; '))
   }
 

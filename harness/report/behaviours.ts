@@ -44,6 +44,7 @@ function decide(column: string, tests: Array<{ test: string; v: TestVerdict }>):
   const notes: string[] = []
   for (const t of of('FAIL')) notes.push(`FAIL "${t.test}": ${firstLine(t.v.reason ?? 'failed')}`)
   for (const t of of('XPASS')) notes.push(`XPASS "${t.test}": known issue ${t.v.knownIssue?.id ?? '?'} no longer reproduces`)
+  for (const t of of('FLAKY')) notes.push(`FLAKY "${t.test}": ${firstLine(t.v.reason ?? 'flaky')}`)
   for (const t of of('ERROR')) notes.push(`ERROR "${t.test}": ${firstLine(t.v.reason ?? 'error')}`)
   const xfail = of('XFAIL')
   for (const id of uniq(xfail.map((t) => t.v.knownIssue?.id ?? '?'))) {
@@ -60,7 +61,9 @@ function decide(column: string, tests: Array<{ test: string; v: TestVerdict }>):
       ? 'FAIL'
       : counts.XPASS
         ? 'XPASS'
-        : counts.ERROR
+        : counts.FLAKY
+          ? 'FLAKY'
+          : counts.ERROR
           ? 'ERROR'
           : counts.PASS
             ? 'PASS'
