@@ -1,6 +1,6 @@
 // The kernel against an executable model of the ownership rules (harness/model/ownership.ts):
 // random sequences of operations by two processes on the devices of a multi-device group
-// (group open/close, SET_CONTAINER, GET_DEVICE_FD, cdev open/BIND/close, exit), each errno
+// (group open/close, SET_CONTAINER, GET_DEVICE_FD, cdev open/BIND/close, exit, SIGKILL), each errno
 // checked against the model's prediction, a divergence shrunk by fast-check to the shortest
 // sequence that still diverges. Replay a run: `vfio-conform model --seed S`. Budget: the
 // model's NPM_TEST_BUDGET, or VFIO_CONFORM_MODEL_RUNS / _STEPS / _SEED.

@@ -8,7 +8,7 @@
 // Scope of this first model: two processes (each with its own iommufd context), the two devices
 // of the topology's multi-device group (both on vfio-pci), the legacy path (group open/close,
 // SET_CONTAINER + SET_IOMMU, GET_DEVICE_FD, device fd close) and the cdev path (open, BIND,
-// close), process exit. Host drivers, IOAS attachment and mdevs are not modelled yet.
+// close), process exit and SIGKILL. Host drivers, IOAS attachment and mdevs are not modelled yet.
 
 export type Proc = 'A' | 'B'
 export type Dev = 0 | 1
@@ -54,6 +54,7 @@ export type Op =
   | { op: 'bindCdev'; p: Proc; d: Dev }
   | { op: 'closeCdev'; p: Proc; d: Dev }
   | { op: 'exit'; p: Proc }
+  | { op: 'kill'; p: Proc }
 
 /** The errno an operation must return ("OK" for success), and the rule that decides it. */
 export interface Prediction {
@@ -89,6 +90,7 @@ export function applicable(s: ModelState, k: ModelKernel, o: Op): boolean {
     case 'closeCdev':
       return !!s.cdevs[o.p][o.d]
     case 'exit':
+    case 'kill':
       return true
   }
 }
@@ -131,6 +133,8 @@ export function predict(s: ModelState, o: Op): Prediction {
       return { errno: 'OK', rule: 'close(2) (vfio_df_unbind_iommufd)' }
     case 'exit':
       return { errno: 'OK', rule: 'exit(2): every fd of the process closes' }
+    case 'kill':
+      return { errno: 'OK', rule: 'SIGKILL: do_exit closes every fd of the process' }
   }
 }
 
@@ -177,6 +181,7 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
       s.cdevs[o.p][o.d] = undefined
       break
     case 'exit':
+    case 'kill':
       s.deviceFds[o.p] = [0, 0]
       s.cdevs[o.p] = [undefined, undefined]
       if (s.groupHolder === o.p) s.groupFdClosed = true

@@ -62,7 +62,7 @@ export function opMenu(k: ModelKernel): Op[] {
     for (let i = 0; i < weight; i++) out.push(...ops)
   }
   for (const p of PROCS) {
-    add(1, [{ op: 'exit', p }])
+    add(1, [{ op: 'exit', p }, { op: 'kill', p }])
     if (k.legacy) {
       add(3, [{ op: 'openGroup', p }, { op: 'setContainer', p }])
       add(1, [{ op: 'closeGroup', p }])
@@ -163,6 +163,12 @@ class RealSystem {
       }
       case 'exit': {
         await a.close()
+        this.forget(o.p)
+        return 'OK'
+      }
+      case 'kill': {
+        // SIGKILL, and wait until do_exit has closed the process's fds.
+        await this.guest.killAgent(a)
         this.forget(o.p)
         return 'OK'
       }
