@@ -1,6 +1,7 @@
 // The kernel against an executable model of the ownership rules (harness/model/ownership.ts):
 // random sequences of operations by two processes on the devices of a multi-device group
-// (group open/close, SET_CONTAINER, GET_DEVICE_FD, cdev open/BIND/close, exit, SIGKILL), each errno
+// (group open/close/status, SET_CONTAINER, GET_DEVICE_FD, cdev open/BIND/close, exit, SIGKILL) and
+// an administrator moving a device to a host driver and back, each errno
 // checked against the model's prediction, a divergence shrunk by fast-check to the shortest
 // sequence that still diverges. Replay a run: `vfio-conform model --seed S`. Budget: the
 // model's NPM_TEST_BUDGET, or VFIO_CONFORM_MODEL_RUNS / _STEPS / _SEED.
@@ -26,7 +27,11 @@ forEachTarget(
       { timeout: 600_000 },
       async ({ guest, castPart, kconfig, skip, annotate }) => {
         const [d0, d1] = castPart('multiDeviceGroup')
-        const k: ModelKernel = { legacy: !legacyMissing(kconfig), cdev: !!kconfig && !kconfig.missing('IOMMUFD', 'VFIO_DEVICE_CDEV') }
+        const k: ModelKernel = {
+          legacy: !legacyMissing(kconfig),
+          cdev: !!kconfig && !kconfig.missing('IOMMUFD', 'VFIO_DEVICE_CDEV'),
+          hostDriver: !!kconfig?.enabled('UIO_PCI_GENERIC'),
+        }
         // iommufd's compat container claims DMA ownership at device open, not at
         // SET_CONTAINER (known issue iommufd-compat-ownership-at-device-open): not modelled yet.
         if (kconfig?.enabled('IOMMUFD_VFIO_CONTAINER') && !kconfig.enabled('VFIO_CONTAINER')) {
@@ -38,7 +43,7 @@ forEachTarget(
         const cdevs = k.cdev ? ([await cdevPath(guest, bdfs[0]), await cdevPath(guest, bdfs[1])] as [string, string]) : undefined
         const budget = budgetFromEnv()
         const r = await checkModel(guest, k, { group: g.group, bdfs, cdevs }, budget)
-        await annotate(`model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps checked (paths: ${[k.legacy && 'legacy', k.cdev && 'cdev'].filter(Boolean).join(', ')})`)
+        await annotate(`model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps checked (paths: ${[k.legacy && 'legacy', k.cdev && 'cdev', k.hostDriver && 'host driver'].filter(Boolean).join(', ')})`)
         if (r.counterexample) {
           const c = r.counterexample
           throw new Error(

@@ -8,7 +8,9 @@
 // Scope of this first model: two processes (each with its own iommufd context), the two devices
 // of the topology's multi-device group (both on vfio-pci), the legacy path (group open/close,
 // SET_CONTAINER + SET_IOMMU, GET_DEVICE_FD, device fd close) and the cdev path (open, BIND,
-// close), process exit and SIGKILL. Host drivers, IOAS attachment and mdevs are not modelled yet.
+// close), process exit and SIGKILL, group status, and an administrator moving a device from
+// vfio-pci to an ordinary host driver (uio_pci_generic) and back. IOAS attachment and mdevs
+// are not modelled yet.
 
 export type Proc = 'A' | 'B'
 export type Dev = 0 | 1
@@ -21,6 +23,8 @@ export interface ModelKernel {
   legacy: boolean
   /** iommufd and the device cdev. */
   cdev: boolean
+  /** An ordinary host driver to move a device to (uio_pci_generic, by driver_override). */
+  hostDriver?: boolean
 }
 
 export interface ModelState {
@@ -34,14 +38,18 @@ export interface ModelState {
   deviceFds: Record<Proc, [number, number]>
   /** Open cdev fds per process and device, and whether that fd is bound to the process's iommufd. */
   cdevs: Record<Proc, [CdevFd | undefined, CdevFd | undefined]>
+  /** Each device's driver: vfio-pci (as the test starts), the host driver, or none (a refused bind). */
+  driver: [DevDriver, DevDriver]
 }
+
+export type DevDriver = 'vfio-pci' | 'host' | 'none'
 
 export interface CdevFd {
   bound: boolean
 }
 
 export function initialState(): ModelState {
-  return { groupFdClosed: false, container: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] } }
+  return { groupFdClosed: false, container: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] }, driver: ['vfio-pci', 'vfio-pci'] }
 }
 
 export type Op =
@@ -55,6 +63,11 @@ export type Op =
   | { op: 'closeCdev'; p: Proc; d: Dev }
   | { op: 'exit'; p: Proc }
   | { op: 'kill'; p: Proc }
+  | { op: 'groupStatus'; p: Proc }
+  /** The administrator (not A or B) unbinds vfio-pci from the device and binds the host driver. */
+  | { op: 'hostBind'; d: Dev }
+  /** ... and puts it back on vfio-pci. */
+  | { op: 'toVfio'; d: Dev }
 
 /** The errno an operation must return ("OK" for success), and the rule that decides it. */
 export interface Prediction {
@@ -66,6 +79,8 @@ const cdevBound = (s: ModelState, d: Dev) => PROCS.some((p) => s.cdevs[p][d]?.bo
 const anyCdevBound = (s: ModelState) => DEVS.some((d) => cdevBound(s, d))
 const deviceOpenLegacy = (s: ModelState, d: Dev) => PROCS.some((p) => s.deviceFds[p][d] > 0)
 const heldBy = (s: ModelState, p: Proc) => s.groupHolder === p && !s.groupFdClosed
+/** Any fd that names the device: vfio-pci's unbind would wait for it (not an op the model issues). */
+const deviceInUse = (s: ModelState, d: Dev) => PROCS.some((p) => s.deviceFds[p][d] > 0 || !!s.cdevs[p][d])
 
 /**
  * Whether the op can be issued at all (the process has the fd it needs). An op the runner
@@ -74,8 +89,16 @@ const heldBy = (s: ModelState, p: Proc) => s.groupHolder === p && !s.groupFdClos
 export function applicable(s: ModelState, k: ModelKernel, o: Op): boolean {
   switch (o.op) {
     case 'openGroup':
-      // Also by the holder itself: a second open in the same process is EBUSY too.
-      return k.legacy
+      // Also by the holder itself: a second open in the same process is EBUSY too. The group
+      // node exists while a device of the group is on vfio-pci.
+      return k.legacy && s.driver.includes('vfio-pci')
+    case 'groupStatus':
+      return heldBy(s, o.p)
+    case 'hostBind':
+      // Only a device nobody has open, and never the group's last vfio device (its node goes).
+      return !!k.hostDriver && s.driver[o.d] === 'vfio-pci' && !deviceInUse(s, o.d) && s.driver[1 - o.d] === 'vfio-pci'
+    case 'toVfio':
+      return s.driver[o.d] !== 'vfio-pci'
     case 'closeGroup':
     case 'setContainer':
       return heldBy(s, o.p)
@@ -84,7 +107,7 @@ export function applicable(s: ModelState, k: ModelKernel, o: Op): boolean {
     case 'closeDeviceFd':
       return s.deviceFds[o.p][o.d] > 0
     case 'openCdev':
-      return k.cdev && !s.cdevs[o.p][o.d]
+      return k.cdev && !s.cdevs[o.p][o.d] && s.driver[o.d] === 'vfio-pci'
     case 'bindCdev':
       return !!s.cdevs[o.p][o.d] && !s.cdevs[o.p][o.d]!.bound
     case 'closeCdev':
@@ -107,11 +130,16 @@ export function predict(s: ModelState, o: Op): Prediction {
     case 'closeGroup':
       return { errno: 'OK', rule: 'close(2)' }
     case 'setContainer':
-      // vfio_group_ioctl_set_container: "if (vfio_group_has_iommu(group)) -EINVAL" (one container).
+      // vfio_group_ioctl_set_container: "if (vfio_group_has_iommu(group)) -EINVAL" (one container);
+      // vfio_container_attach_group -> iommu_group_claim_dma_owner: "if (group->owner_cnt) -EPERM"
+      // (a host driver's probe took an owner count).
       if (s.container) return { errno: 'EINVAL', rule: 'vfio_group_ioctl_set_container: a container is already set' }
+      if (s.driver.includes('host')) return { errno: 'EPERM', rule: 'iommu_group_claim_dma_owner: a device of the group is on a host driver (owner_cnt)' }
       return { errno: 'OK', rule: 'vfio_group_ioctl_set_container -> vfio_container_attach_group (iommu_group_claim_dma_owner)' }
     case 'getDeviceFd':
+      // vfio_group_ioctl_get_device_fd: no vfio device of that name in the group -> -ENODEV;
       // vfio_df_group_open: "if (!vfio_group_has_iommu(group)) -EINVAL".
+      if (s.driver[o.d] !== 'vfio-pci') return { errno: 'ENODEV', rule: 'vfio_group_ioctl_get_device_fd: the device is not a vfio device (not on vfio-pci)' }
       if (!s.container) return { errno: 'EINVAL', rule: 'vfio_df_group_open: no container set' }
       return { errno: 'OK', rule: 'vfio_group_ioctl_get_device_fd' }
     case 'closeDeviceFd':
@@ -128,6 +156,7 @@ export function predict(s: ModelState, o: Op): Prediction {
       if (PROCS.some((q) => q !== o.p && DEVS.some((d) => s.cdevs[q][d]?.bound))) {
         return { errno: 'EPERM', rule: 'iommu_device_claim_dma_owner: the group is owned by another iommufd context' }
       }
+      if (s.driver.includes('host')) return { errno: 'EPERM', rule: 'iommu_device_claim_dma_owner: a device of the group is on a host driver (owner_cnt, no owner)' }
       return { errno: 'OK', rule: 'vfio_df_ioctl_bind_iommufd' }
     case 'closeCdev':
       return { errno: 'OK', rule: 'close(2) (vfio_df_unbind_iommufd)' }
@@ -135,12 +164,28 @@ export function predict(s: ModelState, o: Op): Prediction {
       return { errno: 'OK', rule: 'exit(2): every fd of the process closes' }
     case 'kill':
       return { errno: 'OK', rule: 'SIGKILL: do_exit closes every fd of the process' }
+    case 'groupStatus': {
+      // vfio_group_ioctl_get_status: with a container VIABLE | CONTAINER_SET; else VIABLE
+      // unless iommu_group_dma_owner_claimed (a host driver's probe).
+      const flags = s.container ? 3 : s.driver.includes('host') ? 0 : 1
+      return { errno: `flags=${flags}`, rule: 'vfio_group_ioctl_get_status: VIABLE unless a host driver holds the group (iommu_group_dma_owner_claimed)' }
+    }
+    case 'hostBind':
+      // really_probe -> pci_dma_configure -> iommu_device_use_default_domain: -EBUSY while the
+      // group has an owner (a container, or an iommufd context through a bound cdev).
+      if (s.container || anyCdevBound(s)) return { errno: 'EBUSY', rule: 'iommu_device_use_default_domain: the group is owned by userspace' }
+      return { errno: 'OK', rule: 'bind_store -> really_probe' }
+    case 'toVfio':
+      // vfio-pci is driver_managed_dma: its probe takes no owner count.
+      return { errno: 'OK', rule: 'vfio_pci_probe (driver_managed_dma)' }
   }
 }
 
 /** The state after `o` returned `errno` (the model's own prediction when they agree). */
 export function next(s0: ModelState, o: Op, errno: string): ModelState {
   const s: ModelState = structuredClone(s0)
+  // A refused host-driver bind leaves the device without a driver (vfio-pci was unbound first).
+  if (o.op === 'hostBind' && errno !== 'OK') s.driver[o.d] = 'none'
   if (errno !== 'OK') return s
   const releaseGroupIfDone = () => {
     // vfio_group_fops_release runs when the group file's last reference goes: the holder's
@@ -180,6 +225,14 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
     case 'closeCdev':
       s.cdevs[o.p][o.d] = undefined
       break
+    case 'hostBind':
+      s.driver[o.d] = 'host'
+      break
+    case 'toVfio':
+      s.driver[o.d] = 'vfio-pci'
+      break
+    case 'groupStatus':
+      break
     case 'exit':
     case 'kill':
       s.deviceFds[o.p] = [0, 0]
@@ -193,5 +246,5 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
 
 export function describeOp(o: Op): string {
   const dev = 'd' in o ? ` dev${o.d}` : ''
-  return `${o.p}: ${o.op}${dev}`
+  return `${'p' in o ? o.p : 'admin'}: ${o.op}${dev}`
 }

@@ -7,7 +7,10 @@ import fc from 'fast-check'
 import type { GuestAgent } from '../agent/client.js'
 import type { GuestSession } from '../guest/session.js'
 import { bindIommufd, cdevPath, errnoOf as errnoOfCdev, openCdev, openIommufd } from '../vfio/iommufd.js'
-import { errnoOf, getDeviceFd, openContainer, openGroup, setContainer, setIommu } from '../vfio/legacy.js'
+import { errnoOf, getDeviceFd, groupStatus, openContainer, openGroup, setContainer, setIommu } from '../vfio/legacy.js'
+
+/** The ordinary host driver the administrator moves a device to (not driver_managed_dma). */
+const HOST_DRIVER = 'uio_pci_generic'
 import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
 import { applicable, describeOp, DEVS, initialState, next, predict, PROCS, type Dev, type ModelKernel, type ModelState, type Op, type Proc } from './ownership.js'
 
@@ -61,8 +64,10 @@ export function opMenu(k: ModelKernel): Op[] {
   const add = (weight: number, ops: Op[]) => {
     for (let i = 0; i < weight; i++) out.push(...ops)
   }
+  if (k.hostDriver) for (const d of DEVS) add(1, [{ op: 'hostBind', d }]), add(2, [{ op: 'toVfio', d }])
   for (const p of PROCS) {
     add(1, [{ op: 'exit', p }, { op: 'kill', p }])
+    if (k.legacy) add(1, [{ op: 'groupStatus', p }])
     if (k.legacy) {
       add(3, [{ op: 'openGroup', p }, { op: 'setContainer', p }])
       add(1, [{ op: 'closeGroup', p }])
@@ -98,6 +103,7 @@ class RealSystem {
   private deviceFds: Record<Proc, [number[], number[]]> = { A: [[], []], B: [[], []] }
   private cdev: Record<Proc, [number | undefined, number | undefined]> = { A: [undefined, undefined], B: [undefined, undefined] }
   private iommufd: Partial<Record<Proc, number>> = {}
+  private adminAgent?: GuestAgent
 
   constructor(
     private readonly guest: GuestSession,
@@ -110,6 +116,7 @@ class RealSystem {
 
   /** Run one op; its errno ("OK" on success). */
   async exec(o: Op): Promise<string> {
+    if (o.op === 'hostBind' || o.op === 'toVfio') return this.admin(o)
     const a = await this.agent(o.p)
     const must = (fd: number | undefined, what: string): number => {
       if (fd === undefined) throw new HarnessError(`${HARNESS_ERROR_TAG} model runner: ${describeOp(o)} has no ${what} fd (the model offered an op the runner cannot express)`)
@@ -172,7 +179,35 @@ class RealSystem {
         this.forget(o.p)
         return 'OK'
       }
+      case 'groupStatus': {
+        const r = await groupStatus(a, must(this.group[o.p], 'group'))
+        return r.ret < 0 ? errnoOf(r) : `flags=${r.flags}`
+      }
     }
+  }
+
+  /** The administrator's driver moves (root, its own process). */
+  private async admin(o: Extract<Op, { op: 'hostBind' | 'toVfio' }>): Promise<string> {
+    const a = (this.adminAgent ??= await this.guest.agent({ label: 'model admin' }))
+    const bdf = this.t.bdfs[o.d]
+    const dev = `/sys/bus/pci/devices/${bdf}`
+    const driver = async () => (await a.readlink(`${dev}/driver`)).target?.split('/').pop()
+    const plumbing = async (file: string, data: string) => {
+      const r = await a.writeFile(file, data)
+      if (r.ret < 0) throw new HarnessError(`${HARNESS_ERROR_TAG} model runner: write ${data.trim()} to ${file}: ${errnoOf(r)}`)
+    }
+    if (o.op === 'hostBind') {
+      await plumbing(`${dev}/driver/unbind`, bdf)
+      await plumbing(`${dev}/driver_override`, `${HOST_DRIVER}\n`)
+      return errnoOf(await a.writeFile(`/sys/bus/pci/drivers/${HOST_DRIVER}/bind`, bdf))
+    }
+    if (await driver()) await plumbing(`${dev}/driver/unbind`, bdf)
+    await plumbing(`${dev}/driver_override`, 'vfio-pci\n')
+    await a.writeFile('/sys/bus/pci/drivers_probe', bdf)
+    const now = await driver()
+    // Its cdev comes back under a new vfioN.
+    if (now === 'vfio-pci' && this.t.cdevs) this.t.cdevs[o.d] = await cdevPath(this.guest, bdf)
+    return now === 'vfio-pci' ? 'OK' : `driver ${now ?? 'none'}`
   }
 
   private forget(p: Proc): void {
@@ -190,6 +225,15 @@ class RealSystem {
       await this.agents[p]?.close()
       this.forget(p)
     }
+    // Both devices back on vfio-pci for the next sequence.
+    for (const d of DEVS) {
+      if ((await this.guest.pciDevices()).find((x) => x.bdf === this.t.bdfs[d])?.driver !== 'vfio-pci') {
+        await this.guest.bindDriver(this.t.bdfs[d], 'vfio-pci')
+        if (this.t.cdevs) this.t.cdevs[d] = await cdevPath(this.guest, this.t.bdfs[d])
+      }
+    }
+    await this.adminAgent?.close()
+    this.adminAgent = undefined
   }
 }
 

@@ -60,10 +60,33 @@ describe('ownership model', () => {
     expect(play([{ op: 'openGroup', p: 'A' }, { op: 'openCdev', p: 'B', d: 1 }, { op: 'bindCdev', p: 'B', d: 1 }, { op: 'closeGroup', p: 'A' }, { op: 'bindCdev', p: 'B', d: 1 }])).toEqual(['OK', 'OK', 'EBUSY', 'OK', 'OK'])
   })
 
+  test('host drivers: a held group refuses one (EBUSY, the device left driverless); one in the group spoils viability, SET_CONTAINER and BIND (EPERM)', () => {
+    const k: ModelKernel = { legacy: true, cdev: true, hostDriver: true }
+    expect(
+      play(
+        [
+          { op: 'openGroup', p: 'A' },
+          { op: 'groupStatus', p: 'A' },
+          { op: 'hostBind', d: 1 },
+          { op: 'groupStatus', p: 'A' },
+          { op: 'setContainer', p: 'A' },
+          { op: 'getDeviceFd', p: 'A', d: 1 },
+          { op: 'exit', p: 'A' },
+          { op: 'openCdev', p: 'B', d: 0 },
+          { op: 'bindCdev', p: 'B', d: 0 },
+          { op: 'toVfio', d: 1 },
+          { op: 'bindCdev', p: 'B', d: 0 },
+          { op: 'hostBind', d: 1 },
+        ],
+        k,
+      ),
+    ).toEqual(['OK', 'flags=1', 'OK', 'flags=0', 'EPERM', 'ENODEV', 'OK', 'OK', 'EPERM', 'OK', 'OK', 'EBUSY'])
+  })
+
   test('the generator: every step of every sequence can be issued, and a kernel without cdev gets no cdev op', () => {
     fc.assert(
-      fc.property(fc.array(fc.nat(), { maxLength: 40 }), fc.boolean(), (choices, cdev) => {
-        const k = { legacy: true, cdev }
+      fc.property(fc.array(fc.nat(), { maxLength: 40 }), fc.boolean(), fc.boolean(), (choices, cdev, hostDriver) => {
+        const k = { legacy: true, cdev, hostDriver }
         const ops = opsOf(choices, k)
         expect(ops).toHaveLength(choices.length)
         let s = initialState()
