@@ -83,6 +83,9 @@ interface Entry {
   qmpQueue?: Promise<unknown>
 }
 
+/** The line Guest.restart writes into the console log (harness/guest/guest.ts). */
+const RESTART_LINE_PREFIX = '==== vfio-conform harness:'
+
 /** Kernel lines that answer the NMI the supervisor injects (unknown_nmi_panic is on the command line). */
 const NMI_ANSWER = /Kernel panic - not syncing|NMI: Not continuing|Uhhuh\. NMI received/
 
@@ -195,7 +198,9 @@ export class GuestSupervisor {
       try {
         e.bootOffset = await guest.restart(`lost: ${reason}`)
         incident.outcome = `rebooted (boot ${e.state.generation + 1}); SSH on 127.0.0.1:${guest.sshPort}`
-        const splats = findSplats(await guest.console.read(e.bootOffset))
+        // Not the harness's own "guest restarted (... kernel BUG at ...)" line: the kernel's.
+        const bootText = (await guest.console.read(e.bootOffset)).split('\n').filter((l) => !l.startsWith(RESTART_LINE_PREFIX)).join('\n')
+        const splats = findSplats(bootText)
         if (splats.length) incident.outcome += `; the new boot splatted: ${splats.map((x) => x.kind).join(', ')}`
         e.state = { key: target.key, generation: e.state.generation + 1, status: 'ready', sshPort: guest.sshPort, lastIncident: incident }
       } catch (err) {

@@ -143,7 +143,7 @@ export default class VerdictReporter implements Reporter {
       // Not verdicts, but nothing a reader may miss (last before the counts, where a CI log's
       // tail shows them): a guest the harness had to reboot, and what it found.
       w('')
-      w(`guest incidents (${incidents.length}): guests the harness found unreachable, diagnosed and rebooted`)
+      w(`guest incidents (${incidents.length}): guests the harness lost (unreachable, or their kernel oopsed), diagnosed and rebooted`)
       for (const i of incidents) {
         w(`  ${i.key} at ${i.at}, in "${i.test}": ${i.reason}`)
         for (const line of i.diagnosis) w(`    - ${line}`)
