@@ -1,6 +1,7 @@
 // The kernel against an executable model of the ownership rules (harness/model/ownership.ts):
 // random sequences of operations by two processes on the devices of a multi-device group
-// (group open/close/status, SET_CONTAINER, GET_DEVICE_FD, cdev open/BIND/close, exit, SIGKILL) and
+// (group open/close/status, SET_CONTAINER, GET_DEVICE_FD, cdev open/BIND/close, IOAS
+// alloc/attach/detach/destroy, exit, SIGKILL) and
 // an administrator moving a device to a host driver and back, each errno
 // checked against the model's prediction, a divergence shrunk by fast-check to the shortest
 // sequence that still diverges. Replay a run: `vfio-conform model --seed S`. Budget: the

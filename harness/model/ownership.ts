@@ -9,8 +9,8 @@
 // of the topology's multi-device group (both on vfio-pci), the legacy path (group open/close,
 // SET_CONTAINER + SET_IOMMU, GET_DEVICE_FD, device fd close) and the cdev path (open, BIND,
 // close), process exit and SIGKILL, group status, and an administrator moving a device from
-// vfio-pci to an ordinary host driver (uio_pci_generic) and back. IOAS attachment and mdevs
-// are not modelled yet.
+// vfio-pci to an ordinary host driver (uio_pci_generic) and back, and each process's IOAS
+// (alloc, attach, detach, destroy). mdevs are not modelled yet.
 
 export type Proc = 'A' | 'B'
 export type Dev = 0 | 1
@@ -40,6 +40,8 @@ export interface ModelState {
   cdevs: Record<Proc, [CdevFd | undefined, CdevFd | undefined]>
   /** Each device's driver: vfio-pci (as the test starts), the host driver, or none (a refused bind). */
   driver: [DevDriver, DevDriver]
+  /** Each process's IOAS in its iommufd context (one at most), and the devices attached to it. */
+  ioas: Record<Proc, { attached: [boolean, boolean] } | undefined>
 }
 
 export type DevDriver = 'vfio-pci' | 'host' | 'none'
@@ -49,7 +51,7 @@ export interface CdevFd {
 }
 
 export function initialState(): ModelState {
-  return { groupFdClosed: false, container: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] }, driver: ['vfio-pci', 'vfio-pci'] }
+  return { groupFdClosed: false, container: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] }, driver: ['vfio-pci', 'vfio-pci'], ioas: { A: undefined, B: undefined } }
 }
 
 export type Op =
@@ -64,6 +66,10 @@ export type Op =
   | { op: 'exit'; p: Proc }
   | { op: 'kill'; p: Proc }
   | { op: 'groupStatus'; p: Proc }
+  | { op: 'ioasAlloc'; p: Proc }
+  | { op: 'attach'; p: Proc; d: Dev }
+  | { op: 'detach'; p: Proc; d: Dev }
+  | { op: 'destroyIoas'; p: Proc }
   /** The administrator (not A or B) unbinds vfio-pci from the device and binds the host driver. */
   | { op: 'hostBind'; d: Dev }
   /** ... and puts it back on vfio-pci. */
@@ -94,6 +100,14 @@ export function applicable(s: ModelState, k: ModelKernel, o: Op): boolean {
       return k.legacy && s.driver.includes('vfio-pci')
     case 'groupStatus':
       return heldBy(s, o.p)
+    case 'ioasAlloc':
+      return k.cdev && !s.ioas[o.p]
+    case 'attach':
+      return !!s.cdevs[o.p][o.d]?.bound && !!s.ioas[o.p] && !s.ioas[o.p]!.attached[o.d]
+    case 'detach':
+      return !!s.cdevs[o.p][o.d]?.bound && !!s.ioas[o.p]?.attached[o.d]
+    case 'destroyIoas':
+      return !!s.ioas[o.p]
     case 'hostBind':
       // Only a device nobody has open, and never the group's last vfio device (its node goes).
       return !!k.hostDriver && s.driver[o.d] === 'vfio-pci' && !deviceInUse(s, o.d) && s.driver[1 - o.d] === 'vfio-pci'
@@ -178,6 +192,19 @@ export function predict(s: ModelState, o: Op): Prediction {
     case 'toVfio':
       // vfio-pci is driver_managed_dma: its probe takes no owner count.
       return { errno: 'OK', rule: 'vfio_pci_probe (driver_managed_dma)' }
+    case 'ioasAlloc':
+      return { errno: 'OK', rule: 'iommufd_ioas_alloc_ioctl' }
+    case 'attach':
+      // vfio_df_ioctl_attach_pt -> iommufd_device_attach: the group's devices of one owner share
+      // the IOAS's automatic domain (iommufd_device_auto_get_domain).
+      return { errno: 'OK', rule: 'iommufd_device_attach (auto domain of the IOAS)' }
+    case 'detach':
+      return { errno: 'OK', rule: 'vfio_df_ioctl_detach_pt -> iommufd_device_detach' }
+    case 'destroyIoas':
+      // iommufd_object_remove: "if (!refcount_dec_if_one(&obj->users)) -EBUSY" (an attached
+      // device's automatic domain holds the IOAS).
+      if (s.ioas[o.p]!.attached.some(Boolean)) return { errno: 'EBUSY', rule: 'iommufd_object_remove: the IOAS has users (an attached device)' }
+      return { errno: 'OK', rule: 'iommufd_destroy' }
   }
 }
 
@@ -224,6 +251,8 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
       break
     case 'closeCdev':
       s.cdevs[o.p][o.d] = undefined
+      // Unbinding detaches (vfio_df_unbind_iommufd -> iommufd_device_unbind).
+      if (s.ioas[o.p]) s.ioas[o.p]!.attached[o.d] = false
       break
     case 'hostBind':
       s.driver[o.d] = 'host'
@@ -233,8 +262,21 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
       break
     case 'groupStatus':
       break
+    case 'ioasAlloc':
+      s.ioas[o.p] = { attached: [false, false] }
+      break
+    case 'attach':
+      s.ioas[o.p]!.attached[o.d] = true
+      break
+    case 'detach':
+      s.ioas[o.p]!.attached[o.d] = false
+      break
+    case 'destroyIoas':
+      s.ioas[o.p] = undefined
+      break
     case 'exit':
     case 'kill':
+      s.ioas[o.p] = undefined
       s.deviceFds[o.p] = [0, 0]
       s.cdevs[o.p] = [undefined, undefined]
       if (s.groupHolder === o.p) s.groupFdClosed = true

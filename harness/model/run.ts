@@ -6,7 +6,7 @@
 import fc from 'fast-check'
 import type { GuestAgent } from '../agent/client.js'
 import type { GuestSession } from '../guest/session.js'
-import { bindIommufd, cdevPath, errnoOf as errnoOfCdev, openCdev, openIommufd } from '../vfio/iommufd.js'
+import { attachPt, bindIommufd, cdevPath, destroy, detachPt, errnoOf as errnoOfCdev, ioasAlloc, openCdev, openIommufd } from '../vfio/iommufd.js'
 import { errnoOf, getDeviceFd, groupStatus, openContainer, openGroup, setContainer, setIommu } from '../vfio/legacy.js'
 
 /** The ordinary host driver the administrator moves a device to (not driver_managed_dma). */
@@ -73,7 +73,11 @@ export function opMenu(k: ModelKernel): Op[] {
       add(1, [{ op: 'closeGroup', p }])
       for (const d of DEVS) add(3, [{ op: 'getDeviceFd', p, d }]), add(1, [{ op: 'closeDeviceFd', p, d }])
     }
-    if (k.cdev) for (const d of DEVS) add(3, [{ op: 'openCdev', p, d }]), add(4, [{ op: 'bindCdev', p, d }]), add(1, [{ op: 'closeCdev', p, d }])
+    if (k.cdev) {
+      for (const d of DEVS) add(3, [{ op: 'openCdev', p, d }]), add(4, [{ op: 'bindCdev', p, d }]), add(1, [{ op: 'closeCdev', p, d }])
+      for (const d of DEVS) add(6, [{ op: 'attach', p, d }]), add(2, [{ op: 'detach', p, d }])
+      add(2, [{ op: 'ioasAlloc', p }]), add(1, [{ op: 'destroyIoas', p }])
+    }
   }
   return out
 }
@@ -103,6 +107,7 @@ class RealSystem {
   private deviceFds: Record<Proc, [number[], number[]]> = { A: [[], []], B: [[], []] }
   private cdev: Record<Proc, [number | undefined, number | undefined]> = { A: [undefined, undefined], B: [undefined, undefined] }
   private iommufd: Partial<Record<Proc, number>> = {}
+  private ioasId: Partial<Record<Proc, number>> = {}
   private adminAgent?: GuestAgent
 
   constructor(
@@ -157,12 +162,8 @@ class RealSystem {
         if (r.ret >= 0) this.cdev[o.p][o.d] = r.ret
         return errnoOfCdev(r)
       }
-      case 'bindCdev': {
-        const ictx = this.iommufd[o.p] ?? (await openIommufd(a)).ret
-        if (ictx < 0) throw new HarnessError(`${HARNESS_ERROR_TAG} model runner: open /dev/iommu failed`)
-        this.iommufd[o.p] = ictx
-        return errnoOfCdev(await bindIommufd(a, must(this.cdev[o.p][o.d], 'cdev'), ictx))
-      }
+      case 'bindCdev':
+        return errnoOfCdev(await bindIommufd(a, must(this.cdev[o.p][o.d], 'cdev'), await this.ictx(o.p)))
       case 'closeCdev': {
         const r = await a.closeFd(must(this.cdev[o.p][o.d], 'cdev'))
         this.cdev[o.p][o.d] = undefined
@@ -179,11 +180,35 @@ class RealSystem {
         this.forget(o.p)
         return 'OK'
       }
+      case 'ioasAlloc': {
+        const r = await ioasAlloc(a, await this.ictx(o.p))
+        if (r.ioasId !== undefined) this.ioasId[o.p] = r.ioasId
+        return errnoOfCdev(r)
+      }
+      case 'attach':
+        return errnoOfCdev(await attachPt(a, must(this.cdev[o.p][o.d], 'cdev'), must(this.ioasId[o.p], 'IOAS')))
+      case 'detach':
+        return errnoOfCdev(await detachPt(a, must(this.cdev[o.p][o.d], 'cdev')))
+      case 'destroyIoas': {
+        const r = await destroy(a, await this.ictx(o.p), must(this.ioasId[o.p], 'IOAS'))
+        if (r.ret === 0) delete this.ioasId[o.p]
+        return errnoOfCdev(r)
+      }
       case 'groupStatus': {
         const r = await groupStatus(a, must(this.group[o.p], 'group'))
         return r.ret < 0 ? errnoOf(r) : `flags=${r.flags}`
       }
     }
+  }
+
+  /** The process's iommufd context, opened on first use. */
+  private async ictx(p: Proc): Promise<number> {
+    if (this.iommufd[p] === undefined) {
+      const r = await openIommufd(await this.agent(p))
+      if (r.ret < 0) throw new HarnessError(`${HARNESS_ERROR_TAG} model runner: open /dev/iommu failed: ${errnoOf(r)}`)
+      this.iommufd[p] = r.ret
+    }
+    return this.iommufd[p]!
   }
 
   /** The administrator's driver moves (root, its own process). */
@@ -215,6 +240,7 @@ class RealSystem {
     delete this.group[p]
     delete this.container[p]
     delete this.iommufd[p]
+    delete this.ioasId[p]
     this.deviceFds[p] = [[], []]
     this.cdev[p] = [undefined, undefined]
   }

@@ -83,6 +83,25 @@ describe('ownership model', () => {
     ).toEqual(['OK', 'flags=1', 'OK', 'flags=0', 'EPERM', 'ENODEV', 'OK', 'OK', 'EPERM', 'OK', 'OK', 'EBUSY'])
   })
 
+  test('IOAS: an attached device keeps it (destroy EBUSY); detach or closing the cdev frees it', () => {
+    expect(
+      play([
+        { op: 'openCdev', p: 'A', d: 0 },
+        { op: 'openCdev', p: 'A', d: 1 },
+        { op: 'bindCdev', p: 'A', d: 0 },
+        { op: 'bindCdev', p: 'A', d: 1 },
+        { op: 'ioasAlloc', p: 'A' },
+        { op: 'attach', p: 'A', d: 0 },
+        { op: 'attach', p: 'A', d: 1 },
+        { op: 'destroyIoas', p: 'A' },
+        { op: 'detach', p: 'A', d: 0 },
+        { op: 'destroyIoas', p: 'A' },
+        { op: 'closeCdev', p: 'A', d: 1 },
+        { op: 'destroyIoas', p: 'A' },
+      ]),
+    ).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'EBUSY', 'OK', 'EBUSY', 'OK', 'OK'])
+  })
+
   test('the generator: every step of every sequence can be issued, and a kernel without cdev gets no cdev op', () => {
     fc.assert(
       fc.property(fc.array(fc.nat(), { maxLength: 40 }), fc.boolean(), fc.boolean(), (choices, cdev, hostDriver) => {
