@@ -7,8 +7,20 @@ import { applicable, initialState, next, predict, type ModelKernel, type Op } fr
 import { opMenu, opsOf, renderSteps } from '../../harness/model/run.js'
 
 const K: ModelKernel = { legacy: true, cdev: true }
+/** "A openCdev 0, B bindCdev 1, admin hostBind 1, A exit": ops in the order written. */
+function seq(text: string): Op[] {
+  return text.split(',').map((part) => {
+    const [who, op, d] = part.trim().split(/\s+/)
+    const o: Record<string, unknown> = { op }
+    if (who !== 'admin') o.p = who
+    if (d !== undefined) o.d = Number(d)
+    return o as Op
+  })
+}
+
 /** Run ops through the model; the predicted errnos. */
-function play(ops: Op[], k = K): string[] {
+function play(ops: Op[] | string, k = K): string[] {
+  if (typeof ops === 'string') ops = seq(ops)
   let s = initialState()
   return ops.map((o) => {
     expect(applicable(s, k, o), `${JSON.stringify(o)} applicable`).toBe(true)
@@ -20,85 +32,35 @@ function play(ops: Op[], k = K): string[] {
 
 describe('ownership model', () => {
   test('a group opens once, from any process; after the holder exits it opens again', () => {
-    expect(play([{ op: 'openGroup', p: 'A' }, { op: 'openGroup', p: 'A' }, { op: 'openGroup', p: 'B' }, { op: 'exit', p: 'A' }, { op: 'openGroup', p: 'B' }])).toEqual(['OK', 'EBUSY', 'EBUSY', 'OK', 'OK'])
+    expect(play('A openGroup, A openGroup, B openGroup, A exit, B openGroup')).toEqual(['OK', 'EBUSY', 'EBUSY', 'OK', 'OK'])
   })
 
   test('GET_DEVICE_FD needs a container; device fds keep the group after its fd is closed', () => {
     expect(
-      play([
-        { op: 'openGroup', p: 'A' },
-        { op: 'getDeviceFd', p: 'A', d: 0 },
-        { op: 'setContainer', p: 'A' },
-        { op: 'setContainer', p: 'A' },
-        { op: 'getDeviceFd', p: 'A', d: 1 },
-        { op: 'closeGroup', p: 'A' },
-        { op: 'openGroup', p: 'B' },
-        { op: 'closeDeviceFd', p: 'A', d: 1 },
-        { op: 'openGroup', p: 'B' },
-      ]),
+      play('A openGroup, A getDeviceFd 0, A setContainer, A setContainer, A getDeviceFd 1, A closeGroup, B openGroup, A closeDeviceFd 1, B openGroup'),
     ).toEqual(['OK', 'EINVAL', 'OK', 'EINVAL', 'OK', 'OK', 'EBUSY', 'OK', 'OK'])
   })
 
   test('cdev: the group node and a bound cdev exclude each other; one iommufd owner per group; a device binds once', () => {
     expect(
-      play([
-        { op: 'openCdev', p: 'A', d: 0 },
-        { op: 'openCdev', p: 'B', d: 1 },
-        { op: 'openCdev', p: 'B', d: 0 },
-        { op: 'bindCdev', p: 'A', d: 0 },
-        { op: 'bindCdev', p: 'B', d: 0 },
-        { op: 'bindCdev', p: 'B', d: 1 },
-        { op: 'openGroup', p: 'B' },
-        { op: 'closeCdev', p: 'A', d: 0 },
-        { op: 'bindCdev', p: 'B', d: 1 },
-        { op: 'openGroup', p: 'A' },
-      ]),
+      play('A openCdev 0, B openCdev 1, B openCdev 0, A bindCdev 0, B bindCdev 0, B bindCdev 1, B openGroup, A closeCdev 0, B bindCdev 1, A openGroup'),
     ).toEqual(['OK', 'OK', 'OK', 'OK', 'EINVAL', 'EPERM', 'EBUSY', 'OK', 'OK', 'EBUSY'])
   })
 
   test('a held group blocks a cdev bind (EBUSY) until it is released', () => {
-    expect(play([{ op: 'openGroup', p: 'A' }, { op: 'openCdev', p: 'B', d: 1 }, { op: 'bindCdev', p: 'B', d: 1 }, { op: 'closeGroup', p: 'A' }, { op: 'bindCdev', p: 'B', d: 1 }])).toEqual(['OK', 'OK', 'EBUSY', 'OK', 'OK'])
+    expect(play('A openGroup, B openCdev 1, B bindCdev 1, A closeGroup, B bindCdev 1')).toEqual(['OK', 'OK', 'EBUSY', 'OK', 'OK'])
   })
 
   test('host drivers: a held group refuses one (EBUSY, the device left driverless); one in the group spoils viability, SET_CONTAINER and BIND (EPERM)', () => {
     const k: ModelKernel = { legacy: true, cdev: true, hostDriver: true }
     expect(
-      play(
-        [
-          { op: 'openGroup', p: 'A' },
-          { op: 'groupStatus', p: 'A' },
-          { op: 'hostBind', d: 1 },
-          { op: 'groupStatus', p: 'A' },
-          { op: 'setContainer', p: 'A' },
-          { op: 'getDeviceFd', p: 'A', d: 1 },
-          { op: 'exit', p: 'A' },
-          { op: 'openCdev', p: 'B', d: 0 },
-          { op: 'bindCdev', p: 'B', d: 0 },
-          { op: 'toVfio', d: 1 },
-          { op: 'bindCdev', p: 'B', d: 0 },
-          { op: 'hostBind', d: 1 },
-        ],
-        k,
-      ),
+      play('A openGroup, A groupStatus, admin hostBind 1, A groupStatus, A setContainer, A getDeviceFd 1, A exit, B openCdev 0, B bindCdev 0, admin toVfio 1, B bindCdev 0, admin hostBind 1', k),
     ).toEqual(['OK', 'flags=1', 'OK', 'flags=0', 'EPERM', 'ENODEV', 'OK', 'OK', 'EPERM', 'OK', 'OK', 'EBUSY'])
   })
 
   test('IOAS: an attached device keeps it (destroy EBUSY); detach or closing the cdev frees it', () => {
     expect(
-      play([
-        { op: 'openCdev', p: 'A', d: 0 },
-        { op: 'openCdev', p: 'A', d: 1 },
-        { op: 'bindCdev', p: 'A', d: 0 },
-        { op: 'bindCdev', p: 'A', d: 1 },
-        { op: 'ioasAlloc', p: 'A' },
-        { op: 'attach', p: 'A', d: 0 },
-        { op: 'attach', p: 'A', d: 1 },
-        { op: 'destroyIoas', p: 'A' },
-        { op: 'detach', p: 'A', d: 0 },
-        { op: 'destroyIoas', p: 'A' },
-        { op: 'closeCdev', p: 'A', d: 1 },
-        { op: 'destroyIoas', p: 'A' },
-      ]),
+      play('A openCdev 0, A openCdev 1, A bindCdev 0, A bindCdev 1, A ioasAlloc, A attach 0, A attach 1, A destroyIoas, A detach 0, A destroyIoas, A closeCdev 1, A destroyIoas'),
     ).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'EBUSY', 'OK', 'EBUSY', 'OK', 'OK'])
   })
 
