@@ -10,6 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TestVerdict } from '../harness/report/verdict.js'
+import { countsText } from '../harness/report/repeat.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -37,7 +38,7 @@ export function stabilityFigures(m: Merged): string[] {
   out.push(`tests: ${m.verdicts.length}: ${[...kinds].map(([k, c]) => `${c} ${k}`).join(', ')}`)
   const flaky = m.verdicts.filter((v) => v.verdict === 'FLAKY')
   out.push(`FLAKY: ${flaky.length}`)
-  for (const v of flaky) out.push(`  ${v.name}: ${Object.entries(v.rounds ?? {}).map(([k, c]) => `${k} ${c}`).join(', ')}`)
+  for (const v of flaky) out.push(`  ${v.name}: ${countsText(v.rounds)}`)
   for (const e of m.runErrors) out.push(`run error: ${e.split('\n')[0]}`)
   return out
 }

@@ -17,18 +17,13 @@ import { cdevPathFixture, legacyPathFixture } from '../harness/vitest/path-fixtu
 import { bindIommufd, cdevPath, destroy, errnoOf, IOMMUFD_PATH, must, openCdev, openIommufd, ownCdev } from '../harness/vfio/iommufd.js'
 import { deviceInfo, getDeviceFd, groupPath, groupStatus, holdGroup, openGroup } from '../harness/vfio/legacy.js'
 import { setRequestEventfd } from '../harness/vfio/request-irq.js'
+import { driverOf, HOST_DRIVER } from '../harness/vfio/host-driver.js'
 import { VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE } from '../harness/uapi/vfio.js'
 import type { GuestAgent } from '../harness/agent/client.js'
 import type { SuiteCast } from '../guests/topologies/index.js'
 
 type CastPart = <K extends keyof SuiteCast>(part: K) => NonNullable<SuiteCast[K]>
 
-/**
- * An ordinary host driver that takes any device offered through driver_override (edu has
- * none of its own). Not pci-stub: that one is driver_managed_dma (drivers/pci/pci-stub.c),
- * so its probe skips iommu_device_use_default_domain and binds into a held group.
- */
-const HOST_DRIVER = 'uio_pci_generic'
 /**
  * vfio_pci_core_request (drivers/vfio/pci/vfio_pci_core.c), called by the removal's wait
  * loop in vfio_unregister_group_dev when no request eventfd is registered (count 0 only).
@@ -92,7 +87,15 @@ forEachTarget((target, base) => {
     must(await admin.writeFile(`/sys/bus/pci/devices/${bdf}/driver_override`, `${HOST_DRIVER}\n`), `driver_override of ${bdf}`)
     return admin.writeFile(`/sys/bus/pci/drivers/${HOST_DRIVER}/bind`, bdf)
   }
-  const driverOf = async (admin: GuestAgent, bdf: string) => (await admin.readlink(`/sys/bus/pci/devices/${bdf}/driver`)).target?.split('/').pop()
+
+  /** Wait for the kernel's request on the eventfd (the first comes at once); its count, 0 if none came. */
+  const requestSignalled = async (guest: GuestSession, holder: GuestAgent, efd: number) => {
+    const t0 = performance.now()
+    let signalled = 0
+    while (!(signalled = await holder.eventfdCount(efd)) && performance.now() - t0 < SIGNAL_DEADLINE_MS) await new Promise((r) => setTimeout(r, 100))
+    guest.waited('request eventfd', performance.now() - t0)
+    return signalled
+  }
 
   // ---- groups of hot-added devices ----
 
@@ -227,11 +230,7 @@ forEachTarget((target, base) => {
     const efd = must(await d.holder.eventfd(), 'eventfd')
     must(await setRequestEventfd(d.holder, d.fd, efd), 'SET_IRQS (REQ eventfd)')
     await hotplug.requestRemoval(d.id)
-    const t0 = performance.now()
-    let signalled = 0
-    while (!(signalled = await d.holder.eventfdCount(efd)) && performance.now() - t0 < SIGNAL_DEADLINE_MS) await new Promise((r) => setTimeout(r, 100))
-    guest.waited('request eventfd', performance.now() - t0)
-    expect(signalled, 'the request eventfd was never signalled').toBeGreaterThan(0)
+    expect(await requestSignalled(guest, d.holder, efd), 'the request eventfd was never signalled').toBeGreaterThan(0)
     expect(await hotplug.inQemu(d.id), 'the removal completed while the device fd was open').toBe(true)
     must(await d.holder.closeFd(d.fd), 'close the device fd')
     expect(await hotplug.waitGone(d.id), 'the removal did not complete after the device fd closed').toBe(true)
@@ -285,11 +284,7 @@ forEachTarget((target, base) => {
     const efd = must(await holder.eventfd(), 'eventfd')
     must(await setRequestEventfd(holder, own.devfd, efd), 'SET_IRQS (REQ eventfd)')
     await hotplug.requestRemoval(id)
-    const t0 = performance.now()
-    let signalled = 0
-    while (!(signalled = await holder.eventfdCount(efd)) && performance.now() - t0 < SIGNAL_DEADLINE_MS) await new Promise((r) => setTimeout(r, 100))
-    guest.waited('request eventfd', performance.now() - t0)
-    expect(signalled, 'the request eventfd was never signalled').toBeGreaterThan(0)
+    expect(await requestSignalled(guest, holder, efd), 'the request eventfd was never signalled').toBeGreaterThan(0)
     expect(await hotplug.inQemu(id), 'the removal completed while the cdev fd was open').toBe(true)
     // vfio_unregister_group_dev removes the node (vfio_device_del) before it waits.
     expect(errnoOf(await holder.open(own.cdev, ['O_RDWR'])), `${own.cdev} while the removal waits`).toBe('ENOENT')

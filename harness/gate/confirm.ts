@@ -3,8 +3,9 @@
 // the series or the commit is held responsible. Only a failure that comes back in every one of
 // the K rounds on head, and in none on base, is a regression; anything else is flaky, reported
 // with its counts and not blamed. Pure: harness/cli/gate.ts and bisect-run.ts run the rounds.
-import type { RoundVerdict, TestVerdict } from '../report/verdict.js'
+import { ownName, type RoundVerdict, type TestVerdict } from '../report/verdict.js'
 import { UsageError } from '../util/errors.js'
+import { countsText } from '../report/repeat.js'
 import { testId, type GateComparison, type TestChange } from './compare.js'
 
 /** Default K of `gate --confirm K` and `bisect-run --confirm K`. */
@@ -26,8 +27,7 @@ export interface Confirmation {
   base?: TestVerdict
 }
 
-/** The test's own name (after "<key> > "), as written in a report. */
-export const ownName = (name: string) => (name.includes(' > ') ? name.slice(name.indexOf(' > ') + 3) : name)
+export { ownName }
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
@@ -56,8 +56,7 @@ export function failedAnyRound(v: TestVerdict | undefined): boolean {
 /** "FAIL 2, PASS 1 of 3" */
 export function roundsText(v: TestVerdict | undefined, k: number): string {
   if (!v) return `no verdict in ${k} round(s)`
-  const counts: Partial<Record<RoundVerdict, number>> = v.rounds ?? { [v.verdict as RoundVerdict]: 1 }
-  return `${Object.entries(counts).map(([verdict, n]) => `${verdict} ${n}`).join(', ')} of ${k}`
+  return `${countsText(v.rounds ?? { [v.verdict as RoundVerdict]: 1 })} of ${k}`
 }
 
 /**

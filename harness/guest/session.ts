@@ -8,6 +8,7 @@ import { findNode, type Topology } from '../../guests/topologies/types.js'
 import { SshConnection, type ExecResult } from '../ssh/connection.js'
 import { HarnessError, HARNESS_ERROR_TAG, KERNEL_DIED } from '../util/errors.js'
 import { FATAL_SPLATS, findSplats, type Splat } from './splats.js'
+import { driverOf } from '../vfio/host-driver.js'
 import type { GuestTarget } from '../vitest/targets.js'
 import { ConsoleLog } from './console-log.js'
 import { parsePciScan, type GuestPciDevice } from './pci.js'
@@ -156,8 +157,7 @@ export class GuestSession {
 
   /** The name of the driver a PCI device is bound to, or undefined. */
   private async driverOf(bdf: string): Promise<string | undefined> {
-    const r = await (await this.tool()).readlink(`/sys/bus/pci/devices/${bdf}/driver`)
-    return r.target?.split('/').pop()
+    return driverOf(await this.tool(), bdf)
   }
 
   async closeAgents(): Promise<void> {

@@ -8,9 +8,7 @@ import type { GuestAgent } from '../agent/client.js'
 import type { GuestSession } from '../guest/session.js'
 import { attachPt, bindIommufd, cdevPath, destroy, detachPt, errnoOf as errnoOfCdev, ioasAlloc, openCdev, openIommufd } from '../vfio/iommufd.js'
 import { errnoOf, getDeviceFd, groupStatus, openContainer, openGroup, setContainer, setIommu } from '../vfio/legacy.js'
-
-/** The ordinary host driver the administrator moves a device to (not driver_managed_dma). */
-const HOST_DRIVER = 'uio_pci_generic'
+import { driverOf, HOST_DRIVER } from '../vfio/host-driver.js'
 import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
 import { applicable, describeOp, DEVS, initialState, next, predict, PROCS, type Dev, type ModelKernel, type ModelState, type Op, type Proc } from './ownership.js'
 
@@ -216,7 +214,7 @@ class RealSystem {
     const a = (this.adminAgent ??= await this.guest.agent({ label: 'model admin' }))
     const bdf = this.t.bdfs[o.d]
     const dev = `/sys/bus/pci/devices/${bdf}`
-    const driver = async () => (await a.readlink(`${dev}/driver`)).target?.split('/').pop()
+    const driver = () => driverOf(a, bdf)
     const plumbing = async (file: string, data: string) => {
       const r = await a.writeFile(file, data)
       if (r.ret < 0) throw new HarnessError(`${HARNESS_ERROR_TAG} model runner: write ${data.trim()} to ${file}: ${errnoOf(r)}`)

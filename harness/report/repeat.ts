@@ -7,7 +7,7 @@
 // Rounds on the same guests are describe blocks "round k/N" inside each guest's block
 // (harness/vitest/fixtures.ts), so a test's full name is "<key> > round k/N > <name>";
 // rounds on fresh boots (--repeat-boot) are whole runs, whose names get the same segment.
-import type { RoundVerdict, TestVerdict } from './verdict.js'
+import { ownName, type RoundVerdict, type TestVerdict } from './verdict.js'
 
 /** The environment variables that carry --repeat and --allow-flaky into the run. */
 export const REPEAT_ENV = 'VFIO_CONFORM_REPEAT'
@@ -31,6 +31,11 @@ export function allowedFlaky(env: NodeJS.ProcessEnv = process.env): RegExp[] {
   const v = env[ALLOW_FLAKY_ENV]
   if (!v) return []
   return (JSON.parse(v) as string[]).map((p) => new RegExp(p))
+}
+
+/** "PASS 2, FAIL 1": how many times each verdict came out. */
+export function countsText(rounds: Partial<Record<RoundVerdict, number>> | undefined): string {
+  return Object.entries(rounds ?? {}).map(([verdict, n]) => `${verdict} ${n}`).join(', ')
 }
 
 /** A test's name without its round, and the round (undefined when the run was not repeated). */
@@ -91,10 +96,10 @@ function merge(name: string, rounds: Array<{ round: number; v: TestVerdict }>, a
     const last = rounds[rounds.length - 1]!.v
     return { ...last, name, durationMs, annotations, rounds: counts }
   }
-  const countText = kinds.map((k) => `${k} ${counts[k]}`).join(', ')
+  const countText = countsText(counts)
   // The rounds that did not pass, each with its reason: what a maintainer reads first.
   const odd = rounds.filter(({ v }) => v.verdict !== 'PASS' && v.verdict !== 'XFAIL')
-  const own = name.slice(name.indexOf(' > ') + 3)
+  const own = ownName(name)
   return {
     project: first.project,
     file: first.file,

@@ -44,6 +44,9 @@ export interface TestVerdict {
   flakyAllowed?: boolean
 }
 
+/** A test's own name (after "<key> > "), as written in its suite. */
+export const ownName = (name: string) => (name.includes(' > ') ? name.slice(name.indexOf(' > ') + 3) : name)
+
 export const EXIT = { ok: 0, fail: 1, usage: 2, error: 125 } as const
 
 export function exitCodeFor(verdicts: TestVerdict[], runErrors: string[] = []): number {

@@ -15,6 +15,7 @@
 //   XFAIL  a passed testcase; <properties> name the known issue and <system-out> says it
 //          failed as known
 // Run errors become <error> testcases of the "run" suite, so a CI gate on errors sees them.
+import { countsText } from '../repeat.js'
 import path from 'node:path'
 import type { RunResults } from '../../claims/results.js'
 import type { TestVerdict } from '../verdict.js'
@@ -125,7 +126,7 @@ function testCase(v: TestVerdict): JunitCase {
       )
       break
     case 'FLAKY': {
-      const rounds = Object.entries(v.rounds ?? {}).map(([k, n]) => `${k} ${n}`).join(', ')
+      const rounds = countsText(v.rounds)
       c.properties.push({ name: 'flaky', value: rounds })
       if (!v.flakyAllowed) c.outcome = { kind: 'failure', type: 'FLAKY', message: message || `flaky: ${rounds}`, text }
       else c.systemOut = cleanText(`FLAKY (allowed by --allow-flaky): ${rounds}` + (text ? `\n${text}` : ''))

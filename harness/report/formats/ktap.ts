@@ -19,6 +19,7 @@
 //          (added after the first KTAP v1 text; parsers that lack it fall back to "not ok",
 //          as the spec asks); the full text as "# " lines when it is more than that line
 // A parent is "not ok" when a child is, "ok ... # SKIP" when every child skipped, else "ok".
+import { countsText } from '../repeat.js'
 import path from 'node:path'
 import type { RunResults } from '../../claims/results.js'
 import type { TestVerdict } from '../verdict.js'
@@ -115,7 +116,7 @@ function verdictNode(name: string, v: TestVerdict): KtapNode {
       // KTAP has no flaky result: "not ok" (ok when --allow-flaky names it), the counts in a comment.
       return {
         name,
-        diagnostics: [`FLAKY: ${roundsText(v)}${v.flakyAllowed ? ' (allowed by --allow-flaky)' : ''}`, ...diagnosticLines(text)],
+        diagnostics: [`FLAKY: ${countsText(v.rounds)}${v.flakyAllowed ? ' (allowed by --allow-flaky)' : ''}`, ...diagnosticLines(text)],
         result: v.flakyAllowed ? 'ok' : 'not ok',
       }
     case 'ERROR': {
@@ -181,9 +182,4 @@ function diagnosticLines(s: string): string[] {
   const lines = text.split('\n')
   if (lines.length <= MAX_DIAGNOSTIC_LINES) return lines
   return [...lines.slice(0, MAX_DIAGNOSTIC_LINES), `[... ${lines.length - MAX_DIAGNOSTIC_LINES} more lines]`]
-}
-
-/** "PASS 2, FAIL 1" from a repeated test's counts. */
-function roundsText(v: TestVerdict): string {
-  return Object.entries(v.rounds ?? {}).map(([k, n]) => `${k} ${n}`).join(', ')
 }
