@@ -16,7 +16,7 @@ import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { cdevPathFixture, legacyPathFixture } from '../harness/vitest/path-fixtures.js'
 import { bindIommufd, cdevPath, destroy, errnoOf, IOMMUFD_PATH, must, openCdev, openIommufd, ownCdev } from '../harness/vfio/iommufd.js'
 import { deviceInfo, getDeviceFd, groupPath, groupStatus, holdGroup, openGroup } from '../harness/vfio/legacy.js'
-import { setRequestEventfd } from '../harness/vfio/request-irq.js'
+import { NO_REQUEST_CHANNEL, setRequestEventfd } from '../harness/vfio/request-irq.js'
 import { driverOf, HOST_DRIVER } from '../harness/vfio/host-driver.js'
 import { VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE } from '../harness/uapi/vfio.js'
 import type { GuestAgent } from '../harness/agent/client.js'
@@ -24,11 +24,6 @@ import type { SuiteCast } from '../guests/topologies/index.js'
 
 type CastPart = <K extends keyof SuiteCast>(part: K) => NonNullable<SuiteCast[K]>
 
-/**
- * vfio_pci_core_request (drivers/vfio/pci/vfio_pci_core.c), called by the removal's wait
- * loop in vfio_unregister_group_dev when no request eventfd is registered (count 0 only).
- */
-const NO_REQUEST_CHANNEL = /No device request channel registered, blocked until released by user/
 /** How long a request eventfd may take to be signalled: the first request is made at once. */
 const SIGNAL_DEADLINE_MS = 20_000
 

@@ -1,15 +1,16 @@
 // The kernel against an executable model of the ownership rules (harness/model/ownership.ts):
 // random sequences of operations by two processes on the devices of a multi-device group
 // (group open/close/status, SET_CONTAINER, GET_DEVICE_FD, cdev open/BIND/close, IOAS
-// alloc/attach/detach/destroy, exit, SIGKILL) and
-// an administrator moving a device to a host driver and back, each errno
+// alloc/attach/detach/destroy, map/unmap of a buffer and a device's DMA to it, exit, SIGKILL)
+// and an administrator moving a device to a host driver and back or unbinding it from
+// vfio-pci while it is in use, each errno (and whose buffer a DMA reached)
 // checked against the model's prediction, a divergence shrunk by fast-check to the shortest
 // sequence that still diverges. Replay a run: `vfio-conform model --seed S`. Budget: the
 // model's NPM_TEST_BUDGET, or VFIO_CONFORM_MODEL_RUNS / _STEPS / _SEED.
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { cdevPath } from '../harness/vfio/iommufd.js'
-import { checkModel, NPM_TEST_BUDGET, renderSteps, type ModelBudget } from '../harness/model/run.js'
+import { checkModel, NPM_TEST_BUDGET, outcomeSummary, renderSteps, type ModelBudget } from '../harness/model/run.js'
 import type { ModelKernel } from '../harness/model/ownership.js'
 
 function budgetFromEnv(env: NodeJS.ProcessEnv = process.env): ModelBudget {
@@ -44,7 +45,7 @@ forEachTarget(
         const cdevs = k.cdev ? ([await cdevPath(guest, bdfs[0]), await cdevPath(guest, bdfs[1])] as [string, string]) : undefined
         const budget = budgetFromEnv()
         const r = await checkModel(guest, k, { group: g.group, bdfs, cdevs }, budget)
-        await annotate(`model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps checked (paths: ${[k.legacy && 'legacy', k.cdev && 'cdev', k.hostDriver && 'host driver'].filter(Boolean).join(', ')})`)
+        await annotate(`model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps checked (paths: ${[k.legacy && 'legacy', k.cdev && 'cdev', k.hostDriver && 'host driver'].filter(Boolean).join(', ')}; ${outcomeSummary(r.outcomes)})`)
         if (r.counterexample) {
           const c = r.counterexample
           throw new Error(

@@ -10,7 +10,11 @@
 // SET_CONTAINER + SET_IOMMU, GET_DEVICE_FD, device fd close) and the cdev path (open, BIND,
 // close), process exit and SIGKILL, group status, and an administrator moving a device from
 // vfio-pci to an ordinary host driver (uio_pci_generic) and back, and each process's IOAS
-// (alloc, attach, detach, destroy). mdevs are not modelled yet.
+// (alloc, attach, detach, destroy), and what a device's DMA reaches: each process maps one
+// buffer at one IOVA in its container or IOAS, unmaps it, and makes a device it holds write to
+// that IOVA (QEMU's edu device); the model says whose buffer the write lands in, or that the
+// IOMMU blocks it. The administrator can also unbind vfio-pci from a device in use, as a
+// hot-unplug does: the kernel must ask the device's users to let go. mdevs are not modelled yet.
 
 export type Proc = 'A' | 'B'
 export type Dev = 0 | 1
@@ -41,7 +45,9 @@ export interface ModelState {
   /** Each device's driver: vfio-pci (as the test starts), the host driver, or none (a refused bind). */
   driver: [DevDriver, DevDriver]
   /** Each process's IOAS in its iommufd context (one at most), and the devices attached to it. */
-  ioas: Record<Proc, { attached: [boolean, boolean] } | undefined>
+  ioas: Record<Proc, { attached: [boolean, boolean]; mapped: boolean } | undefined>
+  /** The process's buffer is mapped at the model's IOVA in the group's container. */
+  containerMapped: boolean
 }
 
 export type DevDriver = 'vfio-pci' | 'host' | 'none'
@@ -51,8 +57,11 @@ export interface CdevFd {
 }
 
 export function initialState(): ModelState {
-  return { groupFdClosed: false, container: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] }, driver: ['vfio-pci', 'vfio-pci'], ioas: { A: undefined, B: undefined } }
+  return { groupFdClosed: false, container: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] }, driver: ['vfio-pci', 'vfio-pci'], ioas: { A: undefined, B: undefined }, containerMapped: false }
 }
+
+/** Where a process maps its buffer: the group's container (type1) or its own IOAS. */
+export type Space = 'container' | 'ioas'
 
 export type Op =
   | { op: 'openGroup'; p: Proc }
@@ -74,6 +83,16 @@ export type Op =
   | { op: 'hostBind'; d: Dev }
   /** ... and puts it back on vfio-pci. */
   | { op: 'toVfio'; d: Dev }
+  /** Map the process's buffer at the model's IOVA in the space, read-write. */
+  | { op: 'map'; p: Proc; space: Space }
+  | { op: 'unmap'; p: Proc; space: Space }
+  /** The process makes device d write to the model's IOVA (through a device fd or bound cdev it holds). */
+  | { op: 'dma'; p: Proc; d: Dev }
+  /**
+   * The administrator unbinds vfio-pci from device d (what a hot-unplug does to it: both end in
+   * vfio_unregister_group_dev); when someone holds the device, its users let go once asked.
+   */
+  | { op: 'unbindVfio'; d: Dev }
 
 /** The errno an operation must return ("OK" for success), and the rule that decides it. */
 export interface Prediction {
@@ -87,6 +106,28 @@ const deviceOpenLegacy = (s: ModelState, d: Dev) => PROCS.some((p) => s.deviceFd
 const heldBy = (s: ModelState, p: Proc) => s.groupHolder === p && !s.groupFdClosed
 /** Any fd that names the device: vfio-pci's unbind would wait for it (not an op the model issues). */
 const deviceInUse = (s: ModelState, d: Dev) => PROCS.some((p) => s.deviceFds[p][d] > 0 || !!s.cdevs[p][d])
+
+/** A vfio fd of `p` through which device d can be driven (MMIO, config): a device fd or a bound cdev. */
+const drives = (s: ModelState, p: Proc, d: Dev) => s.deviceFds[p][d] > 0 || !!s.cdevs[p][d]?.bound
+
+/**
+ * The address space the group's devices translate through, and whose it is: the container's
+ * type1 domain while the group is in a container (vfio_iommu_type1_attach_group attaches the
+ * whole group), or the owner's IOAS once one device of the group is attached to it
+ * (iommufd_hw_pagetable_attach: the group's first attached device puts the whole group in the
+ * domain, iommu_attach_group; the group's other devices translate through it too, attached or
+ * not). Otherwise the owned group is in its blocking domain (__iommu_take_dma_ownership).
+ */
+export function dmaSpace(s: ModelState): { owner: Proc; space: Space; mapped: boolean } | undefined {
+  if (s.container && s.groupHolder) return { owner: s.groupHolder, space: 'container', mapped: s.containerMapped }
+  const owner = PROCS.find((q) => DEVS.some((d) => s.cdevs[q][d]?.bound))
+  const io = owner && s.ioas[owner]
+  if (owner && io && io.attached.some(Boolean)) return { owner, space: 'ioas', mapped: io.mapped }
+  return undefined
+}
+
+const mappedIn = (s: ModelState, p: Proc, space: Space): boolean | undefined =>
+  space === 'ioas' ? s.ioas[p]?.mapped : s.container && s.groupHolder === p ? s.containerMapped : undefined
 
 /**
  * Whether the op can be issued at all (the process has the fd it needs). An op the runner
@@ -129,6 +170,17 @@ export function applicable(s: ModelState, k: ModelKernel, o: Op): boolean {
     case 'exit':
     case 'kill':
       return true
+    case 'map':
+      // Only into a space that exists and does not map the IOVA yet (a second map would be
+      // EEXIST: not a rule of ownership, so not generated).
+      return mappedIn(s, o.p, o.space) === false
+    case 'unmap':
+      return mappedIn(s, o.p, o.space) === true
+    case 'dma':
+      return drives(s, o.p, o.d)
+    case 'unbindVfio':
+      // As hostBind: never the group's last vfio device.
+      return s.driver[o.d] === 'vfio-pci' && s.driver[1 - o.d] === 'vfio-pci'
   }
 }
 
@@ -205,6 +257,27 @@ export function predict(s: ModelState, o: Op): Prediction {
       // device's automatic domain holds the IOAS).
       if (s.ioas[o.p]!.attached.some(Boolean)) return { errno: 'EBUSY', rule: 'iommufd_object_remove: the IOAS has users (an attached device)' }
       return { errno: 'OK', rule: 'iommufd_destroy' }
+    case 'map':
+      return { errno: 'OK', rule: o.space === 'ioas' ? 'iommufd_ioas_map (IOMMU_IOAS_MAP_FIXED_IOVA)' : 'vfio_dma_do_map' }
+    case 'unmap':
+      return { errno: 'OK', rule: o.space === 'ioas' ? 'iommufd_ioas_unmap' : 'vfio_dma_do_unmap' }
+    case 'dma': {
+      // The write lands in the buffer mapped at the IOVA in the group's space; unmapped means
+      // gone from the IOMMU at once: the guests boot with iommu.strict=1, so iommu_unmap ends
+      // in the driver's iotlb_sync (intel_iommu_tlb_sync) before UNMAP returns.
+      const sp = dmaSpace(s)
+      if (!sp) return { errno: 'blocked', rule: "the owned group is in its blocking domain (__iommu_take_dma_ownership): no space of the owner is attached" }
+      if (!sp.mapped) return { errno: 'blocked', rule: `the group translates through ${sp.owner}'s ${sp.space}, which does not map the IOVA (never mapped, or unmapped: strict IOTLB invalidation)` }
+      return { errno: `reached ${sp.owner}`, rule: `the group translates through ${sp.owner}'s ${sp.space} (${sp.space === 'ioas' ? 'iommufd_hw_pagetable_attach -> iommu_attach_group' : 'vfio_iommu_type1_attach_group'}), which maps the IOVA to ${sp.owner}'s buffer` }
+    }
+    case 'unbindVfio':
+      // vfio_unregister_group_dev waits for every registration reference (each open device fd
+      // and cdev: vfio_device_fops_release / vfio_device_fops_cdev_open), calling
+      // device->ops->request each round; vfio_pci_core_request signals the request eventfd,
+      // or (none registered, the model's users register none) warns "No device request
+      // channel registered, blocked until released by user" once.
+      if (deviceInUse(s, o.d)) return { errno: 'requested', rule: 'vfio_unregister_group_dev -> vfio_pci_core_request: the users of a device in use are asked to let go' }
+      return { errno: 'OK', rule: 'vfio_unregister_group_dev: nobody holds the device' }
   }
 }
 
@@ -213,7 +286,8 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
   const s: ModelState = structuredClone(s0)
   // A refused host-driver bind leaves the device without a driver (vfio-pci was unbound first).
   if (o.op === 'hostBind' && errno !== 'OK') s.driver[o.d] = 'none'
-  if (errno !== 'OK') return s
+  // An unbind that had to ask the users still completes (they let go).
+  if (errno !== 'OK' && !(o.op === 'unbindVfio' && errno === 'requested')) return s
   const releaseGroupIfDone = () => {
     // vfio_group_fops_release runs when the group file's last reference goes: the holder's
     // group fd and (legacy) the device fds, which hold the group file.
@@ -222,6 +296,9 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
       s.groupHolder = undefined
       s.groupFdClosed = false
       s.container = false
+      // The container's last group left: vfio_group_detach_container releases the type1
+      // IOMMU (driver->ops->release), every mapping with it.
+      s.containerMapped = false
     }
   }
   switch (o.op) {
@@ -263,7 +340,7 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
     case 'groupStatus':
       break
     case 'ioasAlloc':
-      s.ioas[o.p] = { attached: [false, false] }
+      s.ioas[o.p] = { attached: [false, false], mapped: false }
       break
     case 'attach':
       s.ioas[o.p]!.attached[o.d] = true
@@ -282,11 +359,30 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
       if (s.groupHolder === o.p) s.groupFdClosed = true
       releaseGroupIfDone()
       break
+    case 'map':
+    case 'unmap':
+      if (o.space === 'ioas') s.ioas[o.p]!.mapped = o.op === 'map'
+      else s.containerMapped = o.op === 'map'
+      break
+    case 'dma':
+      break
+    case 'unbindVfio':
+      // The users let go of the device when asked (every fd naming it closes); the unbind
+      // then completes and leaves the device without a driver.
+      for (const p of PROCS) {
+        s.deviceFds[p][o.d] = 0
+        s.cdevs[p][o.d] = undefined
+        if (s.ioas[p]) s.ioas[p]!.attached[o.d] = false
+      }
+      s.driver[o.d] = 'none'
+      releaseGroupIfDone()
+      break
   }
   return s
 }
 
 export function describeOp(o: Op): string {
   const dev = 'd' in o ? ` dev${o.d}` : ''
-  return `${'p' in o ? o.p : 'admin'}: ${o.op}${dev}`
+  const space = 'space' in o ? ` ${o.space}` : ''
+  return `${'p' in o ? o.p : 'admin'}: ${o.op}${dev}${space}`
 }

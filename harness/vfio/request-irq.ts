@@ -13,6 +13,12 @@ import {
   vfio_irq_set,
 } from '../uapi/vfio.js'
 
+/**
+ * vfio_pci_core_request (drivers/vfio/pci/vfio_pci_core.c), called by the removal's wait
+ * loop in vfio_unregister_group_dev when no request eventfd is registered (count 0 only).
+ */
+export const NO_REQUEST_CHANNEL = /No device request channel registered, blocked until released by user/
+
 /** VFIO_DEVICE_SET_IRQS: index REQ, start 0, count 1, data = the eventfd (an s32). */
 export async function setRequestEventfd(a: GuestAgent, devfd: number, eventfd: number): Promise<SysResult> {
   const fd = Buffer.alloc(4)

@@ -7,13 +7,14 @@ import { applicable, initialState, next, predict, type ModelKernel, type Op } fr
 import { opMenu, opsOf, renderSteps } from '../../harness/model/run.js'
 
 const K: ModelKernel = { legacy: true, cdev: true }
-/** "A openCdev 0, B bindCdev 1, admin hostBind 1, A exit": ops in the order written. */
+/** "A openCdev 0, B bindCdev 1, admin hostBind 1, A map ioas, A exit": ops in the order written. */
 function seq(text: string): Op[] {
   return text.split(',').map((part) => {
-    const [who, op, d] = part.trim().split(/\s+/)
+    const [who, op, arg] = part.trim().split(/\s+/)
     const o: Record<string, unknown> = { op }
     if (who !== 'admin') o.p = who
-    if (d !== undefined) o.d = Number(d)
+    if (arg === 'container' || arg === 'ioas') o.space = arg
+    else if (arg !== undefined) o.d = Number(arg)
     return o as Op
   })
 }
@@ -49,6 +50,30 @@ describe('ownership model', () => {
 
   test('a held group blocks a cdev bind (EBUSY) until it is released', () => {
     expect(play('A openGroup, B openCdev 1, B bindCdev 1, A closeGroup, B bindCdev 1')).toEqual(['OK', 'OK', 'EBUSY', 'OK', 'OK'])
+  })
+
+  test("DMA, legacy: blocked until the container maps the IOVA; reaches the holder's buffer; blocked again after UNMAP", () => {
+    expect(play('A openGroup, A setContainer, A getDeviceFd 0, A dma 0, A map container, A dma 0, A unmap container, A dma 0')).toEqual([
+      'OK', 'OK', 'OK', 'blocked', 'OK', 'reached A', 'OK', 'blocked',
+    ])
+  })
+
+  test("DMA, legacy: the container's mappings go with the group's release", () => {
+    expect(play('A openGroup, A setContainer, A map container, A closeGroup, A openGroup, A setContainer, A getDeviceFd 1, A dma 1')).toEqual([
+      'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'blocked',
+    ])
+  })
+
+  test("DMA, iommufd: the group's first attached device puts the whole group in the IOAS; its last detach blocks it again", () => {
+    expect(
+      play('A openCdev 0, A openCdev 1, A bindCdev 0, A bindCdev 1, A ioasAlloc, A map ioas, A dma 1, A attach 0, A dma 1, A detach 0, A dma 1, A attach 1, A unmap ioas, A dma 0'),
+    ).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'blocked', 'OK', 'reached A', 'OK', 'blocked', 'OK', 'OK', 'blocked'])
+  })
+
+  test('unbinding vfio-pci from a device in use asks its users to let go; they do, and the group is released with the last fd', () => {
+    expect(
+      play('A openCdev 0, admin unbindVfio 0, admin toVfio 0, B openGroup, B setContainer, B getDeviceFd 1, B closeGroup, admin unbindVfio 0, A openGroup, admin toVfio 0, admin unbindVfio 1, A openGroup'),
+    ).toEqual(['OK', 'requested', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'EBUSY', 'OK', 'requested', 'OK'])
   })
 
   test('host drivers: a held group refuses one (EBUSY, the device left driverless); one in the group spoils viability, SET_CONTAINER and BIND (EPERM)', () => {
