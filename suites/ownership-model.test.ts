@@ -49,7 +49,7 @@ forEachTarget(
         if (r.counterexample) {
           const c = r.counterexample
           throw new Error(
-            `the kernel diverged from the ownership model (seed ${r.seed}; shrunk ${c.shrinks} times to ${c.steps.length} steps; ` +
+            `the kernel diverged from the ownership model (seed ${r.seed}; diverged at step ${c.found}, shrunk in ${c.attempts} reruns to ${c.steps.length} steps; ` +
               `replay: vfio-conform model --seed ${r.seed} --runs ${budget.runs} --steps ${budget.steps}):\n${renderSteps(c.steps)}`,
           )
         }

@@ -7,7 +7,7 @@
 //
 // Scope of this first model: two processes (each with its own iommufd context), the two devices
 // of the topology's multi-device group (both on vfio-pci), the legacy path (group open/close,
-// SET_CONTAINER + SET_IOMMU, GET_DEVICE_FD, device fd close) and the cdev path (open, BIND,
+// SET_CONTAINER, SET_IOMMU, UNSET_CONTAINER, GET_DEVICE_FD, device fd close) and the cdev path (open, BIND,
 // close), process exit and SIGKILL, group status, and an administrator moving a device from
 // vfio-pci to an ordinary host driver (uio_pci_generic) and back, and each process's IOAS
 // (alloc, attach, detach, destroy), and what a device's DMA reaches: each process maps one
@@ -38,6 +38,8 @@ export interface ModelState {
   groupFdClosed: boolean
   /** SET_CONTAINER (+ SET_IOMMU) done on the held group. */
   container: boolean
+  /** VFIO_SET_IOMMU (type1v2) done on that container: the group's devices can be opened. */
+  iommuSet: boolean
   /** Legacy device fds per process and device (counts). */
   deviceFds: Record<Proc, [number, number]>
   /** Open cdev fds per process and device, and whether that fd is bound to the process's iommufd. */
@@ -57,7 +59,7 @@ export interface CdevFd {
 }
 
 export function initialState(): ModelState {
-  return { groupFdClosed: false, container: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] }, driver: ['vfio-pci', 'vfio-pci'], ioas: { A: undefined, B: undefined }, containerMapped: false }
+  return { groupFdClosed: false, container: false, iommuSet: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] }, driver: ['vfio-pci', 'vfio-pci'], ioas: { A: undefined, B: undefined }, containerMapped: false }
 }
 
 /** Where a process maps its buffer: the group's container (type1) or its own IOAS. */
@@ -66,7 +68,11 @@ export type Space = 'container' | 'ioas'
 export type Op =
   | { op: 'openGroup'; p: Proc }
   | { op: 'closeGroup'; p: Proc }
+  /** VFIO_GROUP_SET_CONTAINER with the process's container fd (opened on first use). */
   | { op: 'setContainer'; p: Proc }
+  /** VFIO_SET_IOMMU (VFIO_TYPE1v2_IOMMU) on that container. */
+  | { op: 'setIommu'; p: Proc }
+  | { op: 'unsetContainer'; p: Proc }
   | { op: 'getDeviceFd'; p: Proc; d: Dev }
   | { op: 'closeDeviceFd'; p: Proc; d: Dev }
   | { op: 'openCdev'; p: Proc; d: Dev }
@@ -119,7 +125,7 @@ const drives = (s: ModelState, p: Proc, d: Dev) => s.deviceFds[p][d] > 0 || !!s.
  * not). Otherwise the owned group is in its blocking domain (__iommu_take_dma_ownership).
  */
 export function dmaSpace(s: ModelState): { owner: Proc; space: Space; mapped: boolean } | undefined {
-  if (s.container && s.groupHolder) return { owner: s.groupHolder, space: 'container', mapped: s.containerMapped }
+  if (s.container && s.iommuSet && s.groupHolder) return { owner: s.groupHolder, space: 'container', mapped: s.containerMapped }
   const owner = PROCS.find((q) => DEVS.some((d) => s.cdevs[q][d]?.bound))
   const io = owner && s.ioas[owner]
   if (owner && io && io.attached.some(Boolean)) return { owner, space: 'ioas', mapped: io.mapped }
@@ -127,7 +133,7 @@ export function dmaSpace(s: ModelState): { owner: Proc; space: Space; mapped: bo
 }
 
 const mappedIn = (s: ModelState, p: Proc, space: Space): boolean | undefined =>
-  space === 'ioas' ? s.ioas[p]?.mapped : s.container && s.groupHolder === p ? s.containerMapped : undefined
+  space === 'ioas' ? s.ioas[p]?.mapped : s.container && s.iommuSet && s.groupHolder === p ? s.containerMapped : undefined
 
 /**
  * Whether the op can be issued at all (the process has the fd it needs). An op the runner
@@ -156,7 +162,12 @@ export function applicable(s: ModelState, k: ModelKernel, o: Op): boolean {
       return s.driver[o.d] !== 'vfio-pci'
     case 'closeGroup':
     case 'setContainer':
+    case 'unsetContainer':
       return heldBy(s, o.p)
+    case 'setIommu':
+      // A container ioctl: the holder's container, once the group is in it (SET_IOMMU on a
+      // container without a group is EINVAL too, but the model never has one).
+      return heldBy(s, o.p) && s.container
     case 'getDeviceFd':
       return heldBy(s, o.p)
     case 'closeDeviceFd':
@@ -206,10 +217,22 @@ export function predict(s: ModelState, o: Op): Prediction {
       // vfio_group_ioctl_get_device_fd: no vfio device of that name in the group -> -ENODEV;
       // vfio_df_group_open: "if (!vfio_group_has_iommu(group)) -EINVAL".
       if (s.driver[o.d] !== 'vfio-pci') return { errno: 'ENODEV', rule: 'vfio_group_ioctl_get_device_fd: the device is not a vfio device (not on vfio-pci)' }
-      if (!s.container) return { errno: 'EINVAL', rule: 'vfio_df_group_open: no container set' }
+      if (!s.container) return { errno: 'EINVAL', rule: 'vfio_df_group_open: no container set (vfio_group_has_iommu)' }
+      if (!s.iommuSet) return { errno: 'EINVAL', rule: 'vfio_group_use_container: SET_CONTAINER done, VFIO_SET_IOMMU not yet (no iommu_driver)' }
       return { errno: 'OK', rule: 'vfio_group_ioctl_get_device_fd' }
     case 'closeDeviceFd':
       return { errno: 'OK', rule: 'close(2)' }
+    case 'setIommu':
+      // vfio_ioctl_set_iommu: "if (list_empty(&container->group_list) || container->iommu_driver) -EINVAL".
+      if (s.iommuSet) return { errno: 'EINVAL', rule: 'vfio_ioctl_set_iommu: the container has its IOMMU driver already' }
+      return { errno: 'OK', rule: 'vfio_ioctl_set_iommu -> vfio_iommu_type1_open, attach_group' }
+    case 'unsetContainer':
+      // vfio_group_ioctl_unset_container: "if (!vfio_group_has_iommu(group)) -EINVAL", then
+      // "if (group->container_users != 1) -EBUSY": every opened device of the group holds a
+      // container user (vfio_df_device_first_open -> vfio_group_use_container).
+      if (!s.container) return { errno: 'EINVAL', rule: 'vfio_group_ioctl_unset_container: no container set' }
+      if (DEVS.some((d) => deviceOpenLegacy(s, d))) return { errno: 'EBUSY', rule: 'vfio_group_ioctl_unset_container: a device of the group is open (container_users != 1)' }
+      return { errno: 'OK', rule: 'vfio_group_ioctl_unset_container -> vfio_group_detach_container' }
     case 'openCdev':
       // vfio_device_fops_cdev_open: no ownership check at open.
       return { errno: 'OK', rule: 'vfio_device_fops_cdev_open' }
@@ -288,6 +311,13 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
   if (o.op === 'hostBind' && errno !== 'OK') s.driver[o.d] = 'none'
   // An unbind that had to ask the users still completes (they let go).
   if (errno !== 'OK' && !(o.op === 'unbindVfio' && errno === 'requested')) return s
+  // The container's last (only) group leaves: vfio_group_detach_container releases the
+  // type1 IOMMU (driver->ops->release), every mapping with it; the container is unset.
+  const dropContainer = () => {
+    s.container = false
+    s.iommuSet = false
+    s.containerMapped = false
+  }
   const releaseGroupIfDone = () => {
     // vfio_group_fops_release runs when the group file's last reference goes: the holder's
     // group fd and (legacy) the device fds, which hold the group file.
@@ -295,10 +325,7 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
     if (h && s.groupFdClosed && s.deviceFds[h][0] + s.deviceFds[h][1] === 0) {
       s.groupHolder = undefined
       s.groupFdClosed = false
-      s.container = false
-      // The container's last group left: vfio_group_detach_container releases the type1
-      // IOMMU (driver->ops->release), every mapping with it.
-      s.containerMapped = false
+      dropContainer()
     }
   }
   switch (o.op) {
@@ -312,6 +339,12 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
       break
     case 'setContainer':
       s.container = true
+      break
+    case 'setIommu':
+      s.iommuSet = true
+      break
+    case 'unsetContainer':
+      dropContainer()
       break
     case 'getDeviceFd':
       s.deviceFds[o.p][o.d]++

@@ -36,10 +36,16 @@ describe('ownership model', () => {
     expect(play('A openGroup, A openGroup, B openGroup, A exit, B openGroup')).toEqual(['OK', 'EBUSY', 'EBUSY', 'OK', 'OK'])
   })
 
-  test('GET_DEVICE_FD needs a container; device fds keep the group after its fd is closed', () => {
+  test('GET_DEVICE_FD needs a container and its IOMMU; device fds keep the group after its fd is closed', () => {
     expect(
-      play('A openGroup, A getDeviceFd 0, A setContainer, A setContainer, A getDeviceFd 1, A closeGroup, B openGroup, A closeDeviceFd 1, B openGroup'),
-    ).toEqual(['OK', 'EINVAL', 'OK', 'EINVAL', 'OK', 'OK', 'EBUSY', 'OK', 'OK'])
+      play('A openGroup, A getDeviceFd 0, A setContainer, A setContainer, A getDeviceFd 1, A setIommu, A setIommu, A getDeviceFd 1, A closeGroup, B openGroup, A closeDeviceFd 1, B openGroup'),
+    ).toEqual(['OK', 'EINVAL', 'OK', 'EINVAL', 'EINVAL', 'OK', 'EINVAL', 'OK', 'OK', 'EBUSY', 'OK', 'OK'])
+  })
+
+  test('UNSET_CONTAINER: EINVAL without one, EBUSY while a device is open; after it the group is in no container', () => {
+    expect(
+      play('A openGroup, A unsetContainer, A setContainer, A setIommu, A getDeviceFd 0, A unsetContainer, A closeDeviceFd 0, A groupStatus, A unsetContainer, A groupStatus, A getDeviceFd 0'),
+    ).toEqual(['OK', 'EINVAL', 'OK', 'OK', 'OK', 'EBUSY', 'OK', 'flags=3', 'OK', 'flags=1', 'EINVAL'])
   })
 
   test('cdev: the group node and a bound cdev exclude each other; one iommufd owner per group; a device binds once', () => {
@@ -53,14 +59,14 @@ describe('ownership model', () => {
   })
 
   test("DMA, legacy: blocked until the container maps the IOVA; reaches the holder's buffer; blocked again after UNMAP", () => {
-    expect(play('A openGroup, A setContainer, A getDeviceFd 0, A dma 0, A map container, A dma 0, A unmap container, A dma 0')).toEqual([
-      'OK', 'OK', 'OK', 'blocked', 'OK', 'reached A', 'OK', 'blocked',
+    expect(play('A openGroup, A setContainer, A setIommu, A getDeviceFd 0, A dma 0, A map container, A dma 0, A unmap container, A dma 0')).toEqual([
+      'OK', 'OK', 'OK', 'OK', 'blocked', 'OK', 'reached A', 'OK', 'blocked',
     ])
   })
 
   test("DMA, legacy: the container's mappings go with the group's release", () => {
-    expect(play('A openGroup, A setContainer, A map container, A closeGroup, A openGroup, A setContainer, A getDeviceFd 1, A dma 1')).toEqual([
-      'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'blocked',
+    expect(play('A openGroup, A setContainer, A setIommu, A map container, A closeGroup, A openGroup, A setContainer, A setIommu, A getDeviceFd 1, A dma 1')).toEqual([
+      'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'blocked',
     ])
   })
 
@@ -72,8 +78,8 @@ describe('ownership model', () => {
 
   test('unbinding vfio-pci from a device in use asks its users to let go; they do, and the group is released with the last fd', () => {
     expect(
-      play('A openCdev 0, admin unbindVfio 0, admin toVfio 0, B openGroup, B setContainer, B getDeviceFd 1, B closeGroup, admin unbindVfio 0, A openGroup, admin toVfio 0, admin unbindVfio 1, A openGroup'),
-    ).toEqual(['OK', 'requested', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'EBUSY', 'OK', 'requested', 'OK'])
+      play('A openCdev 0, admin unbindVfio 0, admin toVfio 0, B openGroup, B setContainer, B setIommu, B getDeviceFd 1, B closeGroup, admin unbindVfio 0, A openGroup, admin toVfio 0, admin unbindVfio 1, A openGroup'),
+    ).toEqual(['OK', 'requested', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'EBUSY', 'OK', 'requested', 'OK'])
   })
 
   test('host drivers: a held group refuses one (EBUSY, the device left driverless); one in the group spoils viability, SET_CONTAINER and BIND (EPERM)', () => {
