@@ -4,7 +4,9 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { applicable, initialState, next, predict, type ModelKernel, type Op } from '../../harness/model/ownership.js'
+import { readdirSync, readFileSync } from 'node:fs'
 import { opMenu, opsOf, renderSteps } from '../../harness/model/run.js'
+import { MUTANT_STEPS, mutantOdds } from '../../bench/model-odds.js'
 
 const K: ModelKernel = { legacy: true, cdev: true }
 /** "A openCdev 0, B bindCdev 1, admin hostBind 1, A map ioas, A exit": ops in the order written. */
@@ -118,5 +120,15 @@ describe('ownership model', () => {
       { op: { op: 'openGroup', p: 'B' }, expected: 'EBUSY', actual: 'OK', rule: 'vfio_group_fops_open: the group is open (group->opened_file)' },
     ])
     expect(text).toBe(' 1. A: openGroup           expected OK     got OK    \n 2. B: openGroup           expected EBUSY  got OK      <-- vfio_group_fops_open: the group is open (group->opened_file)')
+  })
+
+  test("bench/model-odds.ts names the diverging step of exactly the ci/mutations patches that select the model, and random sequences reach each", () => {
+    const dir = new URL('../../ci/mutations/', import.meta.url)
+    const selecting = readdirSync(dir)
+      .filter((f) => f.endsWith('.patch'))
+      .filter((f) => /^# Filter: .*\bownership model\b/m.test(readFileSync(new URL(f, dir), 'utf8')))
+      .map((f) => f.replace(/\.patch$/, ''))
+    expect(Object.keys(MUTANT_STEPS).sort()).toEqual(selecting.sort())
+    for (const r of mutantOdds(300)) expect(r.share, r.patch).toBeGreaterThan(0)
   })
 })

@@ -1,0 +1,65 @@
+// Benchmark (no guest): how likely is the ownership model's random search to reach the step
+// at which each ci/mutations patch makes the kernel diverge? Samples sequences exactly as
+// the model test generates them (harness/model/run.ts sequenceArb, opsOf, OP_WEIGHTS) and runs
+// them through the model alone; a mutant is reached when a sequence issues the operation whose
+// answer that patch changes (MUTANT_STEPS below). Prints, per patch, the share of sequences
+// that reach it and the odds that a run of the budget's sequences reaches it at least once.
+// These figures chose OP_WEIGHTS and NPM_TEST_BUDGET; the real check stays ci/mutations/run.sh.
+//   npx tsx bench/model-odds.ts [SAMPLES] [RUNS] [STEPS]   (default 3000, the npm test budget)
+import fc from 'fast-check'
+import { fileURLToPath } from 'node:url'
+import { dmaSpace, initialState, next, predict, type ModelKernel, type ModelState, type Op, type Prediction } from '../harness/model/ownership.js'
+import { NPM_TEST_BUDGET, opMenu, opsOf, sequenceArb } from '../harness/model/run.js'
+
+/** A step at which the patched kernel answers differently from the model. */
+type Reached = (o: Op, p: Prediction, s: ModelState) => boolean
+
+/** Per ci/mutations patch that selects the model test: the step its mutant diverges on. */
+export const MUTANT_STEPS: Record<string, Reached | 'iotlb'> = {
+  'group-open-once': (o, p) => o.op === 'openGroup' && /opened_file/.test(p.rule),
+  'group-cdev-exclusion': (o, p) => o.op === 'openGroup' && /cdev_device_open_cnt/.test(p.rule),
+  'iommufd-one-owner': (o, p) => o.op === 'bindCdev' && /another iommufd/.test(p.rule),
+  'host-driver-bind': (o, p) => o.op === 'hostBind' && p.errno === 'EBUSY',
+  viability: (o, p) => o.op === 'groupStatus' && p.errno === 'flags=0',
+  'unset-container-busy': (o, p) => o.op === 'unsetContainer' && p.errno === 'EBUSY',
+  'vfio-request-on-remove': (o, p) => o.op === 'unbindVfio' && p.errno === 'requested',
+  // A DMA after UNMAP through the space whose translation an earlier DMA cached.
+  'iotlb-flush-on-unmap': 'iotlb',
+}
+
+export function mutantOdds(samples: number, runs = NPM_TEST_BUDGET.runs, steps = NPM_TEST_BUDGET.steps, seed = 1): Array<{ patch: string; share: number; odds: number }> {
+  const k: ModelKernel = { legacy: true, cdev: true, hostDriver: true }
+  const menu = opMenu(k)
+  const hits = new Map<string, number>()
+  for (const { choices, oneProcess } of fc.sample(sequenceArb(steps), { numRuns: samples, seed })) {
+    let s = initialState()
+    let cached: string | undefined
+    const seen = new Set<string>()
+    for (const o of opsOf(choices, k, menu, oneProcess)) {
+      const p = predict(s, o)
+      const space = dmaSpace(s)
+      const where = space && `${space.owner}/${space.space}`
+      if (o.op === 'dma') {
+        if (p.errno.startsWith('reached')) cached = where
+        else if (cached && cached === where) seen.add('iotlb-flush-on-unmap')
+      }
+      if (o.op === 'map') cached = undefined
+      for (const [patch, f] of Object.entries(MUTANT_STEPS)) if (f !== 'iotlb' && f(o, p, s)) seen.add(patch)
+      s = next(s, o, p.errno)
+      if (!dmaSpace(s)) cached = undefined
+    }
+    for (const x of seen) hits.set(x, (hits.get(x) ?? 0) + 1)
+  }
+  return Object.keys(MUTANT_STEPS).map((patch) => {
+    const share = (hits.get(patch) ?? 0) / samples
+    return { patch, share, odds: 1 - (1 - share) ** runs }
+  })
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [samples = 3000, runs = NPM_TEST_BUDGET.runs, steps = NPM_TEST_BUDGET.steps] = process.argv.slice(2).map(Number)
+  console.log(`model odds: ${samples} sampled sequences of up to ${steps} steps; a run is ${runs} sequences`)
+  for (const r of mutantOdds(samples, runs, steps)) {
+    console.log(`  ${r.patch.padEnd(24)} reached by ${(r.share * 100).toFixed(1).padStart(5)}% of sequences; a run reaches it with odds ${(r.odds * 100).toFixed(2)}%`)
+  }
+}
