@@ -10,7 +10,7 @@
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { cdevPath } from '../harness/vfio/iommufd.js'
-import { checkModel, NPM_TEST_BUDGET, outcomeSummary, renderSteps, type ModelBudget } from '../harness/model/run.js'
+import { checkModel, NPM_TEST_BUDGET, renderSteps, statsSummary, type ModelBudget } from '../harness/model/run.js'
 import type { ModelKernel } from '../harness/model/ownership.js'
 
 function budgetFromEnv(env: NodeJS.ProcessEnv = process.env): ModelBudget {
@@ -45,7 +45,7 @@ forEachTarget(
         const cdevs = k.cdev ? ([await cdevPath(guest, bdfs[0]), await cdevPath(guest, bdfs[1])] as [string, string]) : undefined
         const budget = budgetFromEnv()
         const r = await checkModel(guest, k, { group: g.group, bdfs, cdevs }, budget)
-        await annotate(`model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps checked (paths: ${[k.legacy && 'legacy', k.cdev && 'cdev', k.hostDriver && 'host driver'].filter(Boolean).join(', ')}; ${outcomeSummary(r.outcomes)})`)
+        await annotate(`model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps checked (paths: ${[k.legacy && 'legacy', k.cdev && 'cdev', k.hostDriver && 'host driver'].filter(Boolean).join(', ')}; ${statsSummary(r.stats)})`)
         if (r.counterexample) {
           const c = r.counterexample
           throw new Error(

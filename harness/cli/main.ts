@@ -49,7 +49,7 @@ Usage:
                               the main job (or RUN-ARGS) N times (default 10) on fresh guests:
                               per-test verdict counts, FLAKY tests, wall-time spread
   vfio-conform model [--seed S] [--runs N] [--steps N] [run options...]
-      the ownership model alone: N random two-process sequences (default 50 of up to 24
+      the ownership model alone: N random two-process sequences (default 60 of up to 64
       steps) on each kernel's multi-device group, checked against harness/model/ownership.ts;
       a divergence is shrunk and printed with its seed (--seed S replays it)
   vfio-conform compare OLD NEW
