@@ -1,17 +1,24 @@
 // The kernel against an executable model of the ownership rules (harness/model/ownership.ts):
-// random sequences of operations by two processes on the devices of a multi-device group
+// random sequences of operations by two processes (A root, B an ordinary user without
+// capabilities) on the devices of a multi-device group
 // (group open/close/status, SET_CONTAINER, GET_DEVICE_FD, cdev open/BIND/close, IOAS
 // alloc/attach/detach/destroy, map/unmap of a buffer and a device's DMA to it, exit, SIGKILL)
 // and an administrator moving a device to a host driver and back or unbinding it from
 // vfio-pci while it is in use, each errno (and whose buffer a DMA reached)
-// checked against the model's prediction, a divergence shrunk by fast-check to the shortest
-// sequence that still diverges. Replay a run: `vfio-conform model --seed S`. Budget: the
+// checked against the model's prediction; fast-check generates the sequences, and a
+// divergence is shrunk on the guest to the shortest sequence that still diverges. Replay a run: `vfio-conform model --seed S`. Budget: the
 // model's NPM_TEST_BUDGET, or VFIO_CONFORM_MODEL_RUNS / _STEPS / _SEED.
 import { forEachTarget } from '../harness/vitest/fixtures.js'
+import { guestUser } from '../guests/rootfs/recipe.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
-import { cdevPath } from '../harness/vfio/iommufd.js'
+import { cdevPath, IOMMUFD_PATH } from '../harness/vfio/iommufd.js'
+import { groupPath } from '../harness/vfio/legacy.js'
+import { giveNode } from '../harness/vfio/privileges.js'
 import { checkModel, NPM_TEST_BUDGET, renderSteps, statsSummary, type ModelBudget } from '../harness/model/run.js'
 import type { ModelKernel } from '../harness/model/ownership.js'
+
+/** Process B's user. */
+const USER_B = guestUser('conform-b')
 
 function budgetFromEnv(env: NodeJS.ProcessEnv = process.env): ModelBudget {
   const num = (k: string, d?: number) => (env[k] === undefined || env[k] === '' ? d : Number(env[k]))
@@ -44,7 +51,19 @@ forEachTarget(
         const bdfs: [string, string] = [g.bdf(d0), g.bdf(d1)]
         const cdevs = k.cdev ? ([await cdevPath(guest, bdfs[0]), await cdevPath(guest, bdfs[1])] as [string, string]) : undefined
         const budget = budgetFromEnv()
-        const r = await checkModel(guest, k, { group: g.group, bdfs, cdevs }, budget)
+        // Process B is an ordinary user (conform-b) with no
+        // capability; the nodes it needs are given to it as the privileges suite does, and
+        // put back after.
+        const restore: Array<() => Promise<void>> = []
+        const give = async (path: string) => void restore.push(await giveNode(guest, path, USER_B))
+        let r: Awaited<ReturnType<typeof checkModel>>
+        try {
+          if (k.legacy) await give(groupPath(g.group))
+          if (k.cdev) for (const path of [IOMMUFD_PATH, ...cdevs!]) await give(path)
+          r = await checkModel(guest, k, { group: g.group, bdfs, cdevs, userB: USER_B, onNewCdev: give }, budget)
+        } finally {
+          for (const undo of restore.reverse()) await undo()
+        }
         await annotate(`model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps checked (paths: ${[k.legacy && 'legacy', k.cdev && 'cdev', k.hostDriver && 'host driver'].filter(Boolean).join(', ')}; ${statsSummary(r.stats)})`)
         if (r.counterexample) {
           const c = r.counterexample

@@ -11,9 +11,10 @@ import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { errnoOf, getDeviceFd, groupPath, holdGroup, mapDma, must, openContainer, openGroup, setContainer, setIommu, VFIO_CONTAINER_PATH } from '../harness/vfio/legacy.js'
 import { attachPt, bindIommufd, cdevPath, ioasAlloc, ioasMap, IOMMUFD_PATH, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
 import { giveNode, memlockLimit, statNode } from '../harness/vfio/privileges.js'
+import { guestUser } from '../guests/rootfs/recipe.js'
 
-const USER_A = { uid: 1000, gid: 1000 } // conform-a (guests/rootfs/recipe.ts)
-const USER_B = { uid: 1001, gid: 1001 } // conform-b
+const USER_A = guestUser('conform-a')
+const USER_B = guestUser('conform-b')
 const PAGE = 4096n
 
 interface Nodes {

@@ -38,6 +38,13 @@ export const GUEST_USERS: GuestUser[] = [
   { name: 'conform-b', uid: 1001, gid: 1001, home: '/home/conform-b' },
 ]
 
+/** One of GUEST_USERS as an agent's uid and gid (`guest.agent({ ...guestUser('conform-b') })`). */
+export function guestUser(name: string): { uid: number; gid: number } {
+  const u = GUEST_USERS.find((x) => x.name === name)
+  if (!u) throw new Error(`no guest user ${name} (guests/rootfs/recipe.ts GUEST_USERS)`)
+  return { uid: u.uid, gid: u.gid }
+}
+
 /**
  * Modules loaded at boot when the kernel has them as modules (absent or built-in ones are
  * skipped); dependencies come from modules.dep. mtty is only in conform builds.

@@ -52,6 +52,15 @@ export interface ModelTarget {
   bdfs: [string, string]
   /** The cdev nodes of the two devices, when the kernel has the cdev path. */
   cdevs?: [string, string]
+  /**
+   * Process B runs as this user, without any capability (the nodes it opens given to it by
+   * the caller, as the privileges suite does); A stays root. The ownership rules check no
+   * capability (vfio_group_fops_open, vfio_device_fops_cdev_open, iommufd_fops_open: only the
+   * node's permissions), so the model's answers are the same for both.
+   */
+  userB?: { uid: number; gid: number }
+  /** Called with a device's new cdev node after it came back to vfio-pci (a new vfioN). */
+  onNewCdev?: (path: string) => Promise<void>
 }
 
 export interface StepLog {
@@ -183,7 +192,15 @@ class RealSystem {
   ) {}
 
   private async agent(p: Proc): Promise<GuestAgent> {
-    return (this.agents[p] ??= await this.guest.agent({ label: `model ${p}` }))
+    const user = p === 'B' && this.t.userB ? { ...this.t.userB, caps: 'none' as const } : {}
+    return (this.agents[p] ??= await this.guest.agent({ label: `model ${p}`, ...user }))
+  }
+
+  /** Device d is back on vfio-pci: its cdev node is a new one. */
+  private async newCdev(d: Dev): Promise<void> {
+    if (!this.t.cdevs) return
+    this.t.cdevs[d] = await cdevPath(this.guest, this.t.bdfs[d])
+    await this.t.onNewCdev?.(this.t.cdevs[d])
   }
 
   /** Run one op; its errno ("OK" on success), or what a DMA reached. */
@@ -392,7 +409,7 @@ class RealSystem {
     await a.writeFile('/sys/bus/pci/drivers_probe', bdf)
     const now = await driver()
     // Its cdev comes back under a new vfioN.
-    if (now === 'vfio-pci' && this.t.cdevs) this.t.cdevs[o.d] = await cdevPath(this.guest, bdf)
+    if (now === 'vfio-pci') await this.newCdev(o.d)
     return now === 'vfio-pci' ? 'OK' : `driver ${now ?? 'none'}`
   }
 
@@ -418,7 +435,7 @@ class RealSystem {
     for (const d of DEVS) {
       if ((await this.guest.pciDevices()).find((x) => x.bdf === this.t.bdfs[d])?.driver !== 'vfio-pci') {
         await this.guest.bindDriver(this.t.bdfs[d], 'vfio-pci')
-        if (this.t.cdevs) this.t.cdevs[d] = await cdevPath(this.guest, this.t.bdfs[d])
+        await this.newCdev(d)
       }
     }
     await this.adminAgent?.close()
