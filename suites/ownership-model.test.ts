@@ -67,9 +67,13 @@ forEachTarget(
         await annotate(`model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps checked (paths: ${[k.legacy && 'legacy', k.cdev && 'cdev', k.hostDriver && 'host driver'].filter(Boolean).join(', ')}; ${statsSummary(r.stats)})`)
         if (r.counterexample) {
           const c = r.counterexample
+          const replay = `replay: vfio-conform model --seed ${r.seed} --runs ${budget.runs} --steps ${budget.steps}`
           throw new Error(
-            `the kernel diverged from the ownership model (seed ${r.seed}; diverged at step ${c.found}, shrunk in ${c.attempts} reruns to ${c.steps.length} steps; ` +
-              `replay: vfio-conform model --seed ${r.seed} --runs ${budget.runs} --steps ${budget.steps}):\n${renderSteps(c.steps)}`,
+            c.reproducible
+              ? `the kernel diverged from the ownership model (seed ${r.seed}; diverged at step ${c.found}, shrunk in ${c.attempts} reruns to ${c.steps.length} steps; ${replay}):\n${renderSteps(c.steps)}`
+              : `the kernel diverged from the ownership model (seed ${r.seed}; at step ${c.found}; ${replay}). Run again at once, the sequence did not diverge the same ` +
+                  `way: the divergence changed the kernel's state, so shorter sequences cannot be confirmed on this boot. The sequence:\n${renderSteps(c.steps)}\n` +
+                  `The model's shortest way to the same step (${c.modelPath!.length} steps; try it on a fresh boot):\n${renderSteps(c.modelPath!)}`,
           )
         }
       },

@@ -485,32 +485,91 @@ export interface ModelResult {
   stats: ModelStats
   /** The shortest diverging sequence fast-check found, with its step log. */
   /** Found at step `found` of a random sequence, shrunk in `attempts` runs on the guest. */
-  counterexample?: { steps: StepLog[]; found: number; attempts: number }
+  counterexample?: Shrunk & { found: number }
 }
 
 /**
- * Shrinks a diverging sequence on the real guest by deleting operations (delta debugging:
- * halves, quarters, ... single steps, each kept out when the rest still diverges). Works on
- * the operations, not on fast-check's choices: deleting one choice re-maps every later choice
- * to another operation, so fast-check's own shrinking of the choice list mostly produces
- * unrelated sequences (measured: 15 shrinks in 120 s left 23 steps). An operation that a
- * deletion makes impossible (its fd no longer exists) is skipped by runSequence. The
- * sequence kept is the executed prefix up to the same divergence (see `same`).
+ * Delta debugging over a list: deletes halves, quarters, ... single items (never the last
+ * one, the diverging step), keeping a deletion when `test` still says "diverges" (and
+ * returns the list it actually ran, which may be shorter: skipped or cut-off steps).
  */
-export async function shrinkOps(
-  guest: GuestSession,
-  k: ModelKernel,
-  t: ModelTarget,
-  failing: StepLog[],
-  deadline: number,
-): Promise<{ steps: StepLog[]; attempts: number }> {
-  let best = failing
+async function ddmin<T>(start: T[], test: (candidate: T[]) => Promise<T[] | undefined>, deadline: number): Promise<T[]> {
+  let best = start
+  for (let size = Math.max(1, best.length >> 1); ; size = Math.max(1, size >> 1)) {
+    let progress = false
+    // From the end: late operations are the likeliest to be incidental to an early divergence.
+    for (let i = best.length - 1 - size; i >= 0 && Date.now() < deadline; i--) {
+      const got = await test([...best.slice(0, i), ...best.slice(i + size)])
+      if (got && got.length < best.length) {
+        best = got
+        progress = true
+        i = Math.min(i, best.length - 1 - size) + 1
+      }
+    }
+    if (Date.now() >= deadline || (size === 1 && !progress)) break
+  }
+  return best
+}
+
+/** The model's own answers to `ops` (those it can issue), as step logs, and its state after. */
+export function modelTrace(k: ModelKernel, ops: Op[]): { steps: StepLog[]; state: ModelState } {
+  let s = initialState()
+  const steps: StepLog[] = []
+  for (const o of ops) {
+    if (!applicable(s, k, o)) continue
+    const p = predict(s, o)
+    steps.push({ op: o, expected: p.errno, actual: p.errno, rule: p.rule })
+    s = next(s, o, p.errno)
+  }
+  return { steps, state: s }
+}
+
+/**
+ * The shortest subsequence, by the model alone, after which the diverging operation can
+ * still be issued with the same expected answer: the shortest way the model knows to the
+ * step where the kernel answered otherwise.
+ */
+export function modelPath(k: ModelKernel, failing: StepLog[]): Promise<StepLog[]> {
+  const last = failing.at(-1)!
+  const test = async (candidate: StepLog[]) => {
+    const { steps, state } = modelTrace(
+      k,
+      candidate.slice(0, -1).map((x) => x.op),
+    )
+    if (!applicable(state, k, last.op) || predict(state, last.op).errno !== last.expected) return undefined
+    return [...steps, last]
+  }
+  return ddmin(failing, test, Number.POSITIVE_INFINITY)
+}
+
+export interface Shrunk {
+  /** The shortest sequence that diverged the same way on the guest. */
+  steps: StepLog[]
+  attempts: number
+  /**
+   * False when the failing sequence, run again at once, did not diverge the same way: the
+   * first divergence changed the kernel's state (a mutant can leave a group broken), so
+   * shorter sequences cannot be confirmed on this boot; `modelPath` is then the model's
+   * shortest way to the same step, to be tried on a fresh boot.
+   */
+  reproducible: boolean
+  modelPath?: StepLog[]
+}
+
+/**
+ * Shrinks a diverging sequence on the real guest by deleting operations (delta debugging).
+ * Works on the operations, not on fast-check's choices: deleting one choice re-maps every
+ * later choice to another operation, so fast-check's own shrinking of the choice list mostly
+ * produces unrelated sequences (measured: 15 shrinks in 120 s left 23 steps). An operation
+ * that a deletion makes impossible (its fd no longer exists) is skipped by runSequence. Only
+ * the same divergence counts (the same operation, expected and actual answer): a mutant can
+ * leave the guest broken for later sequences (unset-container-busy: the group's container
+ * count goes wrong), and a divergence that damage causes is not the counterexample. The
+ * model's own shortest path to the diverging step is tried first.
+ */
+export async function shrinkOps(guest: GuestSession, k: ModelKernel, t: ModelTarget, failing: StepLog[], deadline: number): Promise<Shrunk> {
   let attempts = 0
   const last = failing.at(-1)!
-  // The same divergence: the same operation, the same expected and actual answer. A mutant
-  // can leave the guest broken for later sequences (unset-container-busy: the group's
-  // container count goes wrong, and every later open is EBUSY); such a divergence is the
-  // damage, not the counterexample, and is not kept.
   const same = (x: StepLog) => describeOp(x.op) === describeOp(last.op) && x.expected === last.expected && x.actual === last.actual
   const tryOps = async (ops: Op[]): Promise<StepLog[] | undefined> => {
     attempts++
@@ -522,23 +581,12 @@ export async function shrinkOps(
       throw e
     }
   }
-  for (let size = Math.max(1, best.length >> 1); ; size = Math.max(1, size >> 1)) {
-    let progress = false
-    // From the end: late operations are the likeliest to be incidental to an early divergence.
-    for (let i = best.length - 1 - size; i >= 0 && Date.now() < deadline; i--) {
-      // Never delete the diverging step itself (the last one).
-      const ops = best.map((x) => x.op)
-      const candidate = [...ops.slice(0, i), ...ops.slice(i + size)]
-      const got = await tryOps(candidate)
-      if (got && got.length < best.length) {
-        best = got
-        progress = true
-        i = Math.min(i, best.length - 1 - size) + 1
-      }
-    }
-    if (Date.now() >= deadline || (size === 1 && !progress)) break
-  }
-  return { steps: best, attempts }
+  const path = await modelPath(k, failing)
+  const again = await tryOps(failing.map((x) => x.op))
+  if (!again) return { steps: failing, attempts, reproducible: false, modelPath: path }
+  const start = (await tryOps(path.map((x) => x.op))) ?? again
+  const steps = await ddmin(start, (candidate) => tryOps(candidate.map((x) => x.op)), deadline)
+  return { steps, attempts, reproducible: true }
 }
 
 /** `budget.runs` random sequences; the first divergence is shrunk and returned. */
@@ -559,7 +607,7 @@ export async function checkModel(guest: GuestSession, k: ModelKernel, t: ModelTa
     const err = out.errorInstance
     if (!(err instanceof Divergence)) throw err instanceof Error ? err : new Error(String(err))
     const shrunk = await shrinkOps(guest, k, t, err.steps, Date.now() + (budget.shrinkMs ?? 180_000))
-    result.counterexample = { steps: shrunk.steps, found: err.steps.length, attempts: shrunk.attempts }
+    result.counterexample = { ...shrunk, found: err.steps.length }
   }
   return result
 }

@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { applicable, initialState, next, predict, type ModelKernel, type Op } from '../../harness/model/ownership.js'
 import { readdirSync, readFileSync } from 'node:fs'
-import { opMenu, opsOf, renderSteps } from '../../harness/model/run.js'
+import { modelPath, opMenu, opsOf, renderSteps, type StepLog } from '../../harness/model/run.js'
 import { MUTANT_STEPS, mutantOdds } from '../../bench/model-odds.js'
 
 const K: ModelKernel = { legacy: true, cdev: true }
@@ -130,5 +130,20 @@ describe('ownership model', () => {
       .map((f) => f.replace(/\.patch$/, ''))
     expect(Object.keys(MUTANT_STEPS).sort()).toEqual(selecting.sort())
     for (const r of mutantOdds(300)) expect(r.share, r.patch).toBeGreaterThan(0)
+  })
+
+  test("the model's shortest way to a diverging step keeps only what that step's answer needs", async () => {
+    const ops = seq('B exit, A openGroup, A getDeviceFd 1, A unsetContainer, admin unbindVfio 1, admin toVfio 1, A setContainer, A groupStatus, A setIommu, B openCdev 0, A getDeviceFd 1, A dma 1, A unsetContainer')
+    let s = initialState()
+    const failing: StepLog[] = ops.map((o) => {
+      const p = predict(s, o)
+      s = next(s, o, p.errno)
+      return { op: o, expected: p.errno, actual: p.errno, rule: p.rule }
+    })
+    failing.at(-1)!.actual = 'OK'
+    expect(failing.at(-1)!.expected).toBe('EBUSY')
+    const path = await modelPath(K, failing)
+    expect(path.map((x) => `${x.op.op}:${x.expected}`)).toEqual(['openGroup:OK', 'setContainer:OK', 'setIommu:OK', 'getDeviceFd:OK', 'unsetContainer:EBUSY'])
+    expect(path.at(-1)!.actual).toBe('OK')
   })
 })
