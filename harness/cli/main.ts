@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
+import { MAIN_JOB_MODEL_RUNS, NPM_TEST_BUDGET } from '../model/run.js'
 import { DEFAULT_KERNELS, isSourceSpec, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { killAllGuestsNow } from '../guest/guest.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
@@ -39,6 +40,7 @@ Usage:
       verdict varies is FLAKY (with its counts) and fails the run (exit 1) unless an
       --allow-flaky pattern matches its name. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (a conform build of Debian's current kernel source);
       --matrix: the test set npm test runs (${DEFAULT_KERNELS.join(' ')}).
+      The main job runs the ownership model with ${MAIN_JOB_MODEL_RUNS} sequences, everything else with ${NPM_TEST_BUDGET.runs}.
       Default topologies: ${DEFAULT_TOPOLOGIES.join(", ")}.
   vfio-conform setup          install the host packages the harness needs (as root)
   vfio-conform kernels        list the Debian kernels available by name
@@ -174,6 +176,8 @@ async function runCommand(args: string[]): Promise<number> {
   if (values.matrix && values.kernel?.length) throw new UsageError('--matrix and --kernel exclude each other (--matrix is the test set)')
   stopEverythingOnSignal()
   const kernels = values.kernel?.length ? values.kernel : values.matrix ? DEFAULT_KERNELS : MAIN_JOB_KERNELS
+  // The main job runs a shorter ownership-model budget (see MAIN_JOB_MODEL_RUNS).
+  if (kernels === MAIN_JOB_KERNELS) process.env.VFIO_CONFORM_MODEL_RUNS ??= String(MAIN_JOB_MODEL_RUNS)
   for (const t of values.topology ?? []) if (!TOPOLOGIES[t]) throw new UsageError(`unknown topology "${t}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
   for (const m of values.iommu ?? []) if (!IOMMUS.includes(m as IommuModel)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMUS.join(', ')})`)
   if (values.tcg) process.env.VFIO_CONFORM_ACCEL = 'tcg'
@@ -314,5 +318,6 @@ async function modelCommand(args: string[]): Promise<number> {
     process.env[`VFIO_CONFORM_MODEL_${m[1]!.toUpperCase()}`] = v
   }
   if (rest.includes('--filter')) throw new UsageError('model: --filter is the model test itself; use run --filter for other tests')
+  process.env.VFIO_CONFORM_MODEL_RUNS ??= String(NPM_TEST_BUDGET.runs)
   return runCommand([...rest, '--filter', 'ownership model'])
 }
