@@ -33,7 +33,9 @@ forEachTarget(
   (target, test) => {
     test(
       'ownership model: random two-process sequences on a multi-device group agree with the model',
-      { timeout: 600_000 },
+      // About 1.2 s per sequence on a TCG guest (2 s with another guest on the core), and up
+      // to 180 s of shrinking: a soak from the CLI (--runs 300) must not time out.
+      { timeout: Math.max(600_000, budgetFromEnv().runs * 2_000 + 240_000) },
       async ({ guest, castPart, kconfig, skip, annotate }) => {
         const [d0, d1] = castPart('multiDeviceGroup')
         const k: ModelKernel = {
