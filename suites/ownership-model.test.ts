@@ -13,7 +13,7 @@ import { guestUser } from '../guests/rootfs/recipe.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { cdevPath, IOMMUFD_PATH } from '../harness/vfio/iommufd.js'
 import { groupPath } from '../harness/vfio/legacy.js'
-import { giveNode } from '../harness/vfio/privileges.js'
+import { NodeGrants } from '../harness/vfio/privileges.js'
 import { checkModel, NPM_TEST_BUDGET, renderSteps, statsSummary, type ModelBudget } from '../harness/model/run.js'
 import type { ModelKernel } from '../harness/model/ownership.js'
 
@@ -56,15 +56,15 @@ forEachTarget(
         // Process B is an ordinary user (conform-b) with no
         // capability; the nodes it needs are given to it as the privileges suite does, and
         // put back after.
-        const restore: Array<() => Promise<void>> = []
-        const give = async (path: string) => void restore.push(await giveNode(guest, path, USER_B))
+        const grants = new NodeGrants(guest)
+        const give = (path: string) => grants.give(path, USER_B)
         let r: Awaited<ReturnType<typeof checkModel>>
         try {
           if (k.legacy) await give(groupPath(g.group))
           if (k.cdev) for (const path of [IOMMUFD_PATH, ...cdevs!]) await give(path)
           r = await checkModel(guest, k, { group: g.group, bdfs, cdevs, userB: USER_B, onNewCdev: give }, budget)
         } finally {
-          for (const undo of restore.reverse()) await undo()
+          await grants.restore()
         }
         await annotate(`model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps checked (paths: ${[k.legacy && 'legacy', k.cdev && 'cdev', k.hostDriver && 'host driver'].filter(Boolean).join(', ')}; ${statsSummary(r.stats)})`)
         if (r.counterexample) {

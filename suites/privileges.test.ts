@@ -10,7 +10,7 @@ import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { errnoOf, getDeviceFd, groupPath, holdGroup, mapDma, must, openContainer, openGroup, setContainer, setIommu, VFIO_CONTAINER_PATH } from '../harness/vfio/legacy.js'
 import { attachPt, bindIommufd, cdevPath, ioasAlloc, ioasMap, IOMMUFD_PATH, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
-import { giveNode, memlockLimit, statNode } from '../harness/vfio/privileges.js'
+import { memlockLimit, NodeGrants, statNode } from '../harness/vfio/privileges.js'
 import { guestUser } from '../guests/rootfs/recipe.js'
 
 const USER_A = guestUser('conform-a')
@@ -25,11 +25,11 @@ interface Nodes {
 forEachTarget((target, base) => {
   const test = base.extend<{ nodes: Nodes }>({
     nodes: async ({ guest }, use) => {
-      const restore: Array<() => Promise<void>> = []
+      const grants = new NodeGrants(guest)
       try {
-        await use({ give: async (path, to) => void restore.push(await giveNode(guest, path, to)) })
+        await use({ give: (path, to) => grants.give(path, to) })
       } finally {
-        for (const r of restore.reverse()) await r()
+        await grants.restore()
       }
     },
   })

@@ -439,9 +439,10 @@ class RealSystem {
       await this.agents[p]?.close()
       this.forget(p)
     }
-    // Both devices back on vfio-pci for the next sequence.
+    // Both devices back on vfio-pci for the next sequence (one scan of the guest's PCI devices).
+    const pci = await this.guest.pciDevices()
     for (const d of DEVS) {
-      if ((await this.guest.pciDevices()).find((x) => x.bdf === this.t.bdfs[d])?.driver !== 'vfio-pci') {
+      if (pci.find((x) => x.bdf === this.t.bdfs[d])?.driver !== 'vfio-pci') {
         await this.guest.bindDriver(this.t.bdfs[d], 'vfio-pci')
         await this.newCdev(d)
       }

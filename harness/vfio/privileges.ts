@@ -40,6 +40,21 @@ export async function giveNode(guest: GuestSession, path: string, to: { uid?: nu
   }
 }
 
+/** Nodes given to users for a while (giveNode), each put back as it was, last given first. */
+export class NodeGrants {
+  private undo: Array<() => Promise<void>> = []
+
+  constructor(private readonly guest: GuestSession) {}
+
+  async give(path: string, to: { uid?: number; gid?: number; mode?: number }): Promise<void> {
+    this.undo.push(await giveNode(this.guest, path, to))
+  }
+
+  async restore(): Promise<void> {
+    for (const r of this.undo.splice(0).reverse()) await r()
+  }
+}
+
 /** A guest PCI device's VFIO cdev (/dev/vfio/devices/vfioN), read from its sysfs vfio-dev directory. */
 /** The agent's soft RLIMIT_MEMLOCK in bytes (from /proc/PID/limits), or undefined when unlimited. */
 export async function memlockLimit(guest: GuestSession, a: GuestAgent): Promise<bigint | undefined> {
