@@ -24,6 +24,7 @@ import { CLAIMS_HELP, claimsCommand } from './claims.js'
 import { REPORT_HELP, reportCommand } from './report.js'
 import { BISECT_RUN_HELP, bisectRunCommand } from './bisect-run.js'
 import { GATE_HELP, gateCommand } from './gate.js'
+import { LIST_HELP, listCommand } from './list.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const IOMMUS: IommuModel[] = ['intel-iommu', 'virtio-iommu', 'amd-iommu', 'none']
@@ -62,6 +63,7 @@ ${BEHAVIOURS_HELP}
 ${REPORT_HELP}
 ${BISECT_RUN_HELP}
 ${GATE_HELP}
+${LIST_HELP}
 
 Kernel specs: ${KERNEL_SPEC_HELP}
 Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMUS.join(', ')}
@@ -97,6 +99,8 @@ export async function main(argv: string[]): Promise<number> {
         // Own exit contract for git bisect run (0/1/125/128); it catches all its errors, so
         // the exit 2 of a usage error (git would read it as "bad") never applies.
         return await bisectRunCommand(rest)
+      case 'list':
+        return await listCommand(rest)
       case 'gate':
         return await gateCommand(rest)
       case 'compare':

@@ -1,0 +1,46 @@
+// `vfio-conform list`: every rule of the conformance suites with its suite file, behaviour,
+// claims and the mutation that proves it can FAIL (harness/rules/catalogue.ts). Boots nothing
+// and needs no kernel or QEMU: the suites' tests are collected by vitest against stand-in
+// targets (harness/rules/collect.ts).
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { BEHAVIOURS } from '../../suites/behaviours.js'
+import { CLAIMS } from '../../suites/claims/registry.js'
+import { EXIT } from '../report/verdict.js'
+import { buildCatalogue, filterSubject, renderCatalogueJson, renderCatalogueText } from '../rules/catalogue.js'
+import { collectSuiteTests } from '../rules/collect.js'
+import { readMutations } from '../rules/mutations.js'
+import { UsageError } from '../util/errors.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export const LIST_HELP = `  vfio-conform list [--filter PATTERN] [--json]
+      Every rule (a test of the conformance suites, by name) with its suite file, its
+      behaviour (suites/behaviours.ts), the claims it decides (suites/claims/registry.ts)
+      and the mutation that proves it can FAIL (ci/mutations/*.patch, its "# Filter:"
+      line), or "none". --filter: a regular expression on the rule's name, as \`run
+      --filter\` takes it. Boots nothing; needs no kernel or QEMU. Tests named after a guest
+      (groups, hot-plug slots) are listed for every topology and vIOMMU model it is meant
+      for, the upstream selftests as a kernel built from source has them.`
+
+export async function listCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { filter: { type: 'string' }, json: { type: 'boolean' } }, strict: true })
+  let filter: RegExp | undefined
+  if (values.filter !== undefined) {
+    try {
+      filter = new RegExp(values.filter)
+    } catch (e) {
+      throw new UsageError(`--filter "${values.filter}": not a regular expression (${(e as Error).message})`)
+    }
+  }
+  const [tests, mutations] = await Promise.all([collectSuiteTests(), readMutations(ROOT)])
+  const all = buildCatalogue(tests, { behaviours: BEHAVIOURS, claims: CLAIMS, mutations })
+  const catalogue = filter ? { ...all, rules: all.rules.filter((r) => filter.test(filterSubject(r.name))) } : all
+  if (values.json) {
+    process.stdout.write(renderCatalogueJson(catalogue))
+  } else {
+    process.stdout.write(renderCatalogueText(catalogue))
+    for (const m of all.idleMutations) console.error(`vfio-conform: note: mutation ${m} selects no test (its "# Filter:" line)`)
+  }
+  return EXIT.ok
+}
