@@ -2,7 +2,7 @@
 // topology declares for this vIOMMU model (see guests/topologies/default.ts for why each
 // group is what it is). Matching is by PCI path, so bus numbering does not matter.
 import { expect } from 'vitest'
-import { builtinsFor, flattenTopology, GROUPS_FORM_AT_PROBE, TOPOLOGIES } from '../guests/topologies/index.js'
+import { builtinsFor, flattenTopology, TOPOLOGIES, VIOMMUS } from '../guests/topologies/index.js'
 import type { GuestSession } from '../harness/guest/session.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 
@@ -25,7 +25,7 @@ forEachTarget((target, test) => {
    * device without a group, which the group's own test then reports.
    */
   const settledDevices = async (guest: GuestSession) => {
-    if (GROUPS_FORM_AT_PROBE.includes(target.iommu)) {
+    if (VIOMMUS[target.iommu].groupsFormAtProbe) {
       const devices = await guest.pciDevices()
       for (const { node } of flattenTopology(topology).filter((x) => x.node.role === 'test')) {
         const bdf = devices.find((d) => d.nodeId === node.id)?.bdf

@@ -7,7 +7,7 @@
 // one. Every errno and console line below was read in the 6.12 and 7.2 sources (functions
 // named per test).
 import { expect, inject } from 'vitest'
-import { GROUPS_FORM_AT_PROBE, TOPOLOGIES, type HotplugSlot } from '../guests/topologies/index.js'
+import { TOPOLOGIES, VIOMMUS, type HotplugSlot } from '../guests/topologies/index.js'
 import { GuestHotplug } from '../harness/guest/hotplug.js'
 import type { GuestSession } from '../harness/guest/session.js'
 import { askSupervisorQmp } from '../harness/guest/supervisor.js'
@@ -104,7 +104,7 @@ forEachTarget((target, base) => {
       'hot-add at %s: the device is grouped as the topology says, and device_del removes it',
       async ([, slot], { guest, hotplug }) => {
         const bdf = await hotplug.add(slot.id)
-        if (GROUPS_FORM_AT_PROBE.includes(target.iommu)) await guest.offerDriver(bdf, 'vfio-pci')
+        if (VIOMMUS[target.iommu].groupsFormAtProbe) await guest.offerDriver(bdf, 'vfio-pci')
         const devices = await guest.pciDevices()
         const groupOf = new Map(devices.filter((d) => d.nodeId).map((d) => [d.nodeId!, d.group]))
         const mine = groupOf.get(slot.device.id)

@@ -3,7 +3,7 @@
 // Every errno below was read in the kernel source (function named in the comment), for
 // 6.1 (drivers/vfio/vfio_main.c, container.c) and 6.12 (drivers/vfio/group.c, container.c).
 import { expect } from 'vitest'
-import { VIOMMU_ISOLATES_MSI } from '../guests/topologies/index.js'
+import { VIOMMUS } from '../guests/topologies/index.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyPathFixture } from '../harness/vitest/path-fixtures.js'
 import {
@@ -179,7 +179,7 @@ forEachTarget((target, base) => {
   // !iommu_group_has_isolated_msi(iommu_group)) ... -EPERM". The harness boots such models
   // with the parameter set (the admin's override); this test takes it away for a moment.
   test('without MSI isolation, SET_IOMMU(TYPE1v2) is EPERM unless allow_unsafe_interrupts is set', async ({ guest, skip, castPart }) => {
-    if (VIOMMU_ISOLATES_MSI[target.iommu]) skip(`${target.iommu} isolates MSIs (interrupt remapping): the rule does not apply`)
+    if (VIOMMUS[target.iommu].isolatesMsi) skip(`${target.iommu} isolates MSIs (interrupt remapping): the rule does not apply`)
     const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
     const param = '/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts'

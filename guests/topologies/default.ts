@@ -126,7 +126,7 @@ export const defaultTopology: Topology = {
   },
   // amd-iommu forms the same groups as intel-iommu (both use pci_device_group); its own PCI
   // function has none. Under virtio-iommu a group forms when a driver probes (see
-  // GROUPS_FORM_AT_PROBE), so q35's builtins are probe-dependent there.
+  // the virtio-iommu record's groupsFormAtProbe), so q35's builtins are probe-dependent there.
   expectedGroups: {
     'intel-iommu': [...Q35_GROUPS, ...DEVICE_GROUPS],
     'amd-iommu': [...Q35_GROUPS, ...DEVICE_GROUPS],

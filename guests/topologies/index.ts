@@ -2,6 +2,7 @@ import { defaultTopology } from './default.js'
 import { noiommuTopology } from './noiommu.js'
 import type { Topology } from './types.js'
 export * from './types.js'
+export { IOMMU_MODELS, isIommuModel, UNSAFE_INTERRUPTS_ARGS, VIOMMU_LIST, VIOMMUS } from '../viommus/index.js'
 
 export const TOPOLOGIES: Record<string, Topology> = {
   [defaultTopology.name]: defaultTopology,

@@ -2,7 +2,8 @@
 // is expected to form for it under each vIOMMU model. The launcher turns a Topology into
 // QEMU arguments; the `groups` suite compares the guest's groups with `expectedGroups`.
 
-export type IommuModel = 'intel-iommu' | 'virtio-iommu' | 'amd-iommu' | 'none'
+import { VIOMMUS, type BuiltinNode, type IommuModel } from '../viommus/index.js'
+export type { BuiltinNode, IommuModel }
 
 export type PciDeviceModel =
   | 'edu'
@@ -57,13 +58,6 @@ export interface HotplugSlot {
    * at probe, once a driver probed it).
    */
   groupAfterAdd: string[]
-}
-
-/** Functions that q35 always creates, even with -nodefaults; they have groups too. */
-export interface BuiltinNode {
-  id: string
-  addr: string
-  description: string
 }
 
 export interface Topology {
@@ -126,6 +120,7 @@ export interface SuiteCast {
   hotplugSingleton?: string
 }
 
+/** Functions that q35 always creates, even with -nodefaults; they have groups too. */
 export const Q35_BUILTINS: BuiltinNode[] = [
   { id: 'q35-host', addr: '00.0', description: 'q35 host bridge (MCH)' },
   { id: 'ich9-lpc', addr: '1f.0', description: 'ICH9 LPC/ISA bridge' },
@@ -133,52 +128,9 @@ export const Q35_BUILTINS: BuiltinNode[] = [
   { id: 'ich9-smbus', addr: '1f.3', description: 'ICH9 SMBus controller' },
 ]
 
-/**
- * The vIOMMU's own PCI function, where the model has one. It is not translated by itself,
- * so it has no IOMMU group. QEMU places amd-iommu's function in the first free slot (01.0
- * with our topologies); the harness pins virtio-iommu-pci at 1e.0.
- */
-export const VIOMMU_PCI: Partial<Record<IommuModel, BuiltinNode>> = {
-  'amd-iommu': { id: 'amd-viommu', addr: '01.0', description: 'AMD IOMMU PCI function (1022:0008)' },
-  'virtio-iommu': { id: 'virtio-viommu', addr: '1e.0', description: 'virtio-iommu-pci (1af4:1057)' },
-}
-
-/**
- * vIOMMU models whose groups form only when a driver probes a device: virtio-iommu is
- * described by ACPI VIOT, and the kernel configures an endpoint for it from dma_configure at
- * driver probe (drivers/acpi/viot.c, drivers/iommu/virtio-iommu.c), so a driverless device
- * has no group. The groups suite binds every `test` device to vfio-pci before comparing.
- */
-export const GROUPS_FORM_AT_PROBE: IommuModel[] = ['virtio-iommu']
-
-/**
- * Whether the model isolates MSIs (interrupt remapping: intel-iommu and amd-iommu with
- * intremap=on). Without it, type1 (vfio_iommu_type1_attach_group) and iommufd
- * (iommufd_device_bind) refuse user DMA with EPERM unless the admin sets their
- * allow_unsafe_interrupts parameter, which the harness does for such models (see
- * UNSAFE_INTERRUPTS_ARGS) so that the other rules can be tested there too.
- */
-export const VIOMMU_ISOLATES_MSI: Record<IommuModel, boolean> = {
-  'intel-iommu': true,
-  'amd-iommu': true,
-  'virtio-iommu': false,
-  none: false,
-}
-
-/** The admin's override on platforms without MSI isolation; init applies module.param= args. */
-export const UNSAFE_INTERRUPTS_ARGS = ['vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1']
-
-/** The kernel option that provides a vIOMMU model's driver; a kernel without it SKIPs that model. */
-export const VIOMMU_CONFIG: Record<IommuModel, string | undefined> = {
-  'intel-iommu': 'INTEL_IOMMU',
-  'amd-iommu': 'AMD_IOMMU',
-  'virtio-iommu': 'VIRTIO_IOMMU',
-  none: undefined,
-}
-
 /** Fixed PCI functions of the machine under a vIOMMU model: q35's own plus the vIOMMU's. */
 export function builtinsFor(iommu?: IommuModel): BuiltinNode[] {
-  const v = iommu ? VIOMMU_PCI[iommu] : undefined
+  const v = iommu ? VIOMMUS[iommu].pciFunction : undefined
   return v ? [...Q35_BUILTINS, v] : Q35_BUILTINS
 }
 

@@ -22,7 +22,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { confirmPattern, failedEveryRound, ownName, parseConfirm, roundsText } from '../gate/confirm.js'
-import { TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
+import { IOMMU_MODELS, isIommuModel, TOPOLOGIES } from '../../guests/topologies/index.js'
 import { selectedVerdicts, selectionPattern, testId } from '../gate/compare.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { resolveKernel } from '../kernel/resolve.js'
@@ -34,7 +34,6 @@ import { progress } from '../util/log.js'
 import { git } from '../gate/worktree.js'
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url))
-export const IOMMU_MODELS: IommuModel[] = ['intel-iommu', 'virtio-iommu', 'amd-iommu', 'none']
 
 export const BISECT_EXIT = { good: 0, bad: 1, skip: 125, abort: 128 } as const
 
@@ -194,7 +193,7 @@ export async function runSuitesInChild(req: SuiteRunRequest): Promise<SuiteRun> 
 /** Topology and vIOMMU names as `run` knows them; a UsageError otherwise. */
 export function checkTargets(topologies: string[], iommus: string[]): void {
   for (const t of topologies) if (!TOPOLOGIES[t]) throw new UsageError(`unknown topology "${t}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
-  for (const m of iommus) if (!IOMMU_MODELS.includes(m as IommuModel)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMU_MODELS.join(', ')})`)
+  for (const m of iommus) if (!isIommuModel(m)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMU_MODELS.join(', ')})`)
 }
 
 /** Each --test pattern must be a RegExp (vitest compiles the joined filter). */

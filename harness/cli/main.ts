@@ -6,7 +6,7 @@ import { constants } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { DEFAULT_TOPOLOGIES, TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
+import { DEFAULT_TOPOLOGIES, IOMMU_MODELS, isIommuModel, TOPOLOGIES } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { MAIN_JOB_MODEL_RUNS, NPM_TEST_BUDGET } from '../model/run.js'
 import { DEFAULT_KERNELS, isSourceSpec, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
@@ -27,7 +27,6 @@ import { GATE_HELP, gateCommand } from './gate.js'
 import { LIST_HELP, listCommand } from './list.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const IOMMUS: IommuModel[] = ['intel-iommu', 'virtio-iommu', 'amd-iommu', 'none']
 
 const HELP = `vfio-conform: VFIO / iommufd conformance on real kernels in QEMU guests
 
@@ -66,7 +65,7 @@ ${GATE_HELP}
 ${LIST_HELP}
 
 Kernel specs: ${KERNEL_SPEC_HELP}
-Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMUS.join(', ')}
+Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMU_MODELS.join(', ')}
 
 Exit codes: 0 nothing failed; 1 a test FAILed; 125 no FAIL but an ERROR (harness, boot)
 kept tests from running (git bisect "skip"); 2 bad usage.
@@ -183,7 +182,7 @@ async function runCommand(args: string[]): Promise<number> {
   // The main job runs a shorter ownership-model budget (see MAIN_JOB_MODEL_RUNS).
   if (kernels === MAIN_JOB_KERNELS) process.env.VFIO_CONFORM_MODEL_RUNS ??= String(MAIN_JOB_MODEL_RUNS)
   for (const t of values.topology ?? []) if (!TOPOLOGIES[t]) throw new UsageError(`unknown topology "${t}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
-  for (const m of values.iommu ?? []) if (!IOMMUS.includes(m as IommuModel)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMUS.join(', ')})`)
+  for (const m of values.iommu ?? []) if (!isIommuModel(m)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMU_MODELS.join(', ')})`)
   if (values.tcg) process.env.VFIO_CONFORM_ACCEL = 'tcg'
 
   // Validate everything the user gave before anything boots: bad input is exit 2 with one line.

@@ -1,150 +1,26 @@
-// How each vIOMMU's guest driver reports a DMA translation fault on the console, as data
-// (one format per IommuModel, each citing the printk it comes from in the 6.12 source), and
-// helpers that read the console between two offsets and return the fault lines in it.
+// The DMA fault lines a vIOMMU's guest driver prints (each model's format is part of its
+// record in guests/viommus/, citing the printk it comes from), and helpers that read the
+// console between two offsets and return the fault lines in it, and that account for the
+// drivers' rate limit.
 //
 // None of these lines is a splat (harness/guest/splats.ts): an expected fault does not fail
-// the test by itself. FAULT_EXAMPLES holds real lines as 6.12 guests printed them under QEMU
-// 7.2, for checking both (each parses here, none is a splat).
-import type { IommuModel } from '../../guests/topologies/types.js'
+// the test by itself.
+import { VIOMMUS, type FaultAccess, type FaultFields, type FaultFormat, type IommuModel } from '../../guests/viommus/index.js'
+import { rid } from '../../guests/viommus/fault-helpers.js'
 import type { ConsoleLog } from '../guest/console-log.js'
 
-export type FaultAccess = 'read' | 'write'
+export type { FaultAccess, FaultFormat }
+export { AMD_EVENT_FLAG_I, AMD_EVENT_FLAG_RW } from '../../guests/viommus/amd-iommu.js'
 
-export interface FaultLine {
+export interface FaultLine extends FaultFields {
   model: IommuModel
   /** The console line, without the printk timestamp. */
   line: string
-  /**
-   * The PCI requester id the line names (bus << 8 | devfn), when it names one. Segment 0 is
-   * assumed (q35 has one).
-   */
-  rid?: number
-  /** The faulting address as printed (intel-iommu prints the page: the low 12 bits are 0). */
-  addr?: bigint
-  /** Read or write, when the line says (virtio-iommu says nothing for an unmapped address). */
-  access?: FaultAccess
-  /** The model's own reason (intel: "0x05 PTE Write access is not set"; virtio: "page"; amd: "flags=0x..."). */
-  reason: string
 }
 
-export interface FaultFormat {
-  model: IommuModel
-  /** Matches one fault line (timestamp stripped); the groups are read by `parse`. */
-  pattern: RegExp
-  parse: (m: RegExpExecArray, line: string) => Omit<FaultLine, 'model' | 'line'>
-  /** Where the line is printed. */
-  source: string
-  /**
-   * How the driver spends its fault-line rate limit (DEFAULT_RATELIMIT_BURST calls per
-   * DEFAULT_RATELIMIT_INTERVAL): the __ratelimit() calls a console line stands for (0 for a
-   * line that is none of the driver's), and the calls one provoked fault makes.
-   */
-  ratelimit: { units: (line: string) => number; perFault: number }
-}
-
-const rid = (bus: string, dev: string, fn: string) => (parseInt(bus, 16) << 8) | (parseInt(dev, 16) << 3) | parseInt(fn, 16)
-const hex = (s: string | undefined) => (s === undefined ? undefined : BigInt(s.startsWith('0x') ? s : '0x' + s))
-
-/** drivers/iommu/amd/amd_iommu_types.h: EVENT_FLAG_RW (the access was a write), EVENT_FLAG_I (interrupt request). */
-export const AMD_EVENT_FLAG_RW = 0x020
-export const AMD_EVENT_FLAG_I = 0x008
-
-export const FAULT_FORMATS: Record<IommuModel, FaultFormat | undefined> = {
-  // drivers/iommu/intel/dmar.c dmar_fault_do_one (pr_fmt "DMAR: "):
-  //   "[%s NO_PASID] Request device [%02x:%02x.%d] fault addr 0x%llx [fault reason 0x%02x] %s"
-  // with "DMA Read" / "DMA Write" (the PASID variant prints "PASID 0x%x" instead of NO_PASID).
-  // 7.x prints the PCI segment too: "Request device [%04x:%02x:%02x.%d]" (read in 7.2's dmar.c).
-  // QEMU records the page address (hw/i386/intel_iommu.c vtd_record_frcd: VTD_FRCD_FI(addr)).
-  'intel-iommu': {
-    model: 'intel-iommu',
-    pattern:
-      /DMAR: \[DMA (?<access>Read|Write) (?:NO_PASID|PASID 0x[0-9a-f]+)\] Request device \[(?:[0-9a-f]{4}:)?(?<bus>[0-9a-f]{2}):(?<dev>[0-9a-f]{2})\.(?<fn>[0-7])\] fault addr 0x(?<addr>[0-9a-f]+) \[fault reason 0x(?<reason>[0-9a-f]{2})\] ?(?<text>.*)$/,
-    parse: (m) => {
-      const g = m.groups!
-      return {
-        rid: rid(g.bus!, g.dev!, g.fn!),
-        addr: hex(g.addr),
-        access: g.access === 'Write' ? 'write' : 'read',
-        reason: `0x${g.reason} ${g.text!.trim()}`,
-      }
-    },
-    source: 'drivers/iommu/intel/dmar.c: dmar_fault_do_one',
-    // dmar.c dmar_fault, one static state: __ratelimit() for the "DRHD: handling fault status
-    // reg" line, then once at the top of every turn of the record loop, including the last
-    // turn that finds no record (F clear) and breaks. One fault with one record: 3 calls for
-    // 2 lines (seen: after three faults in 5 s the fourth printed its status line only, then
-    // "dmar_fault: 2 callbacks suppressed").
-    ratelimit: {
-      units: (line) => (/DMAR: DRHD: handling fault status reg/.test(line) ? 2 : FAULT_FORMATS['intel-iommu']!.pattern.test(line) ? 1 : 0),
-      perFault: 3,
-    },
-  },
-  // drivers/iommu/amd/iommu.c amd_iommu_report_page_fault: with the device known,
-  //   pci_err(pdev, "Event logged [IO_PAGE_FAULT domain=0x%04x address=0x%llx flags=0x%04x]")
-  // (so "<driver> 0000:BB:DD.F: Event logged ..."); otherwise (pr_fmt "AMD-Vi: ")
-  //   "Event logged [IO_PAGE_FAULT device=%04x:%02x:%02x.%x domain=0x%04x address=0x%llx flags=0x%04x]".
-  'amd-iommu': {
-    model: 'amd-iommu',
-    pattern:
-      /(?:\S+ [0-9a-f]{4}:(?<bus>[0-9a-f]{2}):(?<dev>[0-9a-f]{2})\.(?<fn>[0-7]): Event logged \[IO_PAGE_FAULT |AMD-Vi: Event logged \[IO_PAGE_FAULT device=[0-9a-f]{4}:(?<bus2>[0-9a-f]{2}):(?<dev2>[0-9a-f]{2})\.(?<fn2>[0-7]) )domain=0x(?<domain>[0-9a-f]+) address=0x(?<addr>[0-9a-f]+) flags=0x(?<flags>[0-9a-f]+)\]/,
-    parse: (m) => {
-      const g = m.groups!
-      const flags = parseInt(g.flags!, 16)
-      return {
-        rid: rid((g.bus ?? g.bus2)!, (g.dev ?? g.dev2)!, (g.fn ?? g.fn2)!),
-        addr: hex(g.addr),
-        access: flags & AMD_EVENT_FLAG_RW ? 'write' : 'read',
-        reason: `domain=0x${g.domain} flags=0x${g.flags}`,
-      }
-    },
-    source: 'drivers/iommu/amd/iommu.c: amd_iommu_report_page_fault',
-    // One __ratelimit(&dev_data->rs) (or pr_err_ratelimited) per line.
-    ratelimit: { units: (line) => (FAULT_FORMATS['amd-iommu']!.pattern.test(line) ? 1 : 0), perFault: 1 },
-  },
-  // drivers/iommu/virtio-iommu.c viommu_fault_handler (dev_err_ratelimited on the virtio
-  // device, so "virtio_iommu virtioN: "):
-  //   "%s fault from EP %u at %#llx [%s%s%s]" (reason domain|page|unknown, then R, W, X flags)
-  //   "%s fault from EP %u"                   (no address)
-  // The endpoint id is the PCI requester id: QEMU's ACPI VIOT (hw/acpi/viot.c) describes the
-  // PCI host bridge with endpoint_start = bdf_start = 0. QEMU's virtio_iommu_translate reports
-  // an unmapped address with F_ADDRESS only ("[]") and a permission fault with R or W.
-  'virtio-iommu': {
-    model: 'virtio-iommu',
-    pattern: /virtio_iommu \S+: (?<reason>domain|page|unknown) fault from EP (?<ep>\d+)(?: at (?<addr>0x[0-9a-f]+|0) \[(?<flags>R?W?X?)\])?/,
-    parse: (m) => {
-      const g = m.groups!
-      const flags = g.flags ?? ''
-      return {
-        rid: Number(g.ep),
-        addr: g.addr === undefined ? undefined : BigInt(g.addr),
-        access: flags.includes('W') ? 'write' : flags.includes('R') ? 'read' : undefined,
-        reason: `${g.reason}${g.flags !== undefined ? ` [${flags}]` : ''}`,
-      }
-    },
-    source: 'drivers/iommu/virtio-iommu.c: viommu_fault_handler',
-    // dev_err_ratelimited: one call per line (two call sites, counted together: safe side).
-    ratelimit: { units: (line) => (FAULT_FORMATS['virtio-iommu']!.pattern.test(line) ? 1 : 0), perFault: 1 },
-  },
-  none: undefined,
-}
-
-/**
- * Fault lines as printed by debian-source 6.12.118 guests under QEMU 7.2 (acs-edu at
- * 0000:01:00.0), with the lines the driver prints around them. amd-iommu printed none: QEMU
- * 7.2's amdvi_page_walk returns without logging an event on a zero PTE.
- */
-export const FAULT_EXAMPLES: Partial<Record<IommuModel, string[]>> = {
-  'intel-iommu': [
-    'DMAR: DRHD: handling fault status reg 2',
-    'DMAR: [DMA Write NO_PASID] Request device [01:00.0] fault addr 0x5a5000 [fault reason 0x05] PTE Write access is not set',
-    // As debian-source 7.2.13 printed it (segment added).
-    'DMAR: [DMA Write NO_PASID] Request device [0000:01:00.0] fault addr 0x200000 [fault reason 0x05] PTE Write access is not set',
-  ],
-  'virtio-iommu': [
-    'viommu_fault_handler: 246 callbacks suppressed',
-    'virtio_iommu virtio0: page fault from EP 256 at 0x5a5000 []',
-    'virtio_iommu virtio0: page fault from EP 256 at 0x200000 [W]',
-  ],
+/** A model's fault-line format (undefined: its driver prints none, or there is no vIOMMU). */
+export function faultFormat(model: IommuModel): FaultFormat | undefined {
+  return VIOMMUS[model].faults
 }
 
 /** "0000:02:00.0" or "02:00.0" -> requester id (bus << 8 | devfn). */
@@ -161,7 +37,7 @@ function body(line: string): string {
 
 /** The fault lines of `model` in console text. */
 export function parseFaultLines(model: IommuModel, text: string): FaultLine[] {
-  const fmt = FAULT_FORMATS[model]
+  const fmt = faultFormat(model)
   if (!fmt) return []
   const out: FaultLine[] = []
   for (const raw of text.split('\n')) {
@@ -265,7 +141,7 @@ export interface RateLimitEntry {
  * a wait of the whole earlier boot).
  */
 export function rateLimitEntries(model: IommuModel, text: string): RateLimitEntry[] {
-  const fmt = FAULT_FORMATS[model]
+  const fmt = faultFormat(model)
   if (!fmt) return []
   let out: RateLimitEntry[] = []
   let prev = -1
@@ -311,7 +187,7 @@ export function faultQuietWaitMs(entries: RateLimitEntry[], now: number, perFaul
  * faultQuietWaitMs). Call before a DMA whose fault line a test expects. Returns the ms waited.
  */
 export async function waitForFaultQuiet(console: ConsoleLog, model: IommuModel, uptime: () => Promise<number>): Promise<number> {
-  const fmt = FAULT_FORMATS[model]
+  const fmt = faultFormat(model)
   if (!fmt) return 0
   const size = await console.size()
   const entries = rateLimitEntries(model, await console.read(Math.max(0, size - 256 * 1024)))

@@ -1,4 +1,5 @@
 // Kernel specs from the CLI or VFIO_CONFORM_KERNELS -> KernelBuilds.
+import { isIommuModel, type IommuModel } from '../../guests/viommus/index.js'
 import { UsageError } from '../util/errors.js'
 import { debianKernel } from './debian.js'
 import type { KernelBuild } from './kernel-build.js'
@@ -68,16 +69,15 @@ export function kernelSpecsFromEnv(fallback: string[]): string[] {
   return env ? env.split(/[\s;]+/).filter(Boolean) : fallback
 }
 
-const IOMMU_NAMES = ['intel-iommu', 'virtio-iommu', 'amd-iommu', 'none']
 
 /**
  * A kernel entry may name the vIOMMU models it runs under: "SPEC@intel-iommu+amd-iommu".
  * Without the suffix the topology's models apply. Exported for unit tests.
  */
-export function splitKernelEntry(entry: string): { spec: string; iommus?: string[] } {
+export function splitKernelEntry(entry: string): { spec: string; iommus?: IommuModel[] } {
   const at = entry.lastIndexOf('@')
   if (at < 0) return { spec: entry }
   const models = entry.slice(at + 1).split('+')
-  if (!models.length || !models.every((m) => IOMMU_NAMES.includes(m))) return { spec: entry }
-  return { spec: entry.slice(0, at), iommus: models }
+  if (!models.length || !models.every(isIommuModel)) return { spec: entry }
+  return { spec: entry.slice(0, at), iommus: models as IommuModel[] }
 }

@@ -1,5 +1,6 @@
 // Topology -> QEMU command line. Pure, so unit tests can check it without starting QEMU.
-import { flattenTopology, UNSAFE_INTERRUPTS_ARGS, VIOMMU_ISOLATES_MSI, type IommuModel, type PciNode, type Topology } from '../../guests/topologies/types.js'
+import { flattenTopology, type PciNode, type Topology } from '../../guests/topologies/types.js'
+import { UNSAFE_INTERRUPTS_ARGS, VIOMMUS, type IommuModel } from '../../guests/viommus/index.js'
 import { UsageError } from '../util/errors.js'
 
 /** MAC of the harness NIC; init finds the SSH interface by it (kernel arg vfioconform.mac). */
@@ -19,6 +20,19 @@ export interface QemuArgsInput {
   extraCmdline?: string[]
   /** Devices this QEMU offers (from -device help), to fail early with a clear reason. */
   available?: Set<string>
+}
+
+/**
+ * Why this QEMU cannot run a vIOMMU model (undefined: it can): the model's device is missing
+ * or the QEMU is older than the record's minimum. The model's guests then SKIP with it.
+ */
+export function viommuUnsupported(iommu: IommuModel, qemu: { version: string; versionNum: number; devices: Set<string> }): string | undefined {
+  const m = VIOMMUS[iommu]
+  if (m.minQemu && qemu.versionNum < m.minQemu) {
+    return `QEMU ${qemu.version} is older than ${Math.floor(m.minQemu / 100)}.${m.minQemu % 100}, the first with ${iommu} as the harness configures it (${m.qemuDevice})`
+  }
+  if (m.qemuDeviceName && !qemu.devices.has(m.qemuDeviceName)) return `QEMU ${qemu.version} has no "${m.qemuDeviceName}" device (${iommu})`
+  return undefined
 }
 
 /** Kernel command line per vIOMMU model. */
@@ -41,18 +55,9 @@ export function kernelCmdline(iommu: IommuModel, extra: string[] = []): string {
     'printk.devkmsg=on',
     `vfioconform.mac=${SSH_NIC_MAC}`,
   ]
-  switch (iommu) {
-    case 'intel-iommu':
-      base.push('intel_iommu=on')
-      break
-    case 'amd-iommu':
-      // The AMD IOMMU is on by default; 6.12 rejects "amd_iommu=on" as an unknown option.
-      break
-    case 'virtio-iommu':
-    case 'none':
-      break
-  }
-  if (!VIOMMU_ISOLATES_MSI[iommu]) base.push(...UNSAFE_INTERRUPTS_ARGS)
+  const model = VIOMMUS[iommu]
+  base.push(...model.kernelArgs)
+  if (!model.isolatesMsi) base.push(...UNSAFE_INTERRUPTS_ARGS)
   return [...base, ...extra].join(' ')
 }
 
@@ -64,8 +69,12 @@ function props(p: Record<string, string | number | boolean> = {}): string {
 
 export function qemuArgs(i: QemuArgsInput): string[] {
   const t = i.topology
+  const model = VIOMMUS[i.iommu]
+  if (model.qemuDeviceName && i.available && !i.available.has(model.qemuDeviceName)) {
+    throw new UsageError(`this QEMU has no "${model.qemuDeviceName}" device (needed for the ${model.name} model)`)
+  }
   const args: string[] = [
-    '-machine', i.kvm && i.iommu === 'intel-iommu' ? 'q35,kernel-irqchip=split' : 'q35',
+    '-machine', i.kvm && model.kvmMachineProps ? `q35,${model.kvmMachineProps}` : 'q35',
     ...(i.kvm ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
     '-smp', String(i.cpus ?? 2),
     '-m', String(i.memoryMiB ?? 1024),
@@ -79,19 +88,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     '-append', kernelCmdline(i.iommu, i.extraCmdline),
   ]
   // The vIOMMU must come before the PCI devices it translates for.
-  switch (i.iommu) {
-    case 'intel-iommu':
-      args.push('-device', 'intel-iommu,intremap=on,caching-mode=on')
-      break
-    case 'amd-iommu':
-      args.push('-device', 'amd-iommu,intremap=on')
-      break
-    case 'virtio-iommu':
-      args.push('-device', 'virtio-iommu-pci,addr=1e.0')
-      break
-    case 'none':
-      break
-  }
+  if (model.qemuDevice) args.push('-device', model.qemuDevice)
   let chassis = 1
   const deviceArg = (n: PciNode, bus: string): string => {
     if (i.available && !i.available.has(n.model)) {

@@ -10,10 +10,11 @@ import type { TestProject } from 'vitest/node'
 import { buildAgent } from '../agent/build.js'
 import { Guest } from '../guest/guest.js'
 import { GuestSupervisor } from '../guest/supervisor.js'
-import { VIOMMU_CONFIG } from '../../guests/topologies/types.js'
+import { VIOMMUS } from '../../guests/viommus/index.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
 import { buildSelftests } from '../selftests/build.js'
 import { resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
+import { viommuUnsupported } from '../qemu/args.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { HarnessError } from '../util/errors.js'
 import { progress } from '../util/log.js'
@@ -85,10 +86,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
       targets.push(target)
       if (!kernel || kernelError) continue
       // A vIOMMU the kernel has no driver for: nothing to boot, every test SKIPs saying why.
-      const needs = VIOMMU_CONFIG[iommu]
+      const needs = VIOMMUS[iommu].kernelOption
       const cfg = kernel.config
       if (needs && cfg && !cfg.enabled(needs)) {
         Object.assign(target, { status: 'skip', error: undefined, skipReason: `${cfg.missing(needs)}: this kernel cannot drive ${iommu}` })
+        continue
+      }
+      // A vIOMMU this QEMU cannot emulate (too old, or built without it): SKIP, naming QEMU.
+      const qemuLacks = viommuUnsupported(iommu, await qemuInfo())
+      if (qemuLacks) {
+        Object.assign(target, { status: 'skip', error: undefined, skipReason: qemuLacks })
         continue
       }
       // ... and a topology that needs what the kernel lacks (e.g. VFIO_NOIOMMU).

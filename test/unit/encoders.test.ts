@@ -107,7 +107,8 @@ describe('QEMU command line', () => {
     expect(d.find((x) => x.includes('id=ssh-nic'))).toContain(`mac=${SSH_NIC_MAC}`)
   })
   test('a device this QEMU lacks is a usage error naming it', () => {
-    expect(() => qemuArgs({ ...base, iommu: 'intel-iommu', kvm: false, available: new Set(['edu']) })).toThrow(/no "virtio-net-pci" device/)
+    expect(() => qemuArgs({ ...base, iommu: 'intel-iommu', kvm: false, available: new Set(['intel-iommu', 'edu']) })).toThrow(/no "virtio-net-pci" device/)
+    expect(() => qemuArgs({ ...base, iommu: 'amd-iommu', kvm: false, available: new Set(['intel-iommu', 'edu']) })).toThrow(/no "amd-iommu" device \(needed for the amd-iommu model\)/)
   })
   test('kernel command line per vIOMMU model', () => {
     expect(kernelCmdline('intel-iommu')).toMatch(/intel_iommu=on/)

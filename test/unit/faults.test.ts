@@ -3,13 +3,13 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, test, vi } from 'vitest'
-import { FAULT_EXAMPLES, FAULT_FORMATS, faultMatches, faultQuietWaitMs, lastFaultTime, parseFaultLines, rateLimitEntries, ridOf, waitForFault, waitForFaultQuiet } from '../../harness/dma/faults.js'
+import { faultFormat, faultMatches, faultQuietWaitMs, lastFaultTime, parseFaultLines, rateLimitEntries, ridOf, waitForFault, waitForFaultQuiet } from '../../harness/dma/faults.js'
 import { ConsoleLog } from '../../harness/guest/console-log.js'
 import { tempDir } from './temp-dirs.js'
 
 describe('fault lines', () => {
   test('intel-iommu: requester, page address, access and reason come from dmar_fault_do_one', () => {
-    const [f, seg, ...rest] = parseFaultLines('intel-iommu', FAULT_EXAMPLES['intel-iommu']!.map((l, i) => `[   12.${i}00000] ${l}\r`).join('\n'))
+    const [f, seg, ...rest] = parseFaultLines('intel-iommu', faultFormat('intel-iommu')!.examples.map((l, i) => `[   12.${i}00000] ${l}\r`).join('\n'))
     expect(rest).toEqual([])
     // 7.x adds the PCI segment; the requester id is the same.
     expect(seg).toMatchObject({ rid: ridOf('01:00.0'), addr: 0x200000n, access: 'write' })
@@ -20,7 +20,7 @@ describe('fault lines', () => {
   })
 
   test('virtio-iommu: the endpoint id is the requester id; "[]" says nothing about the access', () => {
-    const fs = parseFaultLines('virtio-iommu', FAULT_EXAMPLES['virtio-iommu']!.join('\n'))
+    const fs = parseFaultLines('virtio-iommu', faultFormat('virtio-iommu')!.examples.join('\n'))
     expect(fs.map((f) => [f.rid, f.addr, f.access])).toEqual([
       [256, 0x5a5000n, undefined],
       [256, 0x200000n, 'write'],
@@ -44,7 +44,7 @@ describe('fault lines', () => {
   })
 
   test('a model without a vIOMMU has no fault lines', () => {
-    expect(parseFaultLines('none', FAULT_EXAMPLES['intel-iommu']!.join('\n'))).toEqual([])
+    expect(parseFaultLines('none', faultFormat('intel-iommu')!.examples.join('\n'))).toEqual([])
   })
 
   test('the last fault time counts "callbacks suppressed" lines and ignores other models', () => {
@@ -89,14 +89,14 @@ describe('fault lines', () => {
     ])
     const entries = rateLimitEntries('intel-iommu', faults.join('\n'))
     expect(entries.reduce((a, x) => a + x.units, 0)).toBe(9)
-    const perFault = FAULT_FORMATS['intel-iommu']!.ratelimit.perFault
+    const perFault = faultFormat('intel-iommu')!.ratelimit.perFault
     expect(perFault).toBe(3)
     // Two faults (6 calls) leave room for a third; three (9) do not.
     expect(faultQuietWaitMs(rateLimitEntries('intel-iommu', faults.slice(0, 4).join('\n')), 21, perFault)).toBe(0)
     expect(faultQuietWaitMs(entries, 23.7, perFault)).toBe(Math.round((21.548099 + 5.5 - 23.7) * 1000))
     // virtio-iommu and amd-iommu: one call per line.
-    expect(FAULT_FORMATS['virtio-iommu']!.ratelimit.units(FAULT_EXAMPLES['virtio-iommu']![2]!)).toBe(1)
-    expect(FAULT_FORMATS['virtio-iommu']!.ratelimit.units(FAULT_EXAMPLES['virtio-iommu']![0]!)).toBe(0)
+    expect(faultFormat('virtio-iommu')!.ratelimit.units(faultFormat('virtio-iommu')!.examples[2]!)).toBe(1)
+    expect(faultFormat('virtio-iommu')!.ratelimit.units(faultFormat('virtio-iommu')!.examples[0]!)).toBe(0)
   })
 
   test('waitForFaultQuiet reads the console and waits only when the window is used up', async () => {

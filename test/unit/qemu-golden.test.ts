@@ -1,0 +1,44 @@
+// Golden files of the QEMU command line, one per topology x vIOMMU model (test/golden/qemu/):
+// a change to a model's record or a topology shows as a reviewable diff of the files. After
+// an intended change: `npx vitest run --project unit -u test/unit/qemu-golden.test.ts`, and
+// commit the files with the change.
+import { describe, expect, test } from 'vitest'
+import { TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
+import { qemuArgs } from '../../harness/qemu/args.js'
+
+/** The models a topology has a command line for: those it runs under and those it has expectations for. */
+function modelsOf(t: (typeof TOPOLOGIES)[string]): IommuModel[] {
+  return [...new Set([...t.iommus, ...(Object.keys(t.expectedGroups) as IommuModel[])])]
+}
+
+/** One argument per line, an option and its value on one line, so that a diff names what changed. */
+function render(args: string[]): string {
+  const lines: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a.startsWith('-') && i + 1 < args.length && !args[i + 1]!.startsWith('-')) lines.push(`${a} ${args[++i]}`)
+    else lines.push(a)
+  }
+  return lines.join('\n') + '\n'
+}
+
+describe('golden QEMU command lines', () => {
+  for (const t of Object.values(TOPOLOGIES)) {
+    for (const iommu of modelsOf(t)) {
+      test(`${t.name} under ${iommu} (TCG)`, async () => {
+        const args = qemuArgs({
+          topology: t,
+          iommu,
+          kernel: '/KERNEL',
+          initrd: '/INITRD',
+          sshPort: 40022,
+          consoleLog: '/RUN/console.log',
+          qmpSocket: '/RUN/qmp.sock',
+          kvm: false,
+          extraCmdline: t.kernelArgs,
+        })
+        await expect(render(args)).toMatchFileSnapshot(`../golden/qemu/${t.name}-${iommu}.args`)
+      })
+    }
+  }
+})
