@@ -34,6 +34,11 @@ export interface SiteGuard {
   text: string
   /** The whole if statement (condition, branches). */
   stmt: SourceRange
+  /**
+   * The guarded branch's statement (for 'after': the jump that returns the stored errno).
+   * Where the error path is taken: coverage counts a site reached when this runs.
+   */
+  body: SourceRange
 }
 
 export interface ErrorSite {
@@ -412,5 +417,6 @@ function assignedName(toks: Token[], s: Stmt): string | undefined {
 
 function ifGuard(toks: Token[], text: string, s: Stmt, kind: 'if' | 'after', branch: 'then' | 'else'): SiteGuard {
   const cond = s.rp! - s.lp! > 1 ? range(toks, s.lp! + 1, s.rp! - 1) : range(toks, s.lp!, s.rp!)
-  return { kind, branch, cond, text: collapse(text.slice(cond.start, cond.end)), stmt: range(toks, s.first, s.last) }
+  const b = branch === 'then' ? s.then! : s.else!
+  return { kind, branch, cond, text: collapse(text.slice(cond.start, cond.end)), stmt: range(toks, s.first, s.last), body: range(toks, b.first, b.last) }
 }

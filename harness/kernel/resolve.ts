@@ -38,7 +38,7 @@ export const isSourceSpec = (entry: string) => /^(source|debian-source):/.test(e
 
 export const KERNEL_SPEC_HELP =
   'debian:<suite|version> (e.g. debian:bookworm, debian:6.12), path:<bzImage>[,modules=<dir>][,config=<file>], ' +
-  'source:<dir>[,fragment=<file>][,compat] or debian-source:<version|suite>[,compat] (e.g. debian-source:6.12, debian-source:stable)'
+  'source:<dir>[,fragment=<file>][,compat][,gcov] or debian-source:<version|suite>[,compat][,gcov] (e.g. debian-source:6.12, debian-source:stable)'
 
 export async function resolveKernel(entry: string): Promise<KernelBuild> {
   const kernel = await providerKernel(splitKernelEntry(entry).spec)

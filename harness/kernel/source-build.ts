@@ -26,6 +26,7 @@ import { HarnessError, UsageError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { KernelConfig, type KconfigValue } from './config.js'
 import type { KernelBuild } from './kernel-build.js'
+import { gcovMakeVar, gcovToolFor, PROFILED_DIRS, PROFILED_FILES, type GcovBuildInfo } from '../coverage/profile.js'
 
 /** Bump when a change here changes what a build produces: it is part of every cache key. */
 export const SOURCE_BUILD_VERSION = 'source-build-1'
@@ -33,6 +34,7 @@ export const SOURCE_BUILD_VERSION = 'source-build-1'
 export const KCONFIG_DIR = fileURLToPath(new URL('../../guests/kconfig/', import.meta.url))
 export const CONFORM_FRAGMENT = path.join(KCONFIG_DIR, 'conform.config')
 export const COMPAT_FRAGMENT = path.join(KCONFIG_DIR, 'conform-compat.config')
+export const GCOV_FRAGMENT = path.join(KCONFIG_DIR, 'conform-gcov.config')
 
 /** A rough CC/LD line count for a cold conform build (6.12: 1845) when no previous build was counted. */
 const ESTIMATED_STEPS = 1900
@@ -252,6 +254,11 @@ export interface SourceBuildRequest {
   freshObj?: boolean
   /** Rebuild even if the cache entry exists (bench: rebuild into the same obj dir). */
   force?: boolean
+  /**
+   * The coverage variant: profile the VFIO and iommufd code with gcov (harness/coverage/
+   * profile.ts; the fragments must include conform-gcov.config) and keep the notes files.
+   */
+  gcov?: boolean
 }
 
 export interface SourceBuildResult extends KernelBuild {
@@ -263,6 +270,9 @@ export interface SourceBuildResult extends KernelBuild {
   dropped: DroppedOption[]
   objDir: string
 }
+
+/** The cache entry's record of a gcov build (harness/coverage/profile.ts). */
+const GCOV_INFO = 'gcov/gcov.json'
 
 export interface Toolchain {
   /** Extra make variables (CC=..., ...). */
@@ -322,7 +332,9 @@ export async function buildFromSource(req: SourceBuildRequest): Promise<SourceBu
   const { text: fragmentText, options } = await readFragments(req.fragments)
   const tc = await toolchain()
   const identity = req.identity ?? (await treeIdentity(tree))
-  const key = buildKey({ identity, fragment: fragmentText, compiler: tc.compiler })
+  const extraMakeVars = req.gcov ? [gcovMakeVar()] : []
+  // Make variables change what is built as much as the fragment does.
+  const key = buildKey({ identity, fragment: fragmentText + extraMakeVars.map((v) => `# make ${v}\n`).join(''), compiler: tc.compiler })
   const kver = await makefileVersion(tree)
   const entryPath = cachePath('kernels', 'source', `${kver}-${key}`)
   const fragmentFiles = req.fragments.map((f) => path.resolve(f))
@@ -336,10 +348,11 @@ export async function buildFromSource(req: SourceBuildRequest): Promise<SourceBu
     const logPath = path.join(tmp, 'build.log')
     const log = createWriteStream(logPath)
     try {
-      await withLock(objDir + '.lock', () => runBuild({ tree, objDir, tmp, options, fragmentText, tc, log, what: req.id }), () =>
+      await withLock(objDir + '.lock', () => runBuild({ tree, objDir, tmp, options, fragmentText, tc, log, what: req.id, extraMakeVars }), () =>
         progress(`kernel ${req.id}: waiting for another build in ${objDir}`),
       )
       await closeStream(log)
+      if (req.gcov) await keepGcovNotes(objDir, tmp, tree, tc.compiler)
       await writeFile(
         path.join(tmp, 'origin.json'),
         JSON.stringify({ id: req.id, tree, identity, fragments: req.fragments, compiler: tc.compiler, ccache: tc.ccache, objDir, version: SOURCE_BUILD_VERSION }, null, 2) + '\n',
@@ -359,6 +372,7 @@ export async function buildFromSource(req: SourceBuildRequest): Promise<SourceBu
   const dropped: DroppedOption[] = JSON.parse(await readFile(path.join(dir, 'dropped.json'), 'utf8'))
   if (!built && dropped.length) progress(`kernel ${req.id}: WARNING: options of the fragment that did not survive: ${formatDropped(dropped)}`)
   const modulesDir = path.join(dir, 'lib/modules', release)
+  const gcov = req.gcov ? { ...(JSON.parse(await readFile(path.join(dir, GCOV_INFO), 'utf8')) as GcovBuildInfo), dir: path.join(dir, 'gcov') } : undefined
   return {
     id: req.id,
     label: req.label.replace(/[^A-Za-z0-9.+-]/g, '_'),
@@ -371,7 +385,34 @@ export async function buildFromSource(req: SourceBuildRequest): Promise<SourceBu
     built,
     dropped,
     objDir,
+    ...(gcov ? { gcov } : {}),
   }
+}
+
+/**
+ * Copy the profiled objects' notes files (.gcno, written next to each object by the
+ * compiler) into the entry: the obj dir is reused by the next build of the tree, the entry
+ * is what this kernel was. gcov needs them beside the guest's counters (.gcda).
+ */
+async function keepGcovNotes(objDir: string, tmp: string, tree: string, compiler: string): Promise<void> {
+  const objects: string[] = []
+  const copy = async (rel: string) => {
+    await mkdir(path.join(tmp, 'gcov', path.dirname(rel)), { recursive: true })
+    await copyFile(path.join(objDir, rel + '.gcno'), path.join(tmp, 'gcov', rel + '.gcno'))
+    objects.push(rel)
+  }
+  for (const d of PROFILED_DIRS) {
+    const names = await readdir(path.join(objDir, d)).catch(() => [] as string[])
+    for (const n of names.filter((x) => x.endsWith('.gcno')).sort()) await copy(`${d}/${n.slice(0, -'.gcno'.length)}`)
+  }
+  for (const f of PROFILED_FILES) {
+    const rel = f.replace(/\.c$/, '')
+    if (await exists(path.join(objDir, rel + '.gcno'))) await copy(rel)
+  }
+  if (!objects.length) throw new HarnessError(`gcov build left no .gcno files under ${objDir} (${PROFILED_DIRS.join(', ')}): is CONFIG_GCOV_KERNEL set?`)
+  const info: Omit<GcovBuildInfo, 'dir'> = { objDir, tree, gcov: gcovToolFor(compiler), objects }
+  await writeFile(path.join(tmp, GCOV_INFO), JSON.stringify(info, null, 2) + '\n')
+  progress(`kernel: gcov notes of ${objects.length} profiled objects kept`)
 }
 
 function closeStream(s: WriteStream): Promise<void> {
@@ -387,13 +428,15 @@ interface RunBuildArgs {
   tc: Toolchain
   log: WriteStream
   what: string
+  /** More make variables (the gcov variant's GCOV_PROFILE). */
+  extraMakeVars: string[]
 }
 
 async function runBuild(a: RunBuildArgs): Promise<void> {
   const { tree, objDir, tmp, tc, log } = a
   await mkdir(objDir, { recursive: true })
   const jobs = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
-  const base = ['-C', tree, `O=${objDir}`, 'ARCH=x86_64', ...tc.makeVars]
+  const base = ['-C', tree, `O=${objDir}`, 'ARCH=x86_64', ...tc.makeVars, ...a.extraMakeVars]
   const env = { ...process.env, ...tc.env, KBUILD_BUILD_USER: 'vfio-conform', KBUILD_BUILD_HOST: 'vfio-conform', LC_ALL: 'C' }
   const t0 = Date.now()
 

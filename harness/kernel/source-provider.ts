@@ -16,13 +16,15 @@ import { projectApt, type PackageVersion } from '../debian/apt.js'
 import { cachedDir, cachePath, exists } from '../util/cache.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { progress } from '../util/log.js'
-import { buildFromSource, COMPAT_FRAGMENT, CONFORM_FRAGMENT, type SourceBuildRequest, type SourceBuildResult } from './source-build.js'
+import { buildFromSource, COMPAT_FRAGMENT, CONFORM_FRAGMENT, GCOV_FRAGMENT, type SourceBuildRequest, type SourceBuildResult } from './source-build.js'
 import { pickDebianVersion } from './debian.js'
 
 export interface SourceSpec {
   dir: string
   fragment?: string
   compat: boolean
+  /** The coverage variant (",gcov"): harness/coverage/profile.ts. */
+  gcov?: boolean
 }
 
 /** Parse the part after "source:". Exported for unit tests. */
@@ -32,8 +34,9 @@ export function parseSourceSpec(spec: string): SourceSpec {
   const out: SourceSpec = { dir, compat: false }
   for (const o of opts) {
     if (o === 'compat') out.compat = true
+    else if (o === 'gcov') out.gcov = true
     else if (o.startsWith('fragment=') && o.length > 'fragment='.length) out.fragment = o.slice('fragment='.length)
-    else throw new UsageError(`source: unknown option "${o}" (use fragment=<file>, compat)`)
+    else throw new UsageError(`source: unknown option "${o}" (use fragment=<file>, compat, gcov)`)
   }
   return out
 }
@@ -46,6 +49,8 @@ export interface DebianSourceSpec {
   /** An exact package version, when the spec named one ("6.12.117-1"). */
   version?: string
   compat: boolean
+  /** The coverage variant (",gcov"). */
+  gcov?: boolean
 }
 
 /** Parse the part after "debian-source:". Exported for unit tests. */
@@ -58,13 +63,14 @@ export function parseDebianSourceSpec(spec: string): DebianSourceSpec {
   if (m?.[2]) out.version = ver
   for (const o of opts) {
     if (o === 'compat') out.compat = true
-    else throw new UsageError(`debian-source: unknown option "${o}" (use compat)`)
+    else if (o === 'gcov') out.gcov = true
+    else throw new UsageError(`debian-source: unknown option "${o}" (use compat, gcov)`)
   }
   return out
 }
 
-function fragmentsFor(compat: boolean, fragment?: string): string[] {
-  return [fragment ? path.resolve(fragment) : CONFORM_FRAGMENT, ...(compat ? [COMPAT_FRAGMENT] : [])]
+function fragmentsFor(compat: boolean, fragment?: string, gcov?: boolean): string[] {
+  return [fragment ? path.resolve(fragment) : CONFORM_FRAGMENT, ...(compat ? [COMPAT_FRAGMENT] : []), ...(gcov ? [GCOV_FRAGMENT] : [])]
 }
 
 /** A directory that looks like a kernel tree (Makefile, Kconfig, arch/x86), else a UsageError. */
@@ -98,14 +104,15 @@ async function sourceRequest(spec: string): Promise<SourceBuildRequest> {
   const s = parseSourceSpec(spec)
   const dir = path.resolve(s.dir)
   await assertKernelTree(dir)
-  const fragments = fragmentsFor(s.compat, s.fragment)
+  const fragments = fragmentsFor(s.compat, s.fragment, s.gcov)
   for (const f of fragments) if (!(await exists(f))) throw new UsageError(`source: config fragment ${f} does not exist`)
-  const suffix = (s.fragment ? `,fragment=${path.resolve(s.fragment)}` : '') + (s.compat ? ',compat' : '')
+  const suffix = (s.fragment ? `,fragment=${path.resolve(s.fragment)}` : '') + (s.compat ? ',compat' : '') + (s.gcov ? ',gcov' : '')
   return {
     tree: dir,
     fragments,
     id: `source:${dir}${suffix}`,
-    label: `source-${path.basename(dir)}${s.fragment ? '-' + path.basename(s.fragment).replace(/\.config$/, '') : ''}${s.compat ? '-compat' : ''}`,
+    label: `source-${path.basename(dir)}${s.fragment ? '-' + path.basename(s.fragment).replace(/\.config$/, '') : ''}${s.compat ? '-compat' : ''}${s.gcov ? '-gcov' : ''}`,
+    ...(s.gcov ? { gcov: true } : {}),
   }
 }
 
@@ -157,7 +164,7 @@ export async function resolveSourceSuite(
   }
   const series = /^(\d+\.\d+)/.exec(v.version)?.[1]
   if (!series) throw new UsageError(`debian-source:${s.suite}: linux-source ${v.version} names no kernel series`)
-  return { series, version: v.version, compat: s.compat }
+  return { series, version: v.version, compat: s.compat, ...(s.gcov ? { gcov: true } : {}) }
 }
 
 async function debianSourceRequest(spec: string): Promise<SourceBuildRequest> {
@@ -186,13 +193,14 @@ async function debianSourceRequest(spec: string): Promise<SourceBuildRequest> {
   if (!tree) throw new HarnessError(`${dir}: no source tree in the cache entry`)
   const treeDir = path.join(dir, tree.name)
   await assertKernelTree(treeDir)
-  const suffix = s.compat ? ',compat' : ''
+  const suffix = (s.compat ? ',compat' : '') + (s.gcov ? ',gcov' : '')
   return {
     tree: treeDir,
     // Debian never republishes a version with other content: the package version is the tree.
     identity: `debian:${pkg}=${picked.version}`,
-    fragments: fragmentsFor(s.compat),
+    fragments: fragmentsFor(s.compat, undefined, s.gcov),
     id: `debian-source:${picked.version}${suffix}`,
-    label: `debian-source-${picked.version}${s.compat ? '-compat' : ''}`,
+    label: `debian-source-${picked.version}${s.compat ? '-compat' : ''}${s.gcov ? '-gcov' : ''}`,
+    ...(s.gcov ? { gcov: true } : {}),
   }
 }

@@ -26,6 +26,8 @@ import { targetConfig, type GuestTarget } from './targets.js'
 import './timings.js'
 import type { GuestPciDevice } from '../guest/pci.js'
 import { FATAL_SPLATS, findSplats } from '../guest/splats.js'
+import { CoverageRecorder } from '../coverage/collect.js'
+import path from 'node:path'
 
 export interface ConformFixtures {
   target: GuestTarget
@@ -49,6 +51,15 @@ afterAll(async () => {
   for (const s of sessions.values()) (await s.catch(() => undefined))?.close()
   sessions.clear()
 })
+
+/** A coverage build's guests: their gcov counters are taken around each test (harness/coverage/collect.ts). */
+const recorders = new Map<string, CoverageRecorder>()
+function coverageOf(target: GuestTarget): CoverageRecorder | undefined {
+  if (!target.kernel.gcov) return undefined
+  let r = recorders.get(target.key)
+  if (!r) recorders.set(target.key, (r = new CoverageRecorder(inject('vfioConformRun').runDir, target.key)))
+  return r
+}
 
 function sessionFor(target: GuestTarget, test: string): Promise<GuestSession> {
   let s = sessions.get(target.key)
@@ -179,6 +190,7 @@ export const conformTest = base.extend<ConformFixtures>({
       guest.splatReported = false
       guest.expected.reset()
       guest.waits.clear()
+      await coverageOf(target)?.beginTest(guest.ssh)
       await guest.mark(`begin test ${tag}`)
     } catch (e) {
       let err = e as Error
@@ -212,6 +224,7 @@ export const conformTest = base.extend<ConformFixtures>({
         return
       }
       await guest.restoreDrivers(drivers)
+      await coverageOf(target)?.endTest(guest.ssh, testName, task.file ? path.relative(process.cwd(), task.file.filepath) : '')
       const end = await guest.mark(`end test ${tag}`)
       // The end marker on the console means every line the kernel printed during the test is there too.
       let endAt: number

@@ -67,7 +67,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       const runDir = path.join(plan.runDir, label, topology.name, iommu)
       const target: GuestTarget = {
         key,
-        kernel: kernel ? { id: kernel.id, label: kernel.label, release: kernel.release, origin: kernel.origin } : { id: spec, label, release: '?', origin: null },
+        kernel: kernel ? { id: kernel.id, label: kernel.label, release: kernel.release, origin: kernel.origin, ...(kernel.gcov ? { gcov: kernel.gcov } : {}) } : { id: spec, label, release: '?', origin: null },
         topology: topology.name,
         iommu,
         status: 'error',

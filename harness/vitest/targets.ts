@@ -6,11 +6,13 @@ import type { BootTimes } from '../guest/guest.js'
 import type { Splat } from '../guest/splats.js'
 import { KernelConfig } from '../kernel/config.js'
 import type { SelftestBuild } from '../selftests/build.js'
+import type { GcovBuildInfo } from '../coverage/profile.js'
 
 export interface GuestTarget {
   /** "debian-6.12.117-1/default/intel-iommu": part of every test name. */
   key: string
-  kernel: { id: string; label: string; release: string; origin: unknown }
+  /** `gcov`: a coverage build; the guest fixture collects its counters around each test (harness/coverage/collect.ts). */
+  kernel: { id: string; label: string; release: string; origin: unknown; gcov?: GcovBuildInfo }
   topology: string
   iommu: IommuModel
   status: 'ready' | 'error' | 'skip'
