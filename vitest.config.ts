@@ -1,12 +1,14 @@
 import { defineConfig } from 'vitest/config'
 import { GUEST_REBOOTED } from './harness/util/errors.js'
 import { guestConcurrency } from './harness/vitest/concurrency.js'
+import { REGISTRIES } from './suites/registries.js'
 
 // Two projects: `unit` needs no guest; `conformance` boots guests once per
 // (kernel, topology) in its global setup and hands them to the suites as fixtures.
 export default defineConfig({
   test: {
-    reporters: ['default', './harness/report/verdict-reporter.ts'],
+    // The verdict reporter writes the run's reports from the suites' behaviours and claims.
+    reporters: ['default', ['./harness/report/verdict-reporter.ts', { registries: REGISTRIES }]],
     projects: [
       {
         test: {
@@ -21,6 +23,8 @@ export default defineConfig({
           // The flaky-on-purpose fixture only when asked for (test/fixtures/flaky/).
           include: ['suites/**/*.test.ts', ...(process.env.VFIO_CONFORM_FLAKY_FIXTURE ? ['test/fixtures/flaky/*.test.ts'] : [])],
           globalSetup: ['harness/vitest/global-setup.ts'],
+          // Hands the suites' known issues to the fixtures (harness/vitest/fixtures.ts) in each worker.
+          setupFiles: ['suites/setup.ts'],
           // Suites change guest state (driver binding, group ownership): one file at a time,
           // and within a file one test at a time per guest; different guests run at once
           // (forEachTarget: harness/vitest/concurrency.ts), this many at a time.

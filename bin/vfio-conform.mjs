@@ -4,4 +4,6 @@ import { register } from 'tsx/esm/api'
 
 register()
 const { main } = await import('../harness/cli/main.ts')
-process.exitCode = await main(process.argv.slice(2))
+// The suites' registries (known issues, behaviours, claims) are the harness's inputs.
+const { REGISTRIES } = await import('../suites/registries.ts')
+process.exitCode = await main(process.argv.slice(2), REGISTRIES)

@@ -8,23 +8,7 @@
 // suite file; they are anchored with ^ so that a renamed test shows up as "no test ran"
 // (the unit test of this registry checks every pattern against the suites' sources).
 
-export type BehaviourArea = 'legacy' | 'iommufd' | 'compat' | 'mdev' | 'privileges' | 'noiommu' | 'accounting' | 'hotplug'
-
-export interface BehaviourTests {
-  /** Suite file, relative to the repository root. */
-  file: string
-  /** Test names (the part after " > "). */
-  test: RegExp
-}
-
-export interface Behaviour {
-  id: number
-  area: BehaviourArea
-  title: string
-  tests: BehaviourTests[]
-  /** Only kernels whose label matches (e.g. the compat build); other columns show "n/a". */
-  kernels?: RegExp
-}
+import type { Behaviour } from '../harness/report/behaviours.js'
 
 const LEGACY = 'suites/legacy-group.test.ts'
 const CDEV = 'suites/iommufd-cdev.test.ts'

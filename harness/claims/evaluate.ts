@@ -15,7 +15,7 @@
 //                     may have SKIPped, and at least one required test PASSed.
 // A claim is never decided by zero tests.
 import type { TestVerdict, Verdict } from '../report/verdict.js'
-import type { Claim } from '../../suites/claims/types.js'
+import type { Claim } from './types.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 
 export type ClaimVerdict = 'HOLDS' | 'REFUTED' | 'UNDECIDED' | 'NOT REPRODUCIBLE'

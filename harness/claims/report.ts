@@ -2,7 +2,7 @@
 // and a Markdown section a reviewer can paste into a list reply (each claim in our words,
 // the thread, the verdict per kernel and vIOMMU, and the tests that decided it).
 import type { ClaimCell, ClaimColumn, ClaimsEvaluation, ClaimVerdict, EvidenceItem } from './evaluate.js'
-import type { ClaimThread } from '../../suites/claims/types.js'
+import type { ClaimThread } from './types.js'
 
 export interface ReportOptions {
   /** Where the verdicts came from, shown in the header. */

@@ -2,24 +2,24 @@
 // kernel and vIOMMU, read from a finished run's verdicts.json and targets.json. Runs no test.
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { CLAIMS, THREADS } from '../../suites/claims/registry.js'
 import { evaluateClaims } from '../claims/evaluate.js'
 import { selectKernels } from '../claims/kernel-filter.js'
 import { renderClaimsJson, renderClaimsMarkdown, renderClaimsTable } from '../claims/report.js'
 import { readRunResults } from '../claims/results.js'
 import { EXIT } from '../report/verdict.js'
 import { UsageError } from '../util/errors.js'
+import type { Registries } from '../registries.js'
 
-export const CLAIMS_HELP = `  vfio-conform claims [--results DIR] [--thread ID] [--kernel K]... [--markdown|--json]
+export const claimsHelp = (reg: Pick<Registries, 'threads'>) => `  vfio-conform claims [--results DIR] [--thread ID] [--kernel K]... [--markdown|--json]
       Claims made in review threads (suites/claims/registry.ts), each with a verdict per
       kernel and vIOMMU: HOLDS, REFUTED, UNDECIDED or NOT REPRODUCIBLE. Reads the verdicts
       of a finished run and runs no test: run \`vfio-conform run\` first, or pass --results
       DIR (default vfio-conform-results/latest). --thread limits to one thread
-      (${THREADS.map((t) => t.id).join(', ')}); --kernel to the kernels named (as run:
+      (${reg.threads.map((t) => t.id).join(', ')}); --kernel to the kernels named (as run:
       debian:bookworm, debian:6.12, debian-source:7.2, a label or uname -r); --markdown
       prints a section for a list reply, --json the verdicts with their evidence.`
 
-export async function claimsCommand(args: string[]): Promise<number> {
+export async function claimsCommand(args: string[], reg: Pick<Registries, 'claims' | 'threads'>): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -31,12 +31,12 @@ export async function claimsCommand(args: string[]): Promise<number> {
     },
     strict: true,
   })
-  let claims = CLAIMS
+  let claims = reg.claims
   if (values.thread !== undefined) {
-    if (!THREADS.some((t) => t.id === values.thread)) {
-      throw new UsageError(`unknown thread "${values.thread}" (known: ${THREADS.map((t) => t.id).join(', ')})`)
+    if (!reg.threads.some((t) => t.id === values.thread)) {
+      throw new UsageError(`unknown thread "${values.thread}" (known: ${reg.threads.map((t) => t.id).join(', ')})`)
     }
-    claims = CLAIMS.filter((c) => c.thread.id === values.thread)
+    claims = reg.claims.filter((c) => c.thread.id === values.thread)
   }
   const dir = values.results ?? path.join('vfio-conform-results', 'latest')
   const run = await readRunResults(dir)

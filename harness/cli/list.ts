@@ -4,8 +4,7 @@
 // targets (harness/rules/collect.ts).
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { BEHAVIOURS } from '../../suites/behaviours.js'
-import { CLAIMS } from '../../suites/claims/registry.js'
+import type { Registries } from '../registries.js'
 import { EXIT } from '../report/verdict.js'
 import { buildCatalogue, filterSubject, renderCatalogueJson, renderCatalogueText } from '../rules/catalogue.js'
 import { collectSuiteTests } from '../rules/collect.js'
@@ -23,7 +22,7 @@ export const LIST_HELP = `  vfio-conform list [--filter PATTERN] [--json]
       (groups, hot-plug slots) are listed for every topology and vIOMMU model it is meant
       for, the upstream selftests as a kernel built from source has them.`
 
-export async function listCommand(args: string[]): Promise<number> {
+export async function listCommand(args: string[], reg: Pick<Registries, 'behaviours' | 'claims'>): Promise<number> {
   const { values } = parseArgs({ args, options: { filter: { type: 'string' }, json: { type: 'boolean' } }, strict: true })
   let filter: RegExp | undefined
   if (values.filter !== undefined) {
@@ -34,7 +33,7 @@ export async function listCommand(args: string[]): Promise<number> {
     }
   }
   const [tests, mutations] = await Promise.all([collectSuiteTests(), readMutations(ROOT)])
-  const all = buildCatalogue(tests, { behaviours: BEHAVIOURS, claims: CLAIMS, mutations })
+  const all = buildCatalogue(tests, { behaviours: reg.behaviours, claims: reg.claims, mutations })
   const catalogue = filter ? { ...all, rules: all.rules.filter((r) => filter.test(filterSubject(r.name))) } : all
   if (values.json) {
     process.stdout.write(renderCatalogueJson(catalogue))

@@ -19,8 +19,9 @@ import { progress } from '../util/log.js'
 import { signalChildren } from '../util/children.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { projectApt } from '../debian/apt.js'
-import { BEHAVIOURS_HELP, behavioursCommand } from './behaviours.js'
-import { CLAIMS_HELP, claimsCommand } from './claims.js'
+import type { Registries } from '../registries.js'
+import { behavioursCommand, behavioursHelp } from './behaviours.js'
+import { claimsCommand, claimsHelp } from './claims.js'
 import { REPORT_HELP, reportCommand } from './report.js'
 import { BISECT_RUN_HELP, bisectRunCommand } from './bisect-run.js'
 import { GATE_HELP, gateCommand } from './gate.js'
@@ -28,7 +29,7 @@ import { LIST_HELP, listCommand } from './list.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-const HELP = `vfio-conform: VFIO / iommufd conformance on real kernels in QEMU guests
+const help = (reg: Registries) => `vfio-conform: VFIO / iommufd conformance on real kernels in QEMU guests
 
 Usage:
   vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
@@ -57,8 +58,8 @@ Usage:
   vfio-conform compare OLD NEW
       two runs' verdicts (results dirs or verdicts.json), test by test: exit 0 when every
       test has the same verdict, 1 otherwise (a change to the harness must not change one)
-${CLAIMS_HELP}
-${BEHAVIOURS_HELP}
+${claimsHelp(reg)}
+${behavioursHelp(reg)}
 ${REPORT_HELP}
 ${BISECT_RUN_HELP}
 ${GATE_HELP}
@@ -73,12 +74,16 @@ bisect-run: 0 good, 1 bad, 125 skip, 128 abort (bad usage stops git bisect).
 Environment: VFIO_CONFORM_CACHE (cache dir, default $XDG_CACHE_HOME/vfio-conform),
 VFIO_CONFORM_QEMU (QEMU binary), VFIO_CONFORM_ACCEL=tcg (never use KVM).`
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * The command line; `registries` are the suites' (suites/registries.ts, passed in by
+ * bin/vfio-conform.mjs): the harness does not import suites/.
+ */
+export async function main(argv: string[], registries: Registries): Promise<number> {
   try {
     const [cmd, ...rest] = argv
     switch (cmd) {
       case 'run':
-        return await runCommand(rest)
+        return await runCommand(rest, registries)
       case 'setup':
         // Everything the default set needs, kernel builds included (npm test builds one).
         await ensureHostPackages()
@@ -89,23 +94,23 @@ export async function main(argv: string[]): Promise<number> {
       case 'kernels':
         return await kernelsCommand()
       case 'claims':
-        return await claimsCommand(rest)
+        return await claimsCommand(rest, registries)
       case 'behaviours':
-        return await behavioursCommand(rest)
+        return await behavioursCommand(rest, registries)
       case 'report':
-        return await reportCommand(rest)
+        return await reportCommand(rest, registries)
       case 'bisect-run':
         // Own exit contract for git bisect run (0/1/125/128); it catches all its errors, so
         // the exit 2 of a usage error (git would read it as "bad") never applies.
         return await bisectRunCommand(rest)
       case 'list':
-        return await listCommand(rest)
+        return await listCommand(rest, registries)
       case 'gate':
         return await gateCommand(rest)
       case 'compare':
         return await compareCommand(rest)
       case 'model':
-        return await modelCommand(rest)
+        return await modelCommand(rest, registries)
       case 'bench': {
         const { benchCommand } = await import('./bench.js')
         return await benchCommand(rest)
@@ -114,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
       case '--help':
       case 'help':
-        console.log(HELP)
+        console.log(help(registries))
         return cmd === undefined ? EXIT.usage : EXIT.ok
       default:
         throw new UsageError(`unknown command "${cmd}" (try --help)`)
@@ -143,7 +148,7 @@ function reportTopLevel(e: unknown): number {
   return EXIT.error
 }
 
-async function runCommand(args: string[]): Promise<number> {
+async function runCommand(args: string[], registries: Registries): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -215,7 +220,7 @@ async function runCommand(args: string[]): Promise<number> {
         run: true,
         watch: false,
         testNamePattern: values.filter,
-        reporters: [path.join(ROOT, 'harness/report/verdict-reporter.ts')],
+        reporters: [[path.join(ROOT, 'harness/report/verdict-reporter.ts'), { registries }]],
       },
     )
     await vitest.close()
@@ -230,7 +235,7 @@ async function runCommand(args: string[]): Promise<number> {
       await runOnce(dir)
       rounds.push({ dir, wallMs: Date.now() - t0 })
     }
-    const merged = await mergeRunRounds(runDir, rounds, allowedFlaky())
+    const merged = await mergeRunRounds(runDir, rounds, allowedFlaky(), registries)
     printMergedRounds(merged, rounds)
     console.log(`results and console logs: ${runDir} (rounds in round-1 .. round-${repeat})`)
     return merged.exitCode
@@ -307,7 +312,7 @@ function printMergedRounds(m: MergedRuns, rounds: RoundRun[]): void {
  * `vfio-conform model [--seed S] [--runs N] [--steps N] [run options]`: the ownership-model
  * test alone (suites/ownership-model.test.ts) with that budget; a seed replays a run.
  */
-async function modelCommand(args: string[]): Promise<number> {
+async function modelCommand(args: string[], registries: Registries): Promise<number> {
   const rest: string[] = []
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!
@@ -322,5 +327,5 @@ async function modelCommand(args: string[]): Promise<number> {
   }
   if (rest.includes('--filter')) throw new UsageError('model: --filter is the model test itself; use run --filter for other tests')
   process.env.VFIO_CONFORM_MODEL_RUNS ??= String(NPM_TEST_BUDGET.runs)
-  return runCommand([...rest, '--filter', 'ownership model'])
+  return runCommand([...rest, '--filter', 'ownership model'], registries)
 }

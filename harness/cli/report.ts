@@ -3,7 +3,7 @@
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { readRunResults } from '../claims/results.js'
-import { isReportFormat, REPORT_FILES, REPORT_FORMATS, writeReports, type ReportFormat } from '../report/formats/index.js'
+import { isReportFormat, REPORT_FILES, REPORT_FORMATS, writeReports, type ReportFormat, type ReportRegistries } from '../report/formats/index.js'
 import { EXIT } from '../report/verdict.js'
 import { UsageError } from '../util/errors.js'
 
@@ -14,7 +14,7 @@ export const REPORT_HELP = `  vfio-conform report [--results DIR] [--format ${RE
       vfio-conform-results/latest). --format picks formats (repeatable; default all); --out
       is where the files go (default the results directory). Prints the paths written.`
 
-export async function reportCommand(args: string[]): Promise<number> {
+export async function reportCommand(args: string[], reg: ReportRegistries): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -31,7 +31,7 @@ export async function reportCommand(args: string[]): Promise<number> {
   }
   const run = await readRunResults(values.results ?? path.join('vfio-conform-results', 'latest'))
   if (run.targetsNote) console.error(`vfio-conform: note: ${run.targetsNote}`)
-  const written = await writeReports(run, values.out ?? run.dir, formats)
+  const written = await writeReports(run, values.out ?? run.dir, reg, formats)
   for (const file of written) console.log(shown(file))
   return EXIT.ok
 }

@@ -6,7 +6,8 @@
 import { ownName, type RoundVerdict, type TestVerdict } from '../report/verdict.js'
 import { UsageError } from '../util/errors.js'
 import { countsText } from '../report/repeat.js'
-import { testId, type GateComparison, type TestChange } from './compare.js'
+import { escapeRegExp } from '../util/regex.js'
+import { testId, type Confirmation, type GateComparison, type TestChange } from './test-change.js'
 
 /** Default K of `gate --confirm K` and `bisect-run --confirm K`. */
 export const DEFAULT_CONFIRM = 3
@@ -19,24 +20,14 @@ export function parseConfirm(v: string | undefined): number {
   return k
 }
 
-export interface Confirmation {
-  rounds: number
-  /** The test's merged verdict over the rounds on head (FAIL, PASS, FLAKY, ...), if it ran. */
-  head?: TestVerdict
-  /** The same on base (gate only). */
-  base?: TestVerdict
-}
-
 export { ownName }
-
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /**
  * A --filter pattern that selects exactly these tests (by their own names) on any guest: vitest
  * matches it against "<key> [round k/N] <name>", so each name is anchored at the end.
  */
 export function confirmPattern(names: readonly string[]): string {
-  return [...new Set(names.map(ownName))].map((n) => `(?:${escapeRe(n)})$`).join('|')
+  return [...new Set(names.map(ownName))].map((n) => `(?:${escapeRegExp(n)})$`).join('|')
 }
 
 /** Whether every one of `k` rounds FAILed. */

@@ -6,8 +6,9 @@ import { AGENT_GUEST_PATH } from '../../guests/rootfs/recipe.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { findNode, type Topology } from '../../guests/topologies/types.js'
 import { SshConnection, type ExecResult } from '../ssh/connection.js'
-import { HarnessError, HARNESS_ERROR_TAG, KERNEL_DIED } from '../util/errors.js'
-import { FATAL_SPLATS, findSplats, type Splat } from './splats.js'
+import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
+import { FATAL_SPLATS, findSplats, kernelSplatFailure, type Splat } from './splats.js'
+import { escapeRegExp } from '../util/regex.js'
 import { driverOf } from '../vfio/host-driver.js'
 import type { GuestTarget } from '../vitest/targets.js'
 import { ConsoleLog } from './console-log.js'
@@ -294,20 +295,14 @@ export class GuestSession {
   async expectNoKernelSplat(after: string): Promise<void> {
     try {
       const m = await this.mark(`splat check ${++this.splatChecks}`)
-      await this.console.waitFor(new RegExp(m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$'), { from: this.testFrom, deadlineMs: 5000 })
+      await this.console.waitFor(new RegExp(escapeRegExp(m) + '$'), { from: this.testFrom, deadlineMs: 5000 })
     } catch {
       // A kernel too stuck to log: what the console has is the answer.
     }
     const splats = findSplats(await this.console.read(this.testFrom)).filter((x) => !this.expected.expectsSplat(x.kind))
     if (!splats.length) return
     this.splatReported = true
-    const fatal = splats.some((x) => FATAL_SPLATS.includes(x.kind))
-    const e = new Error(
-      `${fatal ? KERNEL_DIED : 'kernel splat during this test'} (${splats.map((x) => x.title).join('; ')}) after ${after}` +
-        `${fatal ? '; the guest is rebooted for the next tests' : ''}\n\n${splats.map((x) => x.excerpt).join('\n\n')}`,
-    )
-    e.name = `kernel ${splats[0]!.kind}`
-    throw e
+    throw kernelSplatFailure(splats, after)
   }
 
   /** Write a marker line into the kernel log (and so the console), and return it. */

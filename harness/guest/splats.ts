@@ -1,5 +1,6 @@
 // Kernel splats in console text: WARN, BUG, Oops, KASAN, UBSAN, lockdep, RCU stalls, hung
 // tasks, panics. A splat during a test fails that test; its excerpt goes into the report.
+import { KERNEL_DIED } from '../util/errors.js'
 
 export interface Splat {
   kind: 'WARN' | 'BUG' | 'Oops' | 'KASAN' | 'UBSAN' | 'lockdep' | 'RCU stall' | 'hung task' | 'panic' | 'GPF'
@@ -46,4 +47,20 @@ export function findSplats(text: string): Splat[] {
     i = j
   }
   return out
+}
+
+/**
+ * A test's failure for the splats the kernel printed during it (the test's FAIL, never a
+ * harness ERROR): "the kernel died during this test (titles) ..." for a fatal one, whose guest
+ * is rebooted for the next tests, else "kernel splat during this test (titles)"; `after` names
+ * what the test had just done. Named "kernel <kind>" after the first splat.
+ */
+export function kernelSplatFailure(splats: Splat[], after?: string): Error {
+  const fatal = splats.some((x) => FATAL_SPLATS.includes(x.kind))
+  const e = new Error(
+    `${fatal ? KERNEL_DIED : 'kernel splat during this test'} (${splats.map((x) => x.title).join('; ')})${after ? ` after ${after}` : ''}` +
+      `${fatal ? '; the guest is rebooted for the next tests' : ''}\n\n${splats.map((x) => x.excerpt).join('\n\n')}`,
+  )
+  e.name = `kernel ${splats[0]!.kind}`
+  return e
 }

@@ -1,6 +1,5 @@
 // A kernel the harness can boot: where its image, modules and config are, and where it came from.
 import type { KernelConfig } from './config.js'
-import type { MttyAvailability } from './mtty-out-of-tree.js'
 import type { GcovBuildInfo } from '../coverage/profile.js'
 
 export interface KernelBuild {
@@ -26,3 +25,11 @@ export interface KernelBuild {
     /** Built from a kernel source tree with the project's config fragment(s) (source:, debian-source:). */
     | { kind: 'source'; tree: string; identity: string; fragment: string[]; dropped: string[] }
 }
+
+/** Where a kernel's mtty mdev sample comes from (harness/kernel/mtty-out-of-tree.ts), or why it has none. */
+export type MttyAvailability =
+  /** The kernel's own build has the sample (CONFIG_SAMPLE_VFIO_MDEV_MTTY y or m). */
+  | { kind: 'in-tree' }
+  /** Built here out of tree; `file` is the .ko, `depends` the module names it needs (modinfo). */
+  | { kind: 'out-of-tree'; file: string; depends: string[]; log: string; compiler: string }
+  | { kind: 'absent'; reason: string }

@@ -35,14 +35,9 @@ import {
   unpackDebs,
   type BuildRootApt,
 } from './build-root.js'
-import type { KernelBuild } from './kernel-build.js'
+import type { KernelBuild, MttyAvailability } from './kernel-build.js'
 
-export type MttyAvailability =
-  /** The kernel's own build has the sample (CONFIG_SAMPLE_VFIO_MDEV_MTTY y or m). */
-  | { kind: 'in-tree' }
-  /** Built here out of tree; `file` is the .ko, `depends` the module names it needs (modinfo). */
-  | { kind: 'out-of-tree'; file: string; depends: string[]; log: string; compiler: string }
-  | { kind: 'absent'; reason: string }
+export type { MttyAvailability }
 
 /**
  * The compiler a kernel was built with, from CONFIG_CC_VERSION_TEXT: "gcc-12 (Debian

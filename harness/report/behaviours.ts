@@ -12,9 +12,26 @@
 //   SKIP   every test SKIPped (the reasons are in the notes)
 //   -      no test of the behaviour ran on that kernel x vIOMMU
 //   n/a    the behaviour is about other kernels (the compat build)
-import type { Behaviour } from '../../suites/behaviours.js'
 import { buildColumns, firstLine, splitTestName, uniq, type ClaimColumn, type RunTarget } from '../claims/evaluate.js'
 import type { TestVerdict, Verdict } from './verdict.js'
+
+export type BehaviourArea = 'legacy' | 'iommufd' | 'compat' | 'mdev' | 'privileges' | 'noiommu' | 'accounting' | 'hotplug'
+
+export interface BehaviourTests {
+  /** Suite file, relative to the repository root. */
+  file: string
+  /** Test names (the part after " > "). */
+  test: RegExp
+}
+
+export interface Behaviour {
+  id: number
+  area: BehaviourArea
+  title: string
+  tests: BehaviourTests[]
+  /** Only kernels whose label matches (e.g. the compat build); other columns show "n/a". */
+  kernels?: RegExp
+}
 
 export type CellVerdict = Verdict | 'n/a' | '-'
 

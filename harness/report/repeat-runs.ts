@@ -4,7 +4,7 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { readRunResults } from '../claims/results.js'
-import { writeReports } from './formats/index.js'
+import { writeReports, type ReportRegistries } from './formats/index.js'
 import { mergeRounds, withRound } from './repeat.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
 
@@ -20,7 +20,7 @@ export interface MergedRuns {
 }
 
 /** Merge the rounds' verdicts.json into `runDir` (targets.json of the last round with results). */
-export async function mergeRunRounds(runDir: string, rounds: RoundRun[], allow: RegExp[]): Promise<MergedRuns> {
+export async function mergeRunRounds(runDir: string, rounds: RoundRun[], allow: RegExp[], reg: ReportRegistries): Promise<MergedRuns> {
   const all: TestVerdict[] = []
   const runErrors: string[] = []
   let lastWithTargets: string | undefined
@@ -42,7 +42,7 @@ export async function mergeRunRounds(runDir: string, rounds: RoundRun[], allow: 
   await writeFile(path.join(runDir, 'verdicts.json'), JSON.stringify({ verdicts, runErrors, incidents: [], counts: countVerdicts(verdicts), rounds: roundsInfo, exitCode }, null, 2))
   if (lastWithTargets) {
     await copyFile(path.join(lastWithTargets, 'targets.json'), path.join(runDir, 'targets.json')).catch(() => {})
-    if (verdicts.some((v) => v.project !== 'unit')) await writeReports(await readRunResults(runDir), runDir).catch((e: Error) => runErrors.push(`reports: ${e.message}`))
+    if (verdicts.some((v) => v.project !== 'unit')) await writeReports(await readRunResults(runDir), runDir, reg).catch((e: Error) => runErrors.push(`reports: ${e.message}`))
   }
   return { verdicts, runErrors, exitCode }
 }

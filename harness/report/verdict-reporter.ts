@@ -9,16 +9,23 @@ import '../vitest/timings.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
 import { allowedFlaky, mergeRounds } from './repeat.js'
 import { readRunResults } from '../claims/results.js'
-import { writeReports } from './formats/index.js'
+import { writeReports, type ReportRegistries } from './formats/index.js'
 import { kernelDiff, renderKernelDiff } from './kernel-diff.js'
 import { readFileSync } from 'node:fs'
 import type { GuestIncident } from '../guest/supervisor.js'
 
 const cleanMsg = (m: string) => m.replace(HARNESS_ERROR_TAG, '').trim()
 
+export interface VerdictReporterOptions {
+  /** The suites' behaviours and claims, for the run's reports (vitest.config.ts passes them). */
+  registries?: ReportRegistries
+}
+
 export default class VerdictReporter implements Reporter {
   /** The run's name filter (--filter, -t): what it leaves out is not run and gets no verdict. */
   private namePattern?: RegExp
+
+  constructor(private readonly options: VerdictReporterOptions = {}) {}
 
   onInit(vitest: Vitest): void {
     this.namePattern = vitest.config.testNamePattern
@@ -121,7 +128,7 @@ export default class VerdictReporter implements Reporter {
       const out = { verdicts, runErrors, incidents, counts: countVerdicts(verdicts), selection, exitCode: exitCodeFor(verdicts, runErrors) }
       return mkdir(runDir, { recursive: true })
         .then(() => writeFile(path.join(runDir, 'verdicts.json'), JSON.stringify(out, null, 2)))
-        .then(() => writeRunReports(runDir, verdicts))
+        .then(() => writeRunReports(runDir, verdicts, this.options.registries))
     }
   }
 
@@ -178,10 +185,11 @@ function spacedName(tc: TestCase): string {
  * A unit-only run has no kernel to report on. A report that cannot be rendered is a run
  * error in its own right, printed, never a silent gap.
  */
-async function writeRunReports(runDir: string, verdicts: TestVerdict[]): Promise<void> {
+async function writeRunReports(runDir: string, verdicts: TestVerdict[], reg: ReportRegistries | undefined): Promise<void> {
   if (!verdicts.some((v) => v.project !== 'unit')) return
   try {
-    await writeReports(await readRunResults(runDir), runDir)
+    if (!reg) throw new Error('the reporter was given no registries (behaviours, claims): see vitest.config.ts')
+    await writeReports(await readRunResults(runDir), runDir, reg)
   } catch (e) {
     process.stdout.write(`ERROR writing the reports into ${runDir}: ${(e as Error).message}\n`)
     process.exitCode = 125

@@ -58,12 +58,12 @@ export function standInTargets(): GuestTarget[] {
 }
 
 /** Every test the conformance suites declare for the stand-in targets. Throws when a suite fails to load. */
-export async function collectSuiteTests(include: string[] = ['suites/**/*.test.ts']): Promise<CollectedTest[]> {
+export async function collectSuiteTests(include: string[] = ['suites/**/*.test.ts'], setupFiles: string[] = ['suites/setup.ts']): Promise<CollectedTest[]> {
   const { createVitest } = await import('vitest/node')
   const run: RunInfo = { runDir: '/nonexistent', targets: standInTargets() }
   const byKey = new Map(run.targets.map((t) => [t.key, t]))
   // No config file: the conformance project's global setup would boot guests.
-  const vitest = await createVitest('test', { config: false, root: ROOT, include, provide: { vfioConformRun: run }, watch: false, reporters: [] })
+  const vitest = await createVitest('test', { config: false, root: ROOT, include, setupFiles, provide: { vfioConformRun: run }, watch: false, reporters: [] })
   try {
     const { testModules, unhandledErrors } = await vitest.collect()
     const errors = [

@@ -15,19 +15,19 @@ import { ConsoleFailure } from '../guest/console-log.js'
 import { GuestSession, SSH_LOST } from '../guest/session.js'
 import { askSupervisor } from '../guest/supervisor.js'
 import type { KernelConfig } from '../kernel/config.js'
-import { GUEST_REBOOTED, HarnessError, HARNESS_ERROR_TAG, KERNEL_DIED } from '../util/errors.js'
-import { KNOWN_ISSUES } from '../../suites/known-issues.js'
+import { GUEST_REBOOTED, HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
 import { MTTY_PARENT } from '../vfio/mdev.js'
-import { knownIssueTestApi } from './known-issues.js'
+import { knownIssueTestApi, type KnownIssue } from './known-issues.js'
 import { isGuestRebooted, retryableFixturesApi, unreachableValue } from './guest-loss.js'
 import { guestSuite } from './concurrency.js'
 import { repeatCount, roundName } from '../report/repeat.js'
 import { targetConfig, type GuestTarget } from './targets.js'
 import './timings.js'
 import type { GuestPciDevice } from '../guest/pci.js'
-import { FATAL_SPLATS, findSplats } from '../guest/splats.js'
+import { FATAL_SPLATS, findSplats, kernelSplatFailure } from '../guest/splats.js'
 import { CoverageRecorder } from '../coverage/collect.js'
 import path from 'node:path'
+import { escapeRegExp } from '../util/regex.js'
 
 export interface ConformFixtures {
   target: GuestTarget
@@ -44,6 +44,16 @@ export interface ConformFixtures {
   requireMtty: () => Promise<void>
   /** The device(s) the topology casts for a part (see SuiteCast); SKIPs when it casts none. */
   castPart: <K extends keyof SuiteCast>(part: K) => NonNullable<SuiteCast[K]>
+}
+
+let knownIssues: KnownIssue[] | undefined
+
+/**
+ * The suites' known issues (suites/setup.ts hands them over in each worker, before the suite
+ * file loads): forEachTarget wraps every test with them (XFAIL / XPASS).
+ */
+export function useKnownIssues(list: KnownIssue[]): void {
+  knownIssues = list
 }
 
 const sessions = new Map<string, Promise<GuestSession>>()
@@ -218,8 +228,7 @@ export const conformTest = base.extend<ConformFixtures>({
       if (oops.length) {
         await recoverGuest(target, guest.generation, `kernel ${oops[0]!.kind} during the test (${oops[0]!.title})`, testName)
         if (!guest.splatReported) {
-          teardownError = new Error(`${KERNEL_DIED} (${oops.map((x) => x.title).join('; ')}); the guest was rebooted for the next tests\n\n${oops.map((x) => x.excerpt).join('\n\n')}`)
-          teardownError.name = `kernel ${oops[0]!.kind}`
+          teardownError = kernelSplatFailure(oops)
         }
         return
       }
@@ -229,7 +238,7 @@ export const conformTest = base.extend<ConformFixtures>({
       // The end marker on the console means every line the kernel printed during the test is there too.
       let endAt: number
       try {
-        endAt = (await guest.console.waitFor(new RegExp(escapeRe(end) + '$'), { from, deadlineMs: 30_000 })).offset
+        endAt = (await guest.console.waitFor(new RegExp(escapeRegExp(end) + '$'), { from, deadlineMs: 30_000 })).offset
       } catch (e) {
         throw new HarnessError(`${target.key}: end-of-test marker never reached the console: ${(e as ConsoleFailure).message}`)
       }
@@ -256,10 +265,7 @@ export const conformTest = base.extend<ConformFixtures>({
         teardownError = recovery
         return
       }
-      teardownError = new Error(
-        `${KERNEL_DIED} (${fatal.map((x) => x.title).join('; ')}); the guest was rebooted for the next tests\n\n${fatal.map((x) => x.excerpt).join('\n\n')}`,
-      )
-      teardownError.name = `kernel ${fatal[0]!.kind}`
+      teardownError = kernelSplatFailure(fatal)
     }
   },
 })
@@ -314,6 +320,9 @@ export function forEachTarget(
     })
     return
   }
+  // Without the list every known divergence would FAIL instead of XFAIL: a wiring error.
+  if (!knownIssues) throw new HarnessError('no known-issues list: the conformance project must run suites/setup.ts (vitest.config.ts setupFiles)')
+  const known = knownIssues
   const rounds = repeatCount()
   for (const target of targets) {
     // Guests run their tests at the same time; one guest's tests stay in order (concurrency.ts).
@@ -331,15 +340,11 @@ export function forEachTarget(
           { auto: true },
         ],
       })
-      const api = retryableFixturesApi(knownIssueTestApi(test, KNOWN_ISSUES, target))
+      const api = retryableFixturesApi(knownIssueTestApi(test, known, target))
       // --repeat N: the guest's tests N times over, round after round, on the same guest
       // (harness/report/repeat.ts merges them into one verdict per test).
       if (rounds === 1) body(target, api)
       else for (let k = 1; k <= rounds; k++) describe(roundName(k, rounds), () => body(target, api))
     })
   }
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }

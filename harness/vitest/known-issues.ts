@@ -2,6 +2,7 @@
 // a known bug): one typed list (suites/known-issues.ts), never a silent skip list. A test a
 // known issue applies to still runs; its failure reports XFAIL with the reason and reference,
 // and its passing reports XPASS as a failure, loudly, so that a stale entry is noticed.
+import type {} from 'vitest' // the TaskMeta augmentation below needs vitest's types loaded, whoever imports this first
 import type { IommuModel } from '../../guests/topologies/types.js'
 import { isHarnessErrorLike } from '../util/errors.js'
 import type { GuestTarget } from './targets.js'

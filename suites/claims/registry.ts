@@ -2,7 +2,7 @@
 // Claims are paraphrased (never the mail's sentences); patterns match a test's own name, the
 // part after "<kernel>/<topology>/<iommu> > ", so they are anchored with ^ to the exact test.
 // `vfio-conform claims` prints their verdict per kernel and vIOMMU from a run's verdicts.json.
-import type { Claim, ClaimThread } from './types.js'
+import type { Claim, ClaimThread } from '../../harness/claims/types.js'
 
 /** LKML, May 2021: the /dev/ioasid (later iommufd) design review, groups versus devices. */
 export const IOASID_V4_05: ClaimThread = {

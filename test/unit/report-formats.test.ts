@@ -15,6 +15,7 @@ import { renderKtap } from '../../harness/report/formats/ktap.js'
 import type { TestVerdict } from '../../harness/report/verdict.js'
 import { UsageError } from '../../harness/util/errors.js'
 import { tempDir } from './temp-dirs.js'
+import { REGISTRIES } from '../../suites/registries.js'
 
 // ---------------------------------------------------------------------------------------
 // A small run: two kernels, a verdict of every kind, one unit verdict.
@@ -411,7 +412,7 @@ describe('writing the reports', () => {
 
   test('writeReports writes the five files and returns their paths', async () => {
     const out = await tempDir('vfio-conform-out-')
-    const written = await writeReports(RUN, path.join(out, 'sub'))
+    const written = await writeReports(RUN, path.join(out, 'sub'), REGISTRIES)
     expect(written).toEqual(['report.ktap', 'report.junit.xml', 'report.kcidb.json', 'behaviours.md', 'behaviours.html'].map((f) => path.join(out, 'sub', f)))
     expect(readFileSync(written[0]!, 'utf8')).toBe(renderKtap(RUN))
     expect(readFileSync(written[1]!, 'utf8')).toBe(renderJunit(RUN))
@@ -424,7 +425,7 @@ describe('writing the reports', () => {
     const owner = "two users with one device each of a multi-device group: A binds, B's bind is EPERM; after A exits, B binds"
     const cdev = 'a group has one iommufd owner: its other device bound to another iommufd in another process is EPERM'
     const md = (v: TestVerdict['verdict']) =>
-      RENDER_REPORT.markdown({ ...RUN, verdicts: [...VERDICTS, cv(K2, 'intel-iommu', 'privileges', owner, v), cv(K2, 'intel-iommu', 'iommufd-cdev', cdev, 'PASS')] })
+      RENDER_REPORT.markdown({ ...RUN, verdicts: [...VERDICTS, cv(K2, 'intel-iommu', 'privileges', owner, v), cv(K2, 'intel-iommu', 'iommufd-cdev', cdev, 'PASS')] }, REGISTRIES)
     const holds = md('PASS')
     const refuted = md('FAIL')
     const section = (text: string) => text.slice(text.indexOf('## Review-thread claims, tested'))
@@ -440,7 +441,7 @@ describe('writing the reports', () => {
     const out = path.join(dir, 'out')
     const printed: string[] = []
     vi.spyOn(console, 'log').mockImplementation((s: string) => void printed.push(s))
-    expect(await reportCommand(['--results', dir, '--format', 'junit', '--out', out])).toBe(0)
+    expect(await reportCommand(['--results', dir, '--format', 'junit', '--out', out], REGISTRIES)).toBe(0)
     expect(printed.map((p) => path.resolve(p))).toEqual([path.join(out, REPORT_FILES.junit)])
     expect(existsSync(path.join(out, REPORT_FILES.ktap))).toBe(false)
     expect(readFileSync(path.join(out, REPORT_FILES.junit), 'utf8')).toContain(`<testsuite name="${K1}/default/intel-iommu"`)
@@ -449,13 +450,13 @@ describe('writing the reports', () => {
   test('`report` writes every format into the results directory by default', async () => {
     const dir = await resultsDir()
     vi.spyOn(console, 'log').mockImplementation(() => {})
-    expect(await reportCommand(['--results', dir])).toBe(0)
+    expect(await reportCommand(['--results', dir], REGISTRIES)).toBe(0)
     for (const f of Object.values(REPORT_FILES)) expect(existsSync(path.join(dir, f)), f).toBe(true)
   })
 
   test('an unknown format or a missing results directory is bad usage', async () => {
     const dir = await resultsDir()
-    await expect(reportCommand(['--results', dir, '--format', 'pdf'])).rejects.toThrow(UsageError)
-    await expect(reportCommand(['--results', path.join(dir, 'nothing-here')])).rejects.toThrow(UsageError)
+    await expect(reportCommand(['--results', dir, '--format', 'pdf'], REGISTRIES)).rejects.toThrow(UsageError)
+    await expect(reportCommand(['--results', path.join(dir, 'nothing-here')], REGISTRIES)).rejects.toThrow(UsageError)
   })
 })

@@ -3,8 +3,8 @@
 // hover and below, and every column linked to its guests' console logs (relative links when
 // the page sits in the results directory, as a run writes it).
 import path from 'node:path'
-import { BEHAVIOURS } from '../../../suites/behaviours.js'
 import type { RunResults } from '../../claims/results.js'
+import type { Registries } from '../../registries.js'
 import { behaviourTable, cellVerdictText, type BehaviourCell } from '../behaviours.js'
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
@@ -25,8 +25,8 @@ function cell(c: BehaviourCell): string {
   return `<td style="background:${COLOUR[c.verdict] ?? '#fff'}" title="${esc(c.notes.join('\n'))}">${esc(text)}</td>`
 }
 
-export function renderHtml(run: RunResults): string {
-  const table = behaviourTable(run.verdicts, run.targets, BEHAVIOURS)
+export function renderHtml(run: RunResults, reg: Pick<Registries, 'behaviours'>): string {
+  const table = behaviourTable(run.verdicts, run.targets, reg.behaviours)
   const logs = (columnId: string) =>
     run.targets
       .filter((t) => `${t.kernel.label}/${t.iommu}` === columnId)

@@ -1,7 +1,8 @@
 // Review-thread claims as data: what someone said on a mailing list about how VFIO / iommufd
 // behaves, in our own words, and which conformance tests decide it on a given kernel and vIOMMU.
 // harness/claims/evaluate.ts turns a run's verdicts into a verdict per claim and target;
-// `vfio-conform claims` prints them. The registry is suites/claims/registry.ts.
+// `vfio-conform claims` prints them. The project's registry is suites/claims/registry.ts,
+// handed to the harness as an input (harness/registries.ts).
 
 /** The list thread a claim was made in. */
 export interface ClaimThread {

@@ -1,0 +1,18 @@
+// What the suites declare beside their tests, handed to the harness as inputs: the harness
+// never imports suites/ (test/unit/import-graph.test.ts). The project's own registries are
+// suites/registries.ts; the entry points pass them in: bin/vfio-conform.mjs to the CLI,
+// vitest.config.ts to the verdict reporter, suites/setup.ts to the fixtures in the workers.
+import type { Claim, ClaimThread } from './claims/types.js'
+import type { Behaviour } from './report/behaviours.js'
+import type { KnownIssue } from './vitest/known-issues.js'
+
+export interface Registries {
+  /** Known, understood divergences: XFAIL while they reproduce, XPASS once they stop. */
+  knownIssues: KnownIssue[]
+  /** The behaviours table's rows (behaviours.md, `vfio-conform behaviours`). */
+  behaviours: Behaviour[]
+  /** Review-thread claims and the tests that decide them (`vfio-conform claims`). */
+  claims: Claim[]
+  /** The threads the claims come from. */
+  threads: ClaimThread[]
+}
