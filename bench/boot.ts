@@ -1,15 +1,22 @@
 // Benchmark: per kernel, time to QEMU start, to init, to SSH ready, and the suites' time.
-// Prints figures; asserts nothing (speed targets live here, not in timed tests).
-//   npx tsx bench/boot.ts [KERNEL_SPEC ...]        (default: debian:bookworm debian:trixie)
+// Prints figures and writes them into docs/measurements.md (--no-record: print only);
+// asserts nothing (speed targets live here, not in timed tests).
+//   vfio-conform bench [--no-record] [KERNEL_SPEC ...]   (default: debian:bookworm debian:trixie)
+//   npx tsx bench/boot.ts [--no-record] [KERNEL_SPEC ...]
 import { execa } from 'execa'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { printAndRecord, recordFlag } from '../harness/report/measurements-file.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
-export async function benchBoot(kernels: string[]): Promise<number> {
+export const DEFAULT_BOOT_KERNELS = ['debian:bookworm', 'debian:trixie']
+
+export async function benchBoot(args: string[], command = `vfio-conform bench ${args.join(' ')}`.trim()): Promise<number> {
+  const { record, rest } = recordFlag(args)
+  const kernels = rest.length ? rest : DEFAULT_BOOT_KERNELS
   const rows: string[][] = [['kernel', 'accel', 'QEMU start', 'init', 'SSH ready', 'suites', 'tests', 'wall']]
   for (const k of kernels) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'vfio-conform-bench-'))
@@ -31,11 +38,10 @@ export async function benchBoot(kernels: string[]): Promise<number> {
     else console.error(`bench: ${k}: vfio-conform run exited ${r.exitCode}; results kept in ${dir}`)
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '))
-  return 0
+  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd())
+  return printAndRecord({ id: 'bench-boot', title: 'Boot and suites per kernel', command, lines }, { record, exitCode: 0 })
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const ks = process.argv.slice(2)
-  process.exitCode = await benchBoot(ks.length ? ks : ['debian:bookworm', 'debian:trixie'])
+  process.exitCode = await benchBoot(process.argv.slice(2), `npx tsx bench/boot.ts ${process.argv.slice(2).join(' ')}`.trim())
 }

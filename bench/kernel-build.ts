@@ -1,20 +1,23 @@
 // Benchmark of kernel builds from source. Prints figures; asserts nothing.
-//   npx tsx bench/kernel-build.ts [SPEC] [--cold] [--no-ccache]
+//   npx tsx bench/kernel-build.ts [SPEC] [--cold] [--no-ccache] [--no-record]
 //     SPEC         source:<dir>[,...] or debian-source:<version>[,compat]  (default debian-source:6.12)
 //     --cold       also time a cold build: a fresh, empty object dir (minutes)
 //     --no-ccache  build without ccache (a cold build with a warm ccache is not cold)
 // Always prints: the cache-hit time (resolving an entry that is already built; built
 // first if needed) and the rebuild time after touching one file in drivers/vfio (same
-// object dir, forced past the cache entry).
+// object dir, forced past the cache entry). The figures are written into
+// docs/measurements.md unless --no-record.
 import { utimes } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildFromSource } from '../harness/kernel/source-build.js'
 import { sourceBuildRequest } from '../harness/kernel/source-provider.js'
+import { printAndRecord, recordFlag } from '../harness/report/measurements-file.js'
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
-export async function benchKernelBuild(args: string[]): Promise<number> {
+export async function benchKernelBuild(argv: string[], command = `npx tsx bench/kernel-build.ts ${argv.join(' ')}`.trim()): Promise<number> {
+  const { record, rest: args } = recordFlag(argv)
   const cold = args.includes('--cold')
   const noCcache = args.includes('--no-ccache')
   const spec = args.find((a) => !a.startsWith('--')) ?? 'debian-source:6.12'
@@ -54,9 +57,8 @@ export async function benchKernelBuild(args: string[]): Promise<number> {
   rows.push(['rebuild after touching drivers/vfio/vfio_main.c', secs(Date.now() - t2)])
 
   const w = Math.max(...rows.map((r) => r[0].length))
-  console.log(`kernel build benchmark: ${spec}`)
-  for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`)
-  return 0
+  const lines = [`kernel build benchmark: ${spec}`, ...rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`)]
+  return printAndRecord({ id: `bench-kernel-build${cold ? '-cold' : ''}`, title: `Kernel builds from source${cold ? ' (cold)' : ''}`, command, lines }, { record, exitCode: 0 })
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

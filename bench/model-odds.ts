@@ -5,11 +5,13 @@
 // answer that patch changes (MUTANT_STEPS below). Prints, per patch, the share of sequences
 // that reach it and the odds that a run of the budget's sequences reaches it at least once.
 // These figures chose OP_WEIGHTS and NPM_TEST_BUDGET; the real check stays ci/mutations/run.sh.
-//   npx tsx bench/model-odds.ts [SAMPLES] [RUNS] [STEPS]   (default 3000, the npm test budget)
+//   npx tsx bench/model-odds.ts [--no-record] [SAMPLES] [RUNS] [STEPS]   (default 3000, the npm test budget)
+// The figures are written into docs/measurements.md unless --no-record.
 import fc from 'fast-check'
 import { fileURLToPath } from 'node:url'
 import { dmaSpace, initialState, next, predict, type ModelKernel, type ModelState, type Op, type Prediction } from '../harness/model/ownership.js'
 import { NPM_TEST_BUDGET, opMenu, opsOf, sequenceArb } from '../harness/model/run.js'
+import { printAndRecord, recordFlag } from '../harness/report/measurements-file.js'
 
 /** A step at which the patched kernel answers differently from the model. */
 type Reached = (o: Op, p: Prediction, s: ModelState) => boolean
@@ -57,9 +59,12 @@ export function mutantOdds(samples: number, runs = NPM_TEST_BUDGET.runs, steps =
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [samples = 3000, runs = NPM_TEST_BUDGET.runs, steps = NPM_TEST_BUDGET.steps] = process.argv.slice(2).map(Number)
-  console.log(`model odds: ${samples} sampled sequences of up to ${steps} steps; a run is ${runs} sequences`)
+  const { record, rest } = recordFlag(process.argv.slice(2))
+  const [samples = 3000, runs = NPM_TEST_BUDGET.runs, steps = NPM_TEST_BUDGET.steps] = rest.map(Number)
+  const lines = [`model odds: ${samples} sampled sequences of up to ${steps} steps; a run is ${runs} sequences`]
   for (const r of mutantOdds(samples, runs, steps)) {
-    console.log(`  ${r.patch.padEnd(24)} reached by ${(r.share * 100).toFixed(1).padStart(5)}% of sequences; a run reaches it with odds ${(r.odds * 100).toFixed(2)}%`)
+    lines.push(`  ${r.patch.padEnd(24)} reached by ${(r.share * 100).toFixed(1).padStart(5)}% of sequences; a run reaches it with odds ${(r.odds * 100).toFixed(2)}%`)
   }
+  const command = `npx tsx bench/model-odds.ts ${process.argv.slice(2).join(' ')}`.trim()
+  process.exitCode = await printAndRecord({ id: 'bench-model-odds', title: "The ownership model's odds of reaching each mutation (no guest)", command, lines }, { record, exitCode: 0 })
 }

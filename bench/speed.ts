@@ -2,8 +2,9 @@
 // measured in one invocation on the same machine. Prints figures; asserts nothing (speed
 // targets live here, not in timed tests).
 //
-//   npx tsx bench/speed.ts [--kernel SPEC]... [--smp] [--against DIR]
-//   vfio-conform bench --speed [...]
+//   vfio-conform bench --speed [--no-record] [--kernel SPEC]... [--smp] [--against DIR]
+//   npx tsx bench/speed.ts [...]
+// The figures are written into docs/measurements.md unless --no-record.
 //
 // Runs `vfio-conform run` (default: the main job's kernel) once per variant:
 //   one-at-a-time  VFIO_CONFORM_CONCURRENCY=1: one guest runs tests at a time (the order before
@@ -24,6 +25,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { compareVerdicts, identical, readVerdicts, renderComparison } from '../harness/report/compare-verdicts.js'
 import type { TestVerdict } from '../harness/report/verdict.js'
+import { printAndRecord } from '../harness/report/measurements-file.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -129,8 +131,12 @@ async function runVariant(v: Variant, kernels: string[]): Promise<RunFigures> {
   return figures(v.name, wall, r.exitCode, verdicts, targets)
 }
 
-export async function benchSpeed(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { kernel: { type: 'string', multiple: true }, smp: { type: 'boolean' }, against: { type: 'string' } }, strict: true })
+export async function benchSpeed(argv: string[], command = `vfio-conform bench --speed ${argv.join(' ')}`.trim()): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { kernel: { type: 'string', multiple: true }, smp: { type: 'boolean' }, against: { type: 'string' }, 'no-record': { type: 'boolean' } },
+    strict: true,
+  })
   const variants: Variant[] = [
     { name: 'one-at-a-time', env: { VFIO_CONFORM_CONCURRENCY: '1' } },
     { name: 'at-once', env: {} },
@@ -138,16 +144,17 @@ export async function benchSpeed(argv: string[]): Promise<number> {
   if (values.smp) variants.push({ name: 'at-once-smp2', env: { VFIO_CONFORM_GUEST_CPUS: '2' } })
   const runs: RunFigures[] = []
   for (const v of variants) runs.push(await runVariant(v, values.kernel ?? []))
-  console.log(render(runs))
+  const lines = render(runs).split('\n')
   if (values.against) {
     const kept = await readVerdicts(values.against)
     const c = compareVerdicts(kept, runs[runs.length - 1]!.verdicts)
-    console.log(`\nagainst the kept run ${values.against} (sum of its test durations ${s(kept.reduce((a, v) => a + (v.durationMs ?? 0), 0))}):`)
-    console.log(renderComparison(c, { old: 'kept', new: runs[runs.length - 1]!.variant }))
+    lines.push('', `against the kept run ${values.against} (sum of its test durations ${s(kept.reduce((a, v) => a + (v.durationMs ?? 0), 0))}):`)
+    lines.push(...renderComparison(c, { old: 'kept', new: runs[runs.length - 1]!.variant }).split('\n'))
   }
-  return runs.every((r) => r.exitCode === 0) ? 0 : 1
+  const exitCode = runs.every((r) => r.exitCode === 0) ? 0 : 1
+  return printAndRecord({ id: 'bench-speed', title: 'Where a run\'s time goes: one guest at a time against guests at once', command, lines }, { record: !values['no-record'], exitCode })
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  process.exitCode = await benchSpeed(process.argv.slice(2))
+  process.exitCode = await benchSpeed(process.argv.slice(2), `npx tsx bench/speed.ts ${process.argv.slice(2).join(' ')}`.trim())
 }

@@ -1,9 +1,10 @@
 // Benchmark: how stable are the verdicts? The main job (or the kernels given) N times over on
 // fresh guests (`vfio-conform run --repeat N --repeat-boot`): per test how many times each
 // verdict came out, the FLAKY ones by name, and the run-to-run spread of the wall time.
-// Prints figures; the target (0 FLAKY in 10 runs) is read from them, not asserted.
-//   npx tsx bench/stability.ts [N] [-- run args...]      (default N=10, the main job)
-//   vfio-conform bench --stability [N] [-- run args...]
+// Prints figures and writes them into docs/measurements.md (--no-record: print only); the
+// target (0 FLAKY in 10 runs) is read from them, not asserted.
+//   vfio-conform bench --stability [--no-record] [N] [-- run args...]   (default N=10, the main job)
+//   npx tsx bench/stability.ts [--no-record] [N] [-- run args...]
 import { execa } from 'execa'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -11,6 +12,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TestVerdict } from '../harness/report/verdict.js'
 import { countsText } from '../harness/report/repeat.js'
+import { printAndRecord, recordFlag } from '../harness/report/measurements-file.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -43,9 +45,9 @@ export function stabilityFigures(m: Merged): string[] {
   return out
 }
 
-export async function benchStability(args: string[]): Promise<number> {
+export async function benchStability(args: string[], command = `vfio-conform bench --stability ${args.join(' ')}`.trim()): Promise<number> {
   const sep = args.indexOf('--')
-  const own = sep < 0 ? args : args.slice(0, sep)
+  const { record, rest: own } = recordFlag(sep < 0 ? args : args.slice(0, sep))
   const runArgs = sep < 0 ? [] : args.slice(sep + 1)
   const n = own[0] === undefined ? 10 : Number(own[0])
   if (!Number.isInteger(n) || n < 2) {
@@ -62,11 +64,11 @@ export async function benchStability(args: string[]): Promise<number> {
     console.error(`bench --stability: the runs left no merged verdicts (exit ${r.exitCode}); results in ${dir}`)
     return 125
   }
-  console.log(`vfio-conform bench --stability: ${runArgs.join(' ') || 'the main job'}, ${((Date.now() - t0) / 60000).toFixed(1)} min in all; results in ${dir}`)
-  for (const l of stabilityFigures(merged)) console.log(l)
-  return 0
+  console.error(`bench --stability: results in ${dir}`)
+  const lines = [`${runArgs.join(' ') || 'the main job'}, ${((Date.now() - t0) / 60000).toFixed(1)} min in all`, ...stabilityFigures(merged)]
+  return printAndRecord({ id: 'bench-stability', title: 'Verdict stability and wall-time spread', command, lines }, { record, exitCode: 0 })
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  process.exitCode = await benchStability(process.argv.slice(2))
+  process.exitCode = await benchStability(process.argv.slice(2), `npx tsx bench/stability.ts ${process.argv.slice(2).join(' ')}`.trim())
 }

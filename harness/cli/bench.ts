@@ -1,6 +1,8 @@
 // `vfio-conform bench [KERNEL...]`: runs bench/boot.ts; `vfio-conform bench --speed [...]`:
 // bench/speed.ts (the old execution order against the new one, in one invocation);
-// `vfio-conform bench --stability [N]`: bench/stability.ts (the main job N times, fresh guests).
+// `vfio-conform bench --stability [N]`: bench/stability.ts (the main job N times, fresh guests);
+// `vfio-conform bench --first-run`: bench/first-run.ts (README's first command, no caches).
+// Each writes its figures into its section of docs/measurements.md (--no-record: print only).
 import { benchBoot } from '../../bench/boot.js'
 
 export async function benchCommand(args: string[]): Promise<number> {
@@ -8,9 +10,13 @@ export async function benchCommand(args: string[]): Promise<number> {
     const { benchStability } = await import('../../bench/stability.js')
     return benchStability(args.slice(1))
   }
+  if (args[0] === '--first-run') {
+    const { benchFirstRun } = await import('../../bench/first-run.js')
+    return benchFirstRun(args.slice(1))
+  }
   if (args[0] === '--speed') {
     const { benchSpeed } = await import('../../bench/speed.js')
     return benchSpeed(args.slice(1))
   }
-  return benchBoot(args.length ? args : ['debian:bookworm', 'debian:trixie'])
+  return benchBoot(args)
 }

@@ -51,6 +51,11 @@ Usage:
   vfio-conform bench --stability [N] [-- RUN-ARGS]
                               the main job (or RUN-ARGS) N times (default 10) on fresh guests:
                               per-test verdict counts, FLAKY tests, wall-time spread
+  vfio-conform bench --first-run [--keep] [--dir DIR]
+                              \`npm ci && npx vfio-conform run\` in a fresh clone with empty
+                              npm, kernel and ccache caches: wall times and verdicts
+                              (every bench writes its figures into docs/measurements.md;
+                              --no-record: print only)
   vfio-conform model [--seed S] [--runs N] [--steps N] [run options...]
       the ownership model alone: N random two-process sequences (default 60 of up to 64
       steps) on each kernel's multi-device group, checked against harness/model/ownership.ts;
