@@ -27,7 +27,7 @@ export const KNOWN_ISSUES: KnownIssue[] = [
     reason:
       'vfio-pci probe of an endpoint behind a pcie-pci-bridge fails with -22 under virtio-iommu, so that device never ' +
       'gets a group (measured when the project was planned; works under intel-iommu and amd-iommu)',
-    ref: '../shared/FACTS.md (QEMU section); drivers/iommu/virtio-iommu.c viommu_probe_device',
+    ref: 'drivers/iommu/virtio-iommu.c viommu_probe_device; docs/kernels.md (known kernel and QEMU limits)',
   },
   {
     id: 'intel-iommu-6.1-hot-add-into-held-group',

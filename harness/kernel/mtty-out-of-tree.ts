@@ -7,7 +7,9 @@
 // (CONFIG_GCC_VERSION, CONFIG_CC_HAS_*), so another gcc gets flags it does not know or lacks
 // ones the kernel relies on, and the packaged objtool/modpost/fixdep (linux-kbuild-<ver>)
 // need the glibc of the kernel's suite; making that work needs config overrides and rebuilt
-// tools (../shared/FACTS.md), and a kernel must never claim mdev coverage resting on that.
+// tools (for 6.12 with gcc-12: CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT= and
+// CONFIG_DEBUG_INFO_BTF_MODULES= on the make line, objtool and modpost rebuilt from the same
+// source), and a kernel must never claim mdev coverage resting on that.
 // So:
 // - the host has the kernel's compiler (bookworm host, 6.1 kernel, gcc-12): build on the host
 //   against the extracted headers;
