@@ -102,7 +102,8 @@ export function buildColumns(verdicts: TestVerdict[], targets: RunTarget[]): { c
   }
   for (const t of targets) {
     const c = add(t.kernel.label, t.iommu, t.topology, t.key, t.kernel.release)
-    if (t.status && t.status !== 'ready') {
+    // A guest no selected test needed was never booted: no problem of its column.
+    if (t.status && t.status !== 'ready' && t.status !== 'not-booted') {
       const why = t.error ?? t.skipReason
       c.problems.push(`${t.topology}: ${t.status}${why ? ` (${firstLine(why)})` : ''}`)
     }

@@ -7,6 +7,8 @@
 // new guest: vitest.config.ts). Each loss is an incident in the run directory and the report.
 //
 // Protocol: one JSON line per connection each way.
+//   {op:'boot', key}                         -> {target: GuestTarget}, once the guest's first boot is over
+//        (ready, or error with why): global setup boots a guest when a test first needs it.
 //   {op:'state', key}                        -> GuestState, once a reboot in progress is over
 //   {op:'recover', key, generation, reason, test} -> GuestState with status 'rebooting' once
 //        the loss is diagnosed (the reboot goes on in the background: the test that asked has
@@ -57,6 +59,7 @@ export interface GuestIncident {
 }
 
 export type SupervisorRequest =
+  | { op: 'boot'; key: string }
   | { op: 'state'; key: string }
   | { op: 'recover'; key: string; generation: number; reason: string; test: string }
   | QmpRequest
@@ -95,8 +98,23 @@ export class GuestSupervisor {
   private dir?: string
   socketPath = ''
   private onExit?: () => void
+  private boot?: (key: string) => Promise<GuestTarget>
+  private boots = new Map<string, Promise<GuestTarget>>()
 
   constructor(private readonly incidentsFile: string) {}
+
+  /**
+   * How the 'boot' op boots a guest (global setup's plan; it add()s the guest it booted):
+   * once per guest, however many workers ask; each gets the target as that boot left it.
+   */
+  bootOnDemand(boot: (key: string) => Promise<GuestTarget>): void {
+    this.boot = boot
+  }
+
+  /** The boots asked for so far (a teardown waits for those still under way). */
+  bootsAsked(): Promise<GuestTarget>[] {
+    return [...this.boots.values()]
+  }
 
   add(guest: Guest, target: GuestTarget): void {
     this.entries.set(target.key, { guest, target, state: { key: target.key, generation: 1, status: 'ready', sshPort: guest.sshPort }, bootOffset: 0 })
@@ -139,8 +157,14 @@ export class GuestSupervisor {
     if (this.dir) await rm(this.dir, { recursive: true, force: true })
   }
 
-  private async handle(line: string): Promise<GuestState | QmpAnswer> {
+  private async handle(line: string): Promise<GuestState | QmpAnswer | { target: GuestTarget }> {
     const req = JSON.parse(line) as SupervisorRequest
+    if (req.op === 'boot') {
+      if (!this.boot) throw new Error(`guest ${req.key}: this run boots no guest on demand`)
+      let p = this.boots.get(req.key)
+      if (!p) this.boots.set(req.key, (p = this.boot(req.key)))
+      return { target: await p }
+    }
     const e = this.entries.get(req.key)
     if (!e) throw new Error(`no guest ${req.key} under supervision`)
     // One recovery at a time per guest; 'state' and a request about an older generation (or a
@@ -362,6 +386,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 /** A worker's side of the qmp op: QEMU's return value or its error message. */
 export function askSupervisorQmp(socketPath: string, req: QmpRequest, timeoutMs = 60_000): Promise<QmpAnswer> {
   return askSupervisor(socketPath, req, timeoutMs) as unknown as Promise<QmpAnswer>
+}
+
+/** A worker's side of the boot op: the target as its first boot left it (ready or error). */
+export async function askSupervisorBoot(socketPath: string, key: string, timeoutMs = 15 * 60_000): Promise<GuestTarget> {
+  // Wrapped: a target that failed to boot has its own `error`, which is not the supervisor's.
+  return ((await askSupervisor(socketPath, { op: 'boot', key }, timeoutMs)) as unknown as { target: GuestTarget }).target
 }
 
 /** A worker's side: one request, one answer. */

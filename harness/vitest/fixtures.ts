@@ -9,11 +9,11 @@
 // markers into the guest's /dev/kmsg, closes the test's agents, puts PCI drivers back as
 // they were, and fails the test when the kernel splatted (WARN, BUG, Oops, ...) or logged an
 // IOMMU fault in between that the test did not declare (guest.expected: harness/guest/expected-log.ts).
-import { afterAll, describe, inject, test as base } from 'vitest'
+import { afterAll, beforeAll, describe, inject, test as base } from 'vitest'
 import { TOPOLOGIES, type SuiteCast } from '../../guests/topologies/index.js'
 import { ConsoleFailure } from '../guest/console-log.js'
 import { GuestSession, SSH_LOST } from '../guest/session.js'
-import { askSupervisor } from '../guest/supervisor.js'
+import { askSupervisor, askSupervisorBoot } from '../guest/supervisor.js'
 import type { KernelConfig } from '../kernel/config.js'
 import { GUEST_REBOOTED, HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
 import { MTTY_PARENT } from '../vfio/mdev.js'
@@ -273,7 +273,30 @@ export const conformTest = base.extend<ConformFixtures>({
 export type ConformTest = typeof conformTest
 
 
-/** The guests of this run, as global setup booted them. */
+const boots = new Map<string, Promise<void>>()
+
+/**
+ * Boot the guest of `target` if it is not yet (global setup boots it when asked first, once,
+ * whichever worker asks), and copy what the boot found onto `target`: its status (ready, or
+ * error with why), SSH, config, modules, QEMU version. Never throws: a guest that cannot be
+ * had is a target with status 'error', whose tests ERROR.
+ */
+export function ensureBooted(target: GuestTarget): Promise<void> {
+  if (target.status !== 'not-booted') return Promise.resolve()
+  let p = boots.get(target.key)
+  if (!p) {
+    const sock = inject('vfioConformRun').supervisorSocket
+    p = (sock ? askSupervisorBoot(sock, target.key) : Promise.reject(new Error('no guest supervisor in this run')))
+      .then(
+        (booted) => void Object.assign(target, booted),
+        (e: Error) => void Object.assign(target, { status: 'error', error: `boot: ${e.message}` }),
+      )
+    boots.set(target.key, p)
+  }
+  return p
+}
+
+/** The guests of this run, as global setup planned them (each booted on first use: ensureBooted). */
 export function runTargets(): GuestTarget[] {
   return inject('vfioConformRun').targets
 }
@@ -327,12 +350,17 @@ export function forEachTarget(
   for (const target of targets) {
     // Guests run their tests at the same time; one guest's tests stay in order (concurrency.ts).
     guestSuite(target.key, () => {
+      // The guest boots before its first test here (within the hook's timeout, not the
+      // test's); vitest runs no hook of a block whose tests a filter left out, so a filtered
+      // run boots only the guests of its selected tests.
+      beforeAll(() => ensureBooted(target))
       // A test API with `target` bound (suites may extend it further with test.extend). The
       // fixture runs for every test, so that no test of a guest that did not boot can pass:
       // a failed guest is ERROR, a vIOMMU the kernel cannot drive is SKIP with the option.
       const test = conformTest.extend<{ target: GuestTarget }>({
         target: [
           async ({ skip }, use) => {
+            await ensureBooted(target)
             if (target.status === 'skip') skip(target.skipReason ?? 'guest not booted')
             if (target.status !== 'ready') throw new HarnessError(`guest ${target.key} is not available: ${target.error ?? 'not booted'}`)
             await use(target)

@@ -1,7 +1,9 @@
-// vitest global setup of the conformance project: resolve kernels, boot one guest per
-// (kernel, topology, vIOMMU) with bounded parallelism, hand them to the suites, and stop
-// every QEMU at the end. A guest that fails to come up becomes a target with status
-// 'error': its tests report ERROR (not FAIL), and the other guests still run.
+// vitest global setup of the conformance project: resolve kernels, plan one guest per
+// (kernel, topology, vIOMMU), hand the plan to the suites, boot each guest when its first
+// test asks for it (the supervisor's 'boot' op: a filtered run boots only the guests of the
+// tests it selected), with bounded parallelism, and stop every QEMU at the end. A guest that
+// fails to come up becomes a target with status 'error': the tests that needed it report
+// ERROR (not FAIL), and the other guests still run.
 import { removeStaleTempDirs } from '../util/owned-temp-dir.js'
 import { mkdir, symlink, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -47,8 +49,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     setupError = (e as Error).message
   }
 
-  // Kernels resolve (download) one after another; boots run in parallel up to the cores.
-  const jobs: Array<() => Promise<void>> = []
+  // Kernels resolve (download) one after another; a guest boots when a test first needs it,
+  // as many at once as the host has cores.
+  const boots = new Map<string, () => Promise<void>>()
+  const slots = semaphore(Math.max(1, Number(process.env.VFIO_CONFORM_PARALLEL ?? os.availableParallelism())))
   for (const spec of plan.kernels) {
     let kernel: KernelBuild | undefined
     let kernelError: string | undefined = setupError
@@ -104,7 +108,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
         Object.assign(target, { status: 'skip', error: undefined, skipReason: `${lacking}: topology ${topology.name} needs it` })
         continue
       }
-      jobs.push(async () => {
+      Object.assign(target, { status: 'not-booted', error: undefined })
+      boots.set(key, async () => {
         try {
           const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary! })
           guests.push(g)
@@ -123,27 +128,41 @@ export default async function setup(project: TestProject): Promise<() => Promise
             config: config ? [...config.values.entries()] : undefined,
             modules: { loaded: g.modules.loaded, absent: g.modules.absent },
           } satisfies Partial<GuestTarget>)
+          progress(`${key}: kernel ${target.kernel.release}, ${target.accel}, QEMU up ${ms(target.times!.qemuStart)}, init ${ms(target.times!.init)}, SSH ${ms(target.times!.ssh)}`)
         } catch (e) {
-          target.error = (e as Error).message
-          target.errorDetail = e instanceof HarnessError ? e.detail : undefined
+          Object.assign(target, { status: 'error', error: (e as Error).message, errorDetail: e instanceof HarnessError ? e.detail : undefined })
           progress(`${key}: ERROR ${target.error}`)
         }
       })
     }
   }
-  const parallel = Math.max(1, Number(process.env.VFIO_CONFORM_PARALLEL ?? os.availableParallelism()))
-  await runPool(jobs, parallel)
 
-  await writeFile(path.join(plan.runDir, 'targets.json'), JSON.stringify(targets.map(({ ssh, config, ...t }) => t), null, 2))
-  for (const t of targets) {
-    if (t.status === 'ready') {
-      progress(`${t.key}: kernel ${t.kernel.release}, ${t.accel}, QEMU up ${ms(t.times!.qemuStart)}, init ${ms(t.times!.init)}, SSH ${ms(t.times!.ssh)}`)
-    }
+  // targets.json: the plan now, each guest's boot as it happens (the reports read it).
+  let written = Promise.resolve()
+  const writeTargets = () => {
+    const text = JSON.stringify(targets.map(({ ssh, config, ...t }) => t), null, 2)
+    written = written.then(() => writeFile(path.join(plan.runDir, 'targets.json'), text)).catch(() => {})
+    return written
   }
+  await writeTargets()
+  const notBooted = targets.filter((t) => t.status === 'not-booted').length
+  if (notBooted) progress(`${notBooted} guest${notBooted === 1 ? '' : 's'} planned; each boots when a test first needs it`)
+  // A worker's first test on a guest asks for it (fixtures.ts, ensureBooted); the supervisor
+  // boots each guest once, and answers with the target as the boot left it (ready, or error).
+  supervisor.bootOnDemand(async (key) => {
+    const target = targets.find((t) => t.key === key)
+    if (!target) throw new Error(`no guest ${key} in this run`)
+    const boot = boots.get(key)
+    if (boot) await slots(boot)
+    await writeTargets()
+    return target
+  })
   const supervisorSocket = await supervisor.listen()
   project.provide('vfioConformRun', { runDir: plan.runDir, targets, supervisorSocket })
 
   return async () => {
+    // A boot still under way when the run ends (Ctrl-C, a worker gone) is stopped with the rest.
+    await Promise.allSettled(supervisor.bootsAsked())
     await supervisor.close()
     await Promise.all(guests.map((g) => g.stop()))
   }
@@ -153,11 +172,18 @@ function ms(n: number): string {
   return `${(n / 1000).toFixed(1)} s`
 }
 
-async function runPool(jobs: Array<() => Promise<void>>, n: number): Promise<void> {
-  const queue = [...jobs]
-  await Promise.all(
-    Array.from({ length: Math.min(n, queue.length) }, async () => {
-      while (queue.length) await queue.shift()!()
-    }),
-  )
+/** At most `n` of the functions given to it run at once; the others wait their turn, in order. */
+function semaphore(n: number): (fn: () => Promise<void>) => Promise<void> {
+  let running = 0
+  const waiting: Array<() => void> = []
+  return async (fn) => {
+    if (running >= n) await new Promise<void>((r) => waiting.push(r))
+    running++
+    try {
+      await fn()
+    } finally {
+      running--
+      waiting.shift()?.()
+    }
+  }
 }

@@ -15,7 +15,11 @@ export interface GuestTarget {
   kernel: { id: string; label: string; release: string; origin: unknown; gcov?: GcovBuildInfo }
   topology: string
   iommu: IommuModel
-  status: 'ready' | 'error' | 'skip'
+  /**
+   * 'not-booted': planned, booted when a test first needs it (fixtures.ts, ensureBooted); a
+   * guest no selected test needed stays so in targets.json.
+   */
+  status: 'not-booted' | 'ready' | 'error' | 'skip'
   /** Why the guest is unusable (status 'error'); tests on it report ERROR with this. */
   error?: string
   /** Why the guest was not booted (status 'skip'), e.g. the kernel cannot drive the vIOMMU. */

@@ -1,7 +1,10 @@
 // The supervisor's reading of a lost guest's post-mortem: which task each CPU ran when the
-// NMI came, from the panic backtraces as 6.1 and 7.x print them.
+// NMI came, from the panic backtraces as 6.1 and 7.x print them; and its boot-on-first-use op.
+import path from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { describeNicQueues, lastKernelLines, whereCpusWere } from '../../harness/guest/supervisor.js'
+import { askSupervisorBoot, describeNicQueues, GuestSupervisor, lastKernelLines, whereCpusWere } from '../../harness/guest/supervisor.js'
+import type { GuestTarget } from '../../harness/vitest/targets.js'
+import { tempDir } from './temp-dirs.js'
 
 const SIX_ONE = `[   49.488031] Uhhuh. NMI received for unknown reason 21 on CPU 0.\r
 [   49.488031] Kernel panic - not syncing: NMI: Not continuing\r
@@ -84,5 +87,33 @@ describe('lastKernelLines', () => {
     expect(got[0]).toBe('[ 2.0] b')
     expect(got[1]).toHaveLength(200)
     expect(lastKernelLines(text, 5)).toHaveLength(3)
+  })
+})
+
+describe('the boot op: a guest boots on first use', () => {
+  const target = (key: string, over: Partial<GuestTarget> = {}): GuestTarget => ({
+    key, kernel: { id: 'k', label: 'k', release: '6.12', origin: null }, topology: 'default', iommu: 'intel-iommu',
+    status: 'not-booted', runDir: '/tmp', consoleLog: '/tmp/console.log', bootSplats: [], modules: { loaded: [], absent: [] }, ...over,
+  })
+
+  test('each guest boots once however many ask; a failed boot is the target with its error, not a supervisor error', async () => {
+    const dir = await tempDir('vfio-conform-sup-test-')
+    const sup = new GuestSupervisor(path.join(dir, 'incidents.jsonl'))
+    const booted: string[] = []
+    sup.bootOnDemand(async (key) => {
+      booted.push(key)
+      await new Promise((r) => setTimeout(r, 50))
+      return key.endsWith('bad') ? target(key, { status: 'error', error: 'boot failed: QEMU exited (code 1)' }) : target(key, { status: 'ready' })
+    })
+    const sock = await sup.listen()
+    try {
+      const [a, b, c] = await Promise.all([askSupervisorBoot(sock, 'k/default/good'), askSupervisorBoot(sock, 'k/default/good'), askSupervisorBoot(sock, 'k/default/bad')])
+      expect(booted.sort()).toEqual(['k/default/bad', 'k/default/good'])
+      expect([a!.status, b!.status]).toEqual(['ready', 'ready'])
+      expect(c).toMatchObject({ status: 'error', error: 'boot failed: QEMU exited (code 1)' })
+      expect(sup.bootsAsked()).toHaveLength(2)
+    } finally {
+      await sup.close()
+    }
   })
 })
