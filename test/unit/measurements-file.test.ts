@@ -37,7 +37,11 @@ describe('bench --first-run', () => {
   test('empty caches of its own, none of the caller\'s VFIO_CONFORM_* settings, the README command', () => {
     const p = firstRunPlan('/b', { PATH: '/usr/bin', VFIO_CONFORM_KERNELS: 'debian:bookworm', VFIO_CONFORM_CACHE: '/warm', CCACHE_DIR: '/warm/cc', npm_config_cache: '/warm/npm' })
     expect(p.env).toEqual({ PATH: '/usr/bin', npm_config_cache: '/b/npm-cache', XDG_CACHE_HOME: '/b/xdg-cache', VFIO_CONFORM_CACHE: '/b/vfio-conform-cache' })
-    expect(p.steps.map((s) => [s.file, ...s.args].join(' '))).toEqual(['npm ci', 'npx vfio-conform run --results /b/results'])
+    expect(p.steps.map((s) => [s.file, ...s.args].join(' '))).toEqual([
+      'npm ci',
+      'npx vfio-conform run --results /b/results',
+      'npx vfio-conform run --results /b/results-warm',
+    ])
     expect(p.clone).toBe('/b/vfio-conform')
   })
   test('the kernel build time from the run\'s progress lines', () => {
