@@ -93,7 +93,7 @@ describe('vfio-conform list (the CLI, no kernel, no QEMU, empty cache)', () => {
     ])
     all = JSON.parse(json.stdout)
     filtered = text
-  }, 120_000)
+  }, 300_000) // two collections at once: ~15 s each on an idle 2-core machine, minutes under a kernel build
   afterAll(() => rm(cache, { recursive: true, force: true }))
 
   test('every suite file is there, and a guest-dependent test for each vIOMMU it is meant for', () => {
