@@ -26,6 +26,7 @@ import { REPORT_HELP, reportCommand } from './report.js'
 import { BISECT_RUN_HELP, bisectRunCommand } from './bisect-run.js'
 import { GATE_HELP, gateCommand } from './gate.js'
 import { LIST_HELP, listCommand } from './list.js'
+import { MUTATE_HELP, mutateCommand } from './mutate.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -33,10 +34,11 @@ const help = (reg: Registries) => `vfio-conform: VFIO / iommufd conformance on r
 
 Usage:
   vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
-                   [--matrix] [--filter PATTERN] [--results DIR] [--tcg]
+                   [--matrix] [--filter PATTERN] [--suite NAME]... [--bail] [--results DIR] [--tcg]
                    [--repeat N [--repeat-boot]] [--allow-flaky PATTERN]...
       Boot one guest per kernel x topology x vIOMMU, run the conformance suites, print
-      a verdict table. --repeat N: every test N times over on the same guests (with
+      a verdict table. --suite NAME: only suites/NAME.test.ts; --bail: stop at the first
+      failing test. --repeat N: every test N times over on the same guests (with
       --repeat-boot: N whole runs on fresh guests, in round-K/ of the results); a test whose
       verdict varies is FLAKY (with its counts) and fails the run (exit 1) unless an
       --allow-flaky pattern matches its name. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (a conform build of Debian's current kernel source);
@@ -69,6 +71,7 @@ ${REPORT_HELP}
 ${BISECT_RUN_HELP}
 ${GATE_HELP}
 ${LIST_HELP}
+${MUTATE_HELP}
 
 Kernel specs: ${KERNEL_SPEC_HELP}
 Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMU_MODELS.join(', ')}
@@ -114,6 +117,8 @@ export async function main(argv: string[], registries: Registries): Promise<numb
         return await gateCommand(rest)
       case 'compare':
         return await compareCommand(rest)
+      case 'mutate':
+        return await mutateCommand(rest)
       case 'model':
         return await modelCommand(rest, registries)
       case 'bench': {
@@ -161,6 +166,8 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
       topology: { type: 'string', multiple: true },
       iommu: { type: 'string', multiple: true },
       filter: { type: 'string' },
+      suite: { type: 'string', multiple: true },
+      bail: { type: 'boolean' },
       results: { type: 'string' },
       tcg: { type: 'boolean' },
       matrix: { type: 'boolean' },
@@ -171,7 +178,7 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
     strict: true,
   }).valueOf() as {
     values: {
-      kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; results?: string; tcg?: boolean; matrix?: boolean
+      kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; suite?: string[]; bail?: boolean; results?: string; tcg?: boolean; matrix?: boolean
       repeat?: string; 'repeat-boot'?: boolean; 'allow-flaky'?: string[]
     }
   }
@@ -194,6 +201,7 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
   for (const t of values.topology ?? []) if (!TOPOLOGIES[t]) throw new UsageError(`unknown topology "${t}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
   for (const m of values.iommu ?? []) if (!isIommuModel(m)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMU_MODELS.join(', ')})`)
   if (values.tcg) process.env.VFIO_CONFORM_ACCEL = 'tcg'
+  const suiteFiles = await suiteFilesFor(values.suite ?? [])
 
   // Validate everything the user gave before anything boots: bad input is exit 2 with one line.
   await ensureHostPackages()
@@ -217,7 +225,7 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
     process.env.VFIO_CONFORM_RUN_DIR = dir
     const vitest = await startVitest(
       'test',
-      [],
+      suiteFiles,
       {
         root: ROOT,
         config: path.join(ROOT, 'vitest.config.ts'),
@@ -225,6 +233,7 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
         run: true,
         watch: false,
         testNamePattern: values.filter,
+        ...(values.bail ? { bail: 1 } : {}),
         reporters: [[path.join(ROOT, 'harness/report/verdict-reporter.ts'), { registries }]],
       },
     )
@@ -257,6 +266,17 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
   }
   console.log(`results and console logs: ${runDir}`)
   return exitCodeFor(out.verdicts, out.runErrors)
+}
+
+/** --suite NAME -> suites/NAME.test.ts (checked to exist: a misspelt suite is bad usage, not an empty run). */
+async function suiteFilesFor(names: string[]): Promise<string[]> {
+  const files: string[] = []
+  for (const n of names) {
+    const f = path.join(ROOT, 'suites', `${n.replace(/\.test\.ts$/, '')}.test.ts`)
+    if (!(await readFile(f).then(() => true, () => false))) throw new UsageError(`--suite ${n}: no such suite (suites/${n}.test.ts)`)
+    files.push(f)
+  }
+  return files
 }
 
 /**

@@ -1,0 +1,159 @@
+// `vfio-conform mutate`: the generated mutation sweep (harness/mutate/).
+import { writeFile, mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { constants } from 'node:os'
+import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
+import { qemuInfo } from '../qemu/qemu-binary.js'
+import { EXIT } from '../report/verdict.js'
+import { UsageError } from '../util/errors.js'
+import { progress } from '../util/log.js'
+import { MAIN_JOB_KERNELS } from '../kernel/resolve.js'
+import { CORE_FILES, DEFAULT_SAMPLES, NOT_PRODUCT, fileGlobs, parseSampleSpec, sample, siteMatches } from '../mutate/select.js'
+import { cachedResult, listCFiles, sitesOf, sweep, type MutantResult } from '../mutate/sweep.js'
+import { openWorkspace, prepareWorkspace, withWorkspaceLock, type Workspace } from '../mutate/workspace.js'
+import { renderReport, resultLine } from '../mutate/report.js'
+import type { Site } from '../mutate/sites.js'
+import type { Mutant } from '../mutate/mutants.js'
+
+export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]... [--sample GLOB=N]... [--seed S]
+                      [--budget MIN] [--fresh] [--list] [--report-only] [--report FILE]
+      the generated mutation sweep: one mutant per enforcement site of the kernel source
+      (a check that returns an errno dropped, or a release/unblock/uncharge skipped), each
+      built incrementally in a private copy of the tree, booted on one intel-iommu guest
+      with the suites that reach the site; prints killed / killed by crash / survived /
+      no-test / unbuildable per file and the survivors. Results are cached per kernel and
+      mutant: run the same command again to continue. Default kernel ${MAIN_JOB_KERNELS[0]};
+      default sites: every site of ${CORE_FILES.map((f) => path.basename(f)).join(', ')}
+      and a seeded sample (${DEFAULT_SAMPLES.join(', ')}). --sites GLOB: files or sites
+      ("drivers/vfio/group.c", "drivers/vfio/*.c", "drivers/vfio/group.c:417");
+      --budget MIN: start no mutant that would end after MIN minutes; --list: the sites
+      and mutants, nothing built; --report-only: the score from the cache.`
+
+/** The sites of a selection: globs (all their sites) plus seeded samples. */
+async function selectTargets(ws: Workspace, globs: string[], samples: string[], seed: number): Promise<Array<{ site: Site; mutant: Mutant }>> {
+  const all = (await listCFiles(ws.pristine, ['drivers/vfio', 'drivers/iommu/iommufd'])).filter((f) => !NOT_PRODUCT.includes(f))
+  const wanted = new Set<string>()
+  const fileRes = fileGlobs([...globs, ...samples.map((s) => parseSampleSpec(s).glob)])
+  const files = all.filter((f) => fileRes.some((re) => re.test(f)))
+  for (const g of [...globs, ...samples.map((s) => parseSampleSpec(s).glob)]) {
+    if (!all.some((f) => fileGlobs([g])[0]!.test(f))) throw new UsageError(`--sites/--sample ${g}: matches no C file under drivers/vfio or drivers/iommu/iommufd of ${ws.kernelId}`)
+  }
+  const candidates = await sitesOf(ws, files)
+  const out: Array<{ site: Site; mutant: Mutant }> = []
+  for (const c of candidates) if (globs.some((g) => siteMatches(c.site, g))) wanted.add(c.site.id)
+  for (const spec of samples) {
+    const { glob, n } = parseSampleSpec(spec)
+    const pool = candidates.filter((c) => siteMatches(c.site, glob) && !wanted.has(c.site.id))
+    for (const c of sample(pool, n, seed)) wanted.add(c.site.id)
+  }
+  for (const c of candidates) if (wanted.has(c.site.id)) out.push(c)
+  return out
+}
+
+export async function mutateCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kernel: { type: 'string' },
+      sites: { type: 'string', multiple: true },
+      sample: { type: 'string', multiple: true },
+      seed: { type: 'string' },
+      budget: { type: 'string' },
+      fresh: { type: 'boolean' },
+      list: { type: 'boolean' },
+      'report-only': { type: 'boolean' },
+      report: { type: 'string' },
+    },
+    strict: true,
+  })
+  const spec = values.kernel ?? MAIN_JOB_KERNELS[0]!
+  if (!/^(debian-source|source):/.test(spec)) throw new UsageError(`mutate --kernel ${spec}: the sweep mutates a kernel source tree: use debian-source:... or source:...`)
+  const budget = values.budget === undefined ? undefined : Number(values.budget)
+  if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) throw new UsageError(`--budget takes minutes (a positive number), not "${values.budget}"`)
+  const seed = values.seed === undefined ? 1 : Number(values.seed)
+  if (!Number.isInteger(seed)) throw new UsageError(`--seed takes a whole number, not "${values.seed}"`)
+  for (const s of values.sample ?? []) {
+    try {
+      parseSampleSpec(s)
+    } catch (e) {
+      throw new UsageError((e as Error).message)
+    }
+  }
+  const explicit = !!(values.sites?.length || values.sample?.length)
+  const globs = explicit ? (values.sites ?? []) : CORE_FILES
+  const samples = explicit ? (values.sample ?? []) : DEFAULT_SAMPLES
+
+  const ws = await openWorkspace(spec)
+  const targets = await selectTargets(ws, globs, samples, seed)
+  if (!targets.length) throw new UsageError(`no enforcement site matches ${[...globs, ...samples].join(' ')}`)
+
+  if (values.list) {
+    for (const { site, mutant } of targets) {
+      console.log(`${site.id}\t${site.func}\t${site.kind}${site.errno ? ' -' + site.errno : ''}${site.staticReason ? ' [' + site.staticReason + ']' : ''}\t${mutant.after.replace(/\s+/g, ' ').trim()}`)
+    }
+    console.log(`${targets.length} sites`)
+    return EXIT.ok
+  }
+
+  const report = async (results: Map<string, MutantResult>) => {
+    const title = `Mutation sweep of ${ws.kernelId} (${new Date().toISOString().slice(0, 10)}; ${targets.length} sites)`
+    const text = renderReport(targets.map((t) => t.site), results, { title })
+    console.log('\n' + text)
+    if (values.report) {
+      await mkdir(path.dirname(path.resolve(values.report)), { recursive: true })
+      await writeFile(values.report, text)
+    }
+  }
+  const cachedMap = async () => {
+    const m = new Map<string, MutantResult>()
+    for (const t of targets) {
+      const r = await cachedResult(ws, t.mutant.key)
+      if (r) m.set(t.site.id, r)
+    }
+    return m
+  }
+  if (values['report-only']) {
+    await report(await cachedMap())
+    return EXIT.ok
+  }
+
+  await ensureHostPackages()
+  await ensureBuildPackages()
+  await qemuInfo()
+  const ac = new AbortController()
+  let signalCode = 0
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalCode) return
+    signalCode = 128 + constants.signals[sig]
+    console.error(`vfio-conform mutate: ${sig}: stopping the current mutant (its guest and build), putting the file back`)
+    ac.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  return withWorkspaceLock(ws, async () => {
+    await prepareWorkspace(ws)
+    const done = (await cachedMap()).size
+    progress(`mutate: ${targets.length} sites of ${ws.kernelId} (${done} cached); workspace ${ws.dir}${budget ? `; budget ${budget} min` : ''}`)
+    const t0 = Date.now()
+    const summary = await sweep({
+      ws,
+      targets,
+      budgetMs: budget === undefined ? undefined : budget * 60_000,
+      fresh: !!values.fresh,
+      signal: ac.signal,
+      log: (m) => progress(`mutate: ${m}`),
+      onResult: (r, i, cached) => {
+        if (!cached) progress(`mutate: ${resultLine(r, i, targets.length, cached)}`)
+      },
+    })
+    await report(await cachedMap())
+    const mins = ((Date.now() - t0) / 60_000).toFixed(1)
+    if (summary.stoppedBy === 'budget') console.log(`stopped by --budget after ${mins} min: ${summary.remaining} sites not run yet; run the same command again to continue`)
+    else if (summary.stoppedBy === 'signal') console.log(`stopped by a signal after ${mins} min: ${summary.remaining} sites not run yet; run the same command again to continue`)
+    else console.log(`all ${targets.length} sites have a result (${mins} min this run)`)
+    return signalCode || EXIT.ok
+  })
+}
+

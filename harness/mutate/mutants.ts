@@ -1,0 +1,50 @@
+// One mutant per enforcement site (./sites.ts):
+//   errno-check  `if (COND)` -> `if ((COND) && 0)`: the check never fires; COND is still
+//                evaluated, so its side effects (copy_from_user, get_user, a lookup that
+//                takes a reference) stay and only the enforcement goes.
+//   release      `release_call(args);` -> `;`: the release/unblock/uncharge is skipped.
+// A mutant is a text replacement of the site's span in one file; its identity (the cache
+// key, with the kernel's) is the hash of the file's name, its original content and the edit.
+import { sha256 } from '../util/cache.js'
+import type { Site } from './sites.js'
+
+export type MutantOperator = 'drop-check' | 'skip-release'
+
+export interface Mutant {
+  site: Site
+  operator: MutantOperator
+  /** Replacement text for site.span. */
+  replacement: string
+  /** sha256 of file name, original file content hash, span and replacement (hex, 16). */
+  key: string
+  /** The changed line(s), before and after, for reports. */
+  before: string
+  after: string
+}
+
+export function mutantFor(site: Site, original: string): Mutant {
+  const [a, b] = site.span
+  const text = original.slice(a, b)
+  const operator: MutantOperator = site.kind === 'release' ? 'skip-release' : 'drop-check'
+  const replacement = operator === 'drop-check' ? `(${text}) && 0` : `; /* vfio-conform mutant: skipped ${text.split('(')[0]!.trim()} */`
+  const lineStart = original.lastIndexOf('\n', a - 1) + 1
+  const nl = original.indexOf('\n', b)
+  const lineEnd = nl < 0 ? original.length : nl
+  const before = original.slice(lineStart, lineEnd)
+  const after = original.slice(lineStart, a) + replacement + original.slice(b, lineEnd)
+  const key = sha256([site.file, '\0', sha256(original), '\0', `${a}:${b}`, '\0', replacement]).slice(0, 16)
+  return { site, operator, replacement, key, before, after }
+}
+
+/** The file's content with the mutant applied. Throws when the span no longer holds the site's text. */
+export function applyMutant(m: Mutant, original: string): string {
+  const [a, b] = m.site.span
+  const collapsed = original.slice(a, b).replace(/\s+/g, ' ').trim()
+  if (collapsed !== m.site.text) throw new Error(`${m.site.id}: the file changed under the site (found "${collapsed.slice(0, 60)}")`)
+  return original.slice(0, a) + m.replacement + original.slice(b)
+}
+
+/** A unified-diff-like excerpt of a mutant, for reports and the cache record. */
+export function mutantDiff(m: Mutant): string {
+  return `--- a/${m.site.file}:${m.site.line}\n+++ b/${m.site.file}:${m.site.line}\n-${m.before.trim()}\n+${m.after.trim()}\n`
+}

@@ -1,0 +1,341 @@
+// The generated mutation sweep: for each enforcement site (./sites.ts), apply its mutant to
+// the private tree (./workspace.ts), rebuild incrementally, boot one intel-iommu guest of the
+// default topology with the tests that reach the site (./select.ts), and record the outcome:
+//
+//   killed           a test that PASSes on the unmutated kernel FAILs (or a known issue XPASSes)
+//   killed-by-crash  no test failed, but the guest did not boot, hung, oopsed or the run ERRORed
+//   survived         every selected test still passes: the check is gone and nobody noticed
+//   no-test          no test can reach the site (needs a fault injection, or coverage says so)
+//   unbuildable      the mutant does not compile (neither killed nor survived)
+//
+// Results are cached per kernel (the workspace: pristine tree identity, fragment, compiler)
+// and mutant (file content, span, replacement): a stopped sweep continues where it stopped.
+import { execa } from 'execa'
+import { mkdir, readFile, rm, writeFile, readdir } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { sha256 } from '../util/cache.js'
+import { HarnessError } from '../util/errors.js'
+import type { TestVerdict } from '../report/verdict.js'
+import { findSites, type Site } from './sites.js'
+import { applyMutant, mutantDiff, mutantFor, type Mutant } from './mutants.js'
+import { applyToTree, makeKernel, readTreeFile, snapshotKernel, type Workspace } from './workspace.js'
+import { suitesFor } from './select.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export type Outcome = 'killed' | 'killed-by-crash' | 'survived' | 'no-test' | 'unbuildable'
+
+export interface MutantResult {
+  kernelId: string
+  kernelKey: string
+  key: string
+  site: Omit<Site, 'span'>
+  operator: string
+  diff: string
+  outcome: Outcome
+  /** Why: the failing tests, the crash, the static reason, the compiler error. */
+  reason: string
+  /** Tests whose verdict made the outcome (FAIL / XPASS / ERROR). */
+  by: string[]
+  suites: string[]
+  /** Tests that ran and passed (survived: these reach the site's file and did not notice). */
+  passed: number
+  buildMs?: number
+  runMs?: number
+  date: string
+}
+
+export function resultPath(ws: Workspace, key: string): string {
+  return path.join(ws.dir, 'results', `${key}.json`)
+}
+
+export async function cachedResult(ws: Workspace, key: string): Promise<MutantResult | undefined> {
+  return readFile(resultPath(ws, key), 'utf8').then((t) => JSON.parse(t) as MutantResult, () => undefined)
+}
+
+async function saveResult(ws: Workspace, r: MutantResult): Promise<void> {
+  await mkdir(path.join(ws.dir, 'results'), { recursive: true })
+  const p = resultPath(ws, r.key)
+  await writeFile(p + '.tmp', JSON.stringify(r, null, 2) + '\n')
+  await import('node:fs/promises').then((fs) => fs.rename(p + '.tmp', p))
+}
+
+/** The sites of the given files, read from the pristine tree (the private copy may hold a mutant). */
+export async function sitesOf(ws: Workspace, files: string[]): Promise<Array<{ site: Site; mutant: Mutant }>> {
+  const out: Array<{ site: Site; mutant: Mutant }> = []
+  for (const f of files) {
+    const src = await readFile(path.join(ws.pristine, f), 'utf8')
+    for (const site of findSites(f, src)) out.push({ site, mutant: mutantFor(site, src) })
+  }
+  return out
+}
+
+/** Every .c file under the given directories of `tree`, relative to it. */
+export async function listCFiles(tree: string, dirs: string[]): Promise<string[]> {
+  const out: string[] = []
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(path.join(tree, rel), { withFileTypes: true }).catch(() => [])) {
+      const r = `${rel}/${e.name}`
+      if (e.isDirectory()) await walk(r)
+      else if (e.name.endsWith('.c')) out.push(r)
+    }
+  }
+  for (const d of dirs) await walk(d)
+  return out.sort()
+}
+
+export interface RunSpec {
+  suites: string[]
+  /** The run's results dir. */
+  results: string
+  kernel: string
+  bail: boolean
+  timeoutMs: number
+  signal?: AbortSignal
+  log: string
+}
+
+export interface RunOutcome {
+  verdicts: TestVerdict[]
+  runErrors: string[]
+  exitCode: number | undefined
+  timedOut: boolean
+  ms: number
+  /** Kernel splats seen on the guest console. */
+  splats: string[]
+}
+
+/** Environment for every run of a sweep: the ownership model's budget and seed fixed, so baseline and mutants see the same sequences. */
+export const SWEEP_ENV = { VFIO_CONFORM_MODEL_RUNS: '20', VFIO_CONFORM_MODEL_SEED: '20261207' }
+
+/** `vfio-conform run` on one intel-iommu guest of the default topology with the given suites. */
+export async function runSuites(s: RunSpec): Promise<RunOutcome> {
+  await rm(s.results, { recursive: true, force: true })
+  const args = [
+    path.join(ROOT, 'bin/vfio-conform.mjs'), 'run', '--kernel', s.kernel, '--topology', 'default', '--iommu', 'intel-iommu',
+    ...s.suites.flatMap((x) => ['--suite', x]), ...(s.bail ? ['--bail'] : []), '--results', s.results,
+  ]
+  const t0 = Date.now()
+  const r = await execa(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...SWEEP_ENV, VFIO_CONFORM_QUIET: '1' },
+    reject: false,
+    all: true,
+    timeout: s.timeoutMs,
+    killSignal: 'SIGTERM',
+    forceKillAfterDelay: 15_000,
+    cancelSignal: s.signal,
+    stdin: 'ignore',
+  })
+  await writeFile(s.log, String(r.all ?? ''))
+  const out = await readFile(path.join(s.results, 'verdicts.json'), 'utf8').then(JSON.parse, () => undefined) as
+    | { verdicts: TestVerdict[]; runErrors: string[] }
+    | undefined
+  return {
+    verdicts: out?.verdicts ?? [],
+    runErrors: out ? out.runErrors : [`no verdicts.json (exit ${r.exitCode ?? r.signal}): ${String(r.all ?? '').split('\n').filter(Boolean).slice(-3).join(' | ')}`],
+    exitCode: r.exitCode,
+    timedOut: !!r.timedOut,
+    ms: Date.now() - t0,
+    splats: await consoleSplats(s.results),
+  }
+}
+
+const SPLAT = /(WARNING: CPU: \d+ PID: \d+ at \S+|BUG: [^\r\n]*|Oops[^\r\n]*|general protection fault[^\r\n]*|Kernel panic[^\r\n]*)/g
+
+async function consoleSplats(dir: string): Promise<string[]> {
+  const found = new Set<string>()
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, e.name)
+      if (e.isDirectory()) await walk(p)
+      else if (e.name === 'console.log') for (const m of (await readFile(p, 'utf8').catch(() => '')).matchAll(SPLAT)) found.add(m[1]!)
+    }
+  }
+  await walk(dir)
+  return [...found]
+}
+
+const own = (name: string) => name.replace(/^[^>]*> /, '')
+
+/** Baseline verdicts per suite set: every selected test must PASS, SKIP (with a reason) or XFAIL on the unmutated kernel. */
+export interface Baseline {
+  suites: string[]
+  verdicts: Record<string, string>
+  ms: number
+  date: string
+}
+
+export function baselineProblems(o: RunOutcome): string[] {
+  const bad = o.verdicts.filter((v) => v.verdict === 'FAIL' || v.verdict === 'ERROR' || v.verdict === 'XPASS' || v.verdict === 'FLAKY')
+  return [
+    ...bad.map((v) => `${v.verdict} ${own(v.name)}${v.reason ? ': ' + v.reason.split('\n')[0] : ''}`),
+    ...o.runErrors.map((e) => `run error: ${e.split('\n')[0]}`),
+    ...(o.timedOut ? ['timed out'] : []),
+    ...(o.verdicts.length === 0 ? ['no test ran'] : []),
+  ]
+}
+
+/** What a mutant's run says, against the baseline. */
+export function classify(o: RunOutcome, baseline: Baseline): { outcome: Outcome; reason: string; by: string[]; passed: number } {
+  const failed = o.verdicts.filter((v) => v.verdict === 'FAIL' || (v.verdict === 'XPASS' && baseline.verdicts[own(v.name)] === 'XFAIL'))
+  const passed = o.verdicts.filter((v) => v.verdict === 'PASS').length
+  if (failed.length) {
+    const first = failed[0]!
+    return {
+      outcome: 'killed',
+      reason: `${first.verdict} ${own(first.name)}${first.reason ? ': ' + first.reason.split('\n')[0]!.slice(0, 200) : ''}${o.splats.length ? ` (console: ${o.splats[0]})` : ''}`,
+      by: failed.map((v) => own(v.name)),
+      passed,
+    }
+  }
+  const errors = o.verdicts.filter((v) => v.verdict === 'ERROR')
+  if (o.timedOut || errors.length || o.runErrors.length || o.verdicts.length === 0) {
+    const why = o.timedOut
+      ? `the run hung (killed after ${Math.round(o.ms / 1000)} s)`
+      : errors.length
+        ? `ERROR ${own(errors[0]!.name)}: ${(errors[0]!.reason ?? '').split('\n')[0]!.slice(0, 200)}`
+        : o.runErrors.length
+          ? `run error: ${o.runErrors[0]!.split('\n')[0]!.slice(0, 200)}`
+          : 'no test ran'
+    return { outcome: 'killed-by-crash', reason: why + (o.splats.length ? ` (console: ${o.splats.slice(0, 2).join('; ')})` : ''), by: errors.map((v) => own(v.name)), passed }
+  }
+  // A splat with every test passing is still the kernel noticing: killed by crash, said so.
+  if (o.splats.length) return { outcome: 'killed-by-crash', reason: `tests passed but the kernel splatted: ${o.splats.slice(0, 2).join('; ')}`, by: [], passed }
+  const changed = o.verdicts.filter((v) => baseline.verdicts[own(v.name)] === 'PASS' && v.verdict !== 'PASS').map((v) => `${own(v.name)} PASS->${v.verdict}`)
+  return { outcome: 'survived', reason: changed.length ? `no FAIL; changed: ${changed.slice(0, 3).join(', ')}` : `all ${passed} selected tests passed`, by: [], passed }
+}
+
+export interface SweepOptions {
+  ws: Workspace
+  targets: Array<{ site: Site; mutant: Mutant }>
+  budgetMs?: number
+  fresh: boolean
+  signal: AbortSignal
+  /** Sites no test reaches (from coverage data): no-test without a build. id -> reason. */
+  unreached?: Map<string, string>
+  /** Tests per site from coverage data; undefined: by suite file. */
+  suitesForSite?: (site: Site) => string[]
+  onResult?: (r: MutantResult, index: number, cached: boolean) => void
+  log: (msg: string) => void
+}
+
+export interface SweepSummary {
+  results: MutantResult[]
+  stoppedBy?: 'budget' | 'signal'
+  remaining: number
+}
+
+/** The baseline for a suite set (cached per workspace and suite set; rebuilt from the pristine tree when missing). */
+async function baselineFor(o: SweepOptions, suites: string[]): Promise<Baseline> {
+  const { ws } = o
+  const key = sha256(suites.join(',')).slice(0, 12)
+  const file = path.join(ws.dir, 'baseline', `${key}.json`)
+  const cached = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Baseline, () => undefined)
+  if (cached && !o.fresh) return cached
+  o.log(`baseline: building the unmutated kernel and running ${suites.join(', ')} (every test must pass)`)
+  const b = await makeKernel(ws, ['bzImage'], path.join(ws.dir, 'build.log'), o.signal)
+  if (!b.ok) throw new HarnessError('the unmutated tree does not build', b.tail)
+  const kernel = await snapshotKernel(ws, path.join(ws.dir, 'kernel-baseline'))
+  const r = await runSuites({
+    suites, kernel, bail: false, timeoutMs: 20 * 60_000, signal: o.signal,
+    results: path.join(ws.dir, 'baseline', key), log: path.join(ws.dir, 'baseline', `${key}.log`),
+  })
+  const problems = baselineProblems(r)
+  if (problems.length) {
+    throw new HarnessError(`the unmutated kernel does not pass ${suites.join(', ')}: a killed mutant would mean nothing (results: ${path.join(ws.dir, 'baseline', key)})`, problems.slice(0, 10).join('\n'))
+  }
+  const out: Baseline = { suites, verdicts: Object.fromEntries(r.verdicts.map((v) => [own(v.name), v.verdict])), ms: r.ms, date: new Date().toISOString() }
+  await mkdir(path.dirname(file), { recursive: true })
+  await writeFile(file, JSON.stringify(out, null, 2) + '\n')
+  o.log(`baseline: ${r.verdicts.length} tests, ${Object.values(out.verdicts).filter((v) => v === 'PASS').length} PASS, ${Math.round(r.ms / 1000)} s`)
+  return out
+}
+
+function record(o: SweepOptions, m: Mutant, outcome: Outcome, reason: string, extra: Partial<MutantResult> = {}): MutantResult {
+  const { span: _span, ...site } = m.site
+  return {
+    kernelId: o.ws.kernelId,
+    kernelKey: o.ws.kernelKey,
+    key: m.key,
+    site,
+    operator: m.operator,
+    diff: mutantDiff(m),
+    outcome,
+    reason,
+    by: [],
+    suites: [],
+    passed: 0,
+    date: new Date().toISOString(),
+    ...extra,
+  }
+}
+
+export async function sweep(o: SweepOptions): Promise<SweepSummary> {
+  const { ws } = o
+  const t0 = Date.now()
+  const results: MutantResult[] = []
+  const durations: number[] = []
+  const estimate = () => (durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length : 90_000)
+  let i = 0
+  for (const { site, mutant } of o.targets) {
+    i++
+    const cached = o.fresh ? undefined : await cachedResult(ws, mutant.key)
+    if (cached) {
+      results.push(cached)
+      o.onResult?.(cached, i, true)
+      continue
+    }
+    if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining: o.targets.length - i + 1 }
+    // Sites that need no guest.
+    const unreached = site.staticReason
+      ? site.staticReason === 'allocation-failure'
+        ? 'an allocation failure: reachable only with fault injection'
+        : 'a WARN_ON: reachable only through a kernel bug'
+      : o.unreached?.get(site.id)
+    if (unreached) {
+      const r = record(o, mutant, 'no-test', unreached)
+      await saveResult(ws, r)
+      results.push(r)
+      o.onResult?.(r, i, false)
+      continue
+    }
+    if (o.budgetMs !== undefined && Date.now() - t0 + estimate() > o.budgetMs) {
+      return { results, stoppedBy: 'budget', remaining: o.targets.length - i + 1 }
+    }
+    const suites = o.suitesForSite?.(site) ?? suitesFor(site.file)
+    const baseline = await baselineFor(o, suites)
+    const started = Date.now()
+    const original = await readTreeFile(ws, site.file)
+    const restore = await applyToTree(ws, site.file, applyMutant(mutant, original))
+    let r: MutantResult
+    try {
+      const logDir = path.join(ws.dir, 'runs', mutant.key)
+      await mkdir(logDir, { recursive: true })
+      const b = await makeKernel(ws, ['bzImage'], path.join(logDir, 'build.log'), o.signal)
+      if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining: o.targets.length - i + 1 }
+      if (!b.ok) {
+        r = record(o, mutant, 'unbuildable', b.tail.split('\n').filter((l) => /error|Error/.test(l)).slice(0, 2).join(' | ').slice(0, 300) || 'make failed', { buildMs: b.ms, suites })
+      } else {
+        const kernel = await snapshotKernel(ws, path.join(ws.dir, 'kernel-mutant'))
+        const run = await runSuites({
+          suites, kernel, bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
+          results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
+        })
+        if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining: o.targets.length - i + 1 }
+        const c = classify(run, baseline)
+        r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, buildMs: b.ms, runMs: run.ms })
+        // Keep what explains a kill or a crash; a survivor's run is all PASS and only costs space.
+        if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
+      }
+    } finally {
+      await restore()
+    }
+    durations.push(Date.now() - started)
+    await saveResult(ws, r)
+    results.push(r)
+    o.onResult?.(r, i, false)
+  }
+  return { results, remaining: 0 }
+}

@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest'
+import { blankNonCode, findSites, statementEnd } from '../../harness/mutate/sites.js'
+import { applyMutant, mutantFor } from '../../harness/mutate/mutants.js'
+import { globToRegExp, parseSampleSpec, sample, siteMatches, suitesFor } from '../../harness/mutate/select.js'
+import { classify, baselineProblems, type RunOutcome, type Baseline } from '../../harness/mutate/sweep.js'
+import { renderReport } from '../../harness/mutate/report.js'
+import type { TestVerdict, Verdict } from '../../harness/report/verdict.js'
+
+// Shaped like drivers/vfio/group.c and drivers/iommu/iommufd/ioas.c of 6.12.
+const GROUP_C = `// SPDX-License-Identifier: GPL-2.0-only
+#include <linux/vfio.h>
+#define X(a) \\
+	do { } while (0)
+
+static int vfio_group_ioctl_unset_container(struct vfio_group *group)
+{
+	int ret = 0;
+
+	mutex_lock(&group->group_lock);
+	if (!vfio_group_has_iommu(group)) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	if (group->container) {
+		/* "return -EBUSY" in a comment is no site */
+		if (group->container_users != 1) {
+			ret = -EBUSY;
+			goto out_unlock;
+		}
+		vfio_group_detach_container(group);
+	}
+out_unlock:
+	mutex_unlock(&group->group_lock);
+	return ret;
+}
+
+static struct vfio_group *vfio_group_alloc(struct iommu_group *iommu_group)
+{
+	struct vfio_group *group;
+
+	group = kzalloc(sizeof(*group), GFP_KERNEL);
+	if (!group)
+		return ERR_PTR(-ENOMEM);
+	if (WARN_ON(!group->container))
+		return ERR_PTR(-EINVAL);
+	switch (x) {
+	case 1:
+		if (y)
+			break;
+		return -ENOTTY;
+	default:
+		return -ENOTTY;
+	}
+	return group;
+}
+
+static int iommufd_ioas_unmap(struct iommufd_ucmd *ucmd)
+{
+	int rc;
+
+	rc = -EOVERFLOW;
+	if (cmd->iova >= ULONG_MAX ||
+	    cmd->length >= ULONG_MAX)
+		goto out_put;
+	rc = iopt_unmap_iova(&ioas->iopt, cmd->iova, cmd->length, &unmapped);
+	if (rc)
+		goto out_put;
+	vfio_device_unblock_group(device);
+	return 0;
+out_put:
+	return rc;
+}
+`
+
+describe('mutate: sites', () => {
+  it('blanks comments, strings and preprocessor lines but keeps offsets', () => {
+    const s = 'a /* b */ "c;" // d\n#define E \\\n  f\ng'
+    const b = blankNonCode(s)
+    expect(b.length).toBe(s.length)
+    expect(b.replace(/\s+/g, ' ').trim()).toBe('a " " g')
+  })
+
+  it('finds a statement end across nested if/else and blocks', () => {
+    const c = 'if (a) { x; } else if (b) y; z;'
+    expect(c.slice(0, statementEnd(c, 0))).toBe('if (a) { x; } else if (b) y;')
+  })
+
+  it('finds the innermost checks that return or set an errno, and the iommufd style', () => {
+    const sites = findSites('drivers/vfio/group.c', GROUP_C)
+    const brief = sites.map((s) => [s.line, s.func, s.kind, s.errno ?? '', s.text, s.staticReason ?? ''])
+    expect(brief).toEqual([
+      [11, 'vfio_group_ioctl_unset_container', 'errno-check', 'EINVAL', '!vfio_group_has_iommu(group)', ''],
+      [17, 'vfio_group_ioctl_unset_container', 'errno-check', 'EBUSY', 'group->container_users != 1', ''],
+      [33, 'vfio_group_alloc', 'errno-check', 'ENOMEM', '!group', 'allocation-failure'],
+      [35, 'vfio_group_alloc', 'errno-check', 'EINVAL', 'WARN_ON(!group->container)', 'warn-on'],
+      [53, 'iommufd_ioas_unmap', 'errno-check', 'EOVERFLOW', 'cmd->iova >= ULONG_MAX || cmd->length >= ULONG_MAX', ''],
+      [59, 'iommufd_ioas_unmap', 'release', '', 'vfio_device_unblock_group(device);', ''],
+    ])
+    expect(sites[1]!.id).toBe('drivers/vfio/group.c:17')
+  })
+
+  it('makes one mutant per site: the check never fires, its side effects stay; a release is skipped', () => {
+    const sites = findSites('drivers/vfio/group.c', GROUP_C)
+    const drop = mutantFor(sites[1]!, GROUP_C)
+    expect(drop.operator).toBe('drop-check')
+    expect(drop.after.trim()).toBe('if ((group->container_users != 1) && 0) {')
+    const mutated = applyMutant(drop, GROUP_C)
+    expect(mutated.length).toBe(GROUP_C.length + '() && 0'.length)
+    expect(findSites('drivers/vfio/group.c', mutated).map((s) => s.text)).toContain('(group->container_users != 1) && 0')
+    const skip = mutantFor(sites[5]!, GROUP_C)
+    expect(skip.operator).toBe('skip-release')
+    expect(applyMutant(skip, GROUP_C)).not.toContain('vfio_device_unblock_group(device);')
+    // The key follows the file's content and the edit.
+    expect(mutantFor(sites[1]!, GROUP_C).key).toBe(drop.key)
+    expect(mutantFor(sites[1]!, GROUP_C + '\n').key).not.toBe(drop.key)
+    expect(() => applyMutant(drop, GROUP_C.replace('container_users != 1', 'container_users != 2'))).toThrow(/changed under the site/)
+  })
+})
+
+describe('mutate: selection', () => {
+  it('globs match files and sites', () => {
+    expect(globToRegExp('drivers/iommu/iommufd/*.c').test('drivers/iommu/iommufd/ioas.c')).toBe(true)
+    expect(globToRegExp('drivers/vfio/*.c').test('drivers/vfio/pci/vfio_pci_core.c')).toBe(false)
+    expect(globToRegExp('drivers/vfio/**').test('drivers/vfio/pci/vfio_pci_core.c')).toBe(true)
+    const site = findSites('drivers/vfio/group.c', GROUP_C)[1]!
+    expect(siteMatches(site, 'drivers/vfio/group.c')).toBe(true)
+    expect(siteMatches(site, 'drivers/vfio/group.c:17')).toBe(true)
+    expect(siteMatches(site, 'drivers/vfio/group.c:11')).toBe(false)
+  })
+
+  it('samples reproducibly', () => {
+    const xs = Array.from({ length: 50 }, (_, i) => i)
+    expect(sample(xs, 10, 1)).toEqual(sample(xs, 10, 1))
+    expect(sample(xs, 10, 1)).not.toEqual(sample(xs, 10, 2))
+    expect(sample(xs, 10, 1)).toHaveLength(10)
+    expect(sample(xs, 60, 1)).toEqual(xs)
+    expect(parseSampleSpec('drivers/iommu/iommufd/*.c=40')).toEqual({ glob: 'drivers/iommu/iommufd/*.c', n: 40 })
+    expect(() => parseSampleSpec('drivers/vfio')).toThrow(/GLOB=N/)
+  })
+
+  it('runs the suites of the rule\'s path for each file', () => {
+    expect(suitesFor('drivers/vfio/group.c')).toContain('legacy-group')
+    expect(suitesFor('drivers/iommu/iommufd/ioas.c')).toContain('iommufd-cdev')
+    expect(suitesFor('drivers/vfio/pci/vfio_pci_core.c')).toContain('dma-isolation')
+  })
+})
+
+const v = (name: string, verdict: Verdict, reason?: string): TestVerdict => ({ project: 'conformance', file: 'suites/x.test.ts', name: `k/default/intel-iommu > ${name}`, verdict, reason })
+const outcome = (verdicts: TestVerdict[], extra: Partial<RunOutcome> = {}): RunOutcome => ({ verdicts, runErrors: [], exitCode: 0, timedOut: false, ms: 1000, splats: [], ...extra })
+const baseline: Baseline = { suites: ['x'], verdicts: { a: 'PASS', b: 'PASS', c: 'XFAIL', d: 'SKIP' }, ms: 1000, date: '' }
+
+describe('mutate: outcomes', () => {
+  it('a FAIL kills; an ERROR, a hang or a splat is a kill by crash, said so; all PASS survives', () => {
+    expect(classify(outcome([v('a', 'PASS'), v('b', 'FAIL', 'expected EBUSY')]), baseline)).toMatchObject({ outcome: 'killed', by: ['b'] })
+    expect(classify(outcome([v('c', 'XPASS')]), baseline).outcome).toBe('killed')
+    expect(classify(outcome([v('a', 'ERROR', 'guest lost')]), baseline)).toMatchObject({ outcome: 'killed-by-crash' })
+    expect(classify(outcome([], { timedOut: true }), baseline).reason).toMatch(/hung/)
+    expect(classify(outcome([], { runErrors: ['boot failed'] }), baseline).outcome).toBe('killed-by-crash')
+    expect(classify(outcome([v('a', 'PASS')], { splats: ['BUG: kernel NULL pointer dereference'] }), baseline).outcome).toBe('killed-by-crash')
+    const s = classify(outcome([v('a', 'PASS'), v('b', 'SKIP', 'no mdev'), v('d', 'SKIP')]), baseline)
+    expect(s.outcome).toBe('survived')
+    expect(s.reason).toMatch(/b PASS->SKIP/)
+  })
+
+  it('a baseline with a FAIL, an ERROR or no test at all is refused', () => {
+    expect(baselineProblems(outcome([v('a', 'PASS'), v('c', 'XFAIL')]))).toEqual([])
+    expect(baselineProblems(outcome([v('a', 'FAIL', 'x')]))).toEqual(['FAIL a: x'])
+    expect(baselineProblems(outcome([]))).toEqual(['no test ran'])
+  })
+
+  it('reports per file with the survivors', () => {
+    const sites = findSites('drivers/vfio/group.c', GROUP_C)
+    const results = new Map(
+      sites.slice(0, 3).map((s, i) => {
+        const m = mutantFor(s, GROUP_C)
+        const { span: _s, ...site } = s
+        const outcome = (['killed', 'survived', 'no-test'] as const)[i]!
+        return [s.id, { kernelId: 'k', kernelKey: 'kk', key: m.key, site, operator: m.operator, diff: '', outcome, reason: 'r', by: [], suites: ['legacy-group'], passed: 3, date: '' }]
+      }),
+    )
+    const text = renderReport(sites, results)
+    expect(text).toContain('| `drivers/vfio/group.c` | 6 | 1 | 0 | 1 | 1 | 0 | 3 | 50% |')
+    expect(text).toContain('- `drivers/vfio/group.c:17` vfio_group_ioctl_unset_container: dropped `if (group->container_users != 1)` (-EBUSY)')
+  })
+})
