@@ -12,6 +12,7 @@ import { MAIN_JOB_MODEL_RUNS, NPM_TEST_BUDGET } from '../model/run.js'
 import { DEFAULT_KERNELS, isSourceSpec, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { killAllGuestsNow } from '../guest/guest.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
+import { KERNEL_ARGS_ENV } from '../qemu/args.js'
 import { countVerdicts, EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
 import { ALLOW_FLAKY_ENV, allowedFlaky, REPEAT_ENV } from '../report/repeat.js'
 import { mergeRunRounds, type MergedRuns, type RoundRun } from '../report/repeat-runs.js'
@@ -34,11 +35,12 @@ const help = (reg: Registries) => `vfio-conform: VFIO / iommufd conformance on r
 
 Usage:
   vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
-                   [--matrix] [--filter PATTERN] [--suite NAME]... [--bail] [--results DIR] [--tcg]
+                   [--matrix] [--filter PATTERN] [--suite NAME]... [--bail] [--kernel-arg ARG]...
+                   [--results DIR] [--tcg]
                    [--repeat N [--repeat-boot]] [--allow-flaky PATTERN]...
       Boot one guest per kernel x topology x vIOMMU, run the conformance suites, print
       a verdict table. --suite NAME: only suites/NAME.test.ts; --bail: stop at the first
-      failing test. --repeat N: every test N times over on the same guests (with
+      failing test; --kernel-arg ARG: one more kernel parameter for every guest. --repeat N: every test N times over on the same guests (with
       --repeat-boot: N whole runs on fresh guests, in round-K/ of the results); a test whose
       verdict varies is FLAKY (with its counts) and fails the run (exit 1) unless an
       --allow-flaky pattern matches its name. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (a conform build of Debian's current kernel source);
@@ -168,6 +170,7 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
       filter: { type: 'string' },
       suite: { type: 'string', multiple: true },
       bail: { type: 'boolean' },
+      'kernel-arg': { type: 'string', multiple: true },
       results: { type: 'string' },
       tcg: { type: 'boolean' },
       matrix: { type: 'boolean' },
@@ -178,7 +181,7 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
     strict: true,
   }).valueOf() as {
     values: {
-      kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; suite?: string[]; bail?: boolean; results?: string; tcg?: boolean; matrix?: boolean
+      kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; suite?: string[]; bail?: boolean; 'kernel-arg'?: string[]; results?: string; tcg?: boolean; matrix?: boolean
       repeat?: string; 'repeat-boot'?: boolean; 'allow-flaky'?: string[]
     }
   }
@@ -202,6 +205,8 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
   for (const m of values.iommu ?? []) if (!isIommuModel(m)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMU_MODELS.join(', ')})`)
   if (values.tcg) process.env.VFIO_CONFORM_ACCEL = 'tcg'
   const suiteFiles = await suiteFilesFor(values.suite ?? [])
+  for (const a of values['kernel-arg'] ?? []) if (!/^[\w.-]+(=\S+)?$/.test(a)) throw new UsageError(`--kernel-arg "${a}": one kernel parameter (name or name=value, no spaces)`)
+  if (values['kernel-arg']?.length) process.env[KERNEL_ARGS_ENV] = values['kernel-arg'].join(' ')
 
   // Validate everything the user gave before anything boots: bad input is exit 2 with one line.
   await ensureHostPackages()

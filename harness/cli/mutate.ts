@@ -10,18 +10,20 @@ import { UsageError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { MAIN_JOB_KERNELS } from '../kernel/resolve.js'
 import { CORE_FILES, DEFAULT_SAMPLES, NOT_PRODUCT, fileGlobs, parseSampleSpec, sample, siteMatches } from '../mutate/select.js'
-import { cachedResult, listCFiles, sitesOf, sweep, type MutantResult } from '../mutate/sweep.js'
+import { cachedResult, listCFiles, sitesOf, sweep, type MutantResult, type SweepMode } from '../mutate/sweep.js'
 import { openWorkspace, prepareWorkspace, withWorkspaceLock, type Workspace } from '../mutate/workspace.js'
 import { renderReport, resultLine } from '../mutate/report.js'
 import type { Site } from '../mutate/sites.js'
 import type { Mutant } from '../mutate/mutants.js'
 
 export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]... [--sample GLOB=N]... [--seed S]
-                      [--budget MIN] [--fresh] [--list] [--report-only] [--report FILE]
+                      [--budget MIN] [--mode schemata|patch] [--fresh] [--list]
+                      [--report-only] [--report FILE]
       the generated mutation sweep: one mutant per enforcement site of the kernel source
       (a check that returns an errno dropped, or a release/unblock/uncharge skipped), each
-      built incrementally in a private copy of the tree, booted on one intel-iommu guest
-      with the suites that reach the site; prints killed / killed by crash / survived /
+      compiled into a private copy of the tree (--mode schemata, the default: all mutants in
+      one kernel, each switched on by a boot parameter; --mode patch: one incremental build
+      per mutant), booted on one intel-iommu guest with the suites that reach the site; prints killed / killed by crash / survived /
       no-test / unbuildable per file and the survivors. Results are cached per kernel and
       mutant: run the same command again to continue. Default kernel ${MAIN_JOB_KERNELS[0]};
       default sites: every site of ${CORE_FILES.map((f) => path.basename(f)).join(', ')}
@@ -61,6 +63,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
       seed: { type: 'string' },
       budget: { type: 'string' },
       fresh: { type: 'boolean' },
+      mode: { type: 'string' },
       list: { type: 'boolean' },
       'report-only': { type: 'boolean' },
       report: { type: 'string' },
@@ -80,6 +83,8 @@ export async function mutateCommand(args: string[]): Promise<number> {
       throw new UsageError((e as Error).message)
     }
   }
+  const mode = (values.mode ?? 'schemata') as SweepMode
+  if (mode !== 'schemata' && mode !== 'patch') throw new UsageError(`--mode takes schemata or patch, not "${values.mode}"`)
   const explicit = !!(values.sites?.length || values.sample?.length)
   const globs = explicit ? (values.sites ?? []) : CORE_FILES
   const samples = explicit ? (values.sample ?? []) : DEFAULT_SAMPLES
@@ -142,6 +147,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
       targets,
       budgetMs: budget === undefined ? undefined : budget * 60_000,
       fresh: !!values.fresh,
+      mode,
       signal: ac.signal,
       log: (m) => progress(`mutate: ${m}`),
       onResult: (r, i, cached) => {

@@ -48,3 +48,50 @@ export function applyMutant(m: Mutant, original: string): string {
 export function mutantDiff(m: Mutant): string {
   return `--- a/${m.site.file}:${m.site.line}\n+++ b/${m.site.file}:${m.site.line}\n-${m.before.trim()}\n+${m.after.trim()}\n`
 }
+
+// ---------------------------------------------------------------------------------------
+// Mutant schemata: every mutant of a sweep compiled into one kernel, each behind a guard that
+// a boot parameter turns on (`vfio_conform_mutant=N`; 0 or absent: the unmutated kernel). One
+// build serves every mutant, which then costs a boot and its tests only. When mutant N is on,
+// its site behaves exactly as its patch (mutantFor): the condition is evaluated and ignored,
+// or the release call is skipped.
+
+export const SCHEMATA_PARAM = 'vfio_conform_mutant'
+
+const SCHEMATA_HEAD = `/* vfio-conform mutant schemata: boot with ${SCHEMATA_PARAM}=N to turn mutant N on */
+extern int ${SCHEMATA_PARAM};
+#define VFIO_CONFORM_MUTANT_ON(n) (${SCHEMATA_PARAM} == (n))
+`
+
+// Weak: each instrumented file defines it, the link keeps one. Every file's __setup writes
+// the same variable; the kernel calls the first one that matches the parameter.
+const SCHEMATA_TAIL = `
+/* vfio-conform mutant schemata */
+int ${SCHEMATA_PARAM} __attribute__((weak));
+static int __init vfio_conform_mutant_setup(char *s)
+{
+	return kstrtoint(s, 0, &${SCHEMATA_PARAM}) == 0;
+}
+__setup("${SCHEMATA_PARAM}=", vfio_conform_mutant_setup);
+`
+
+/** The guarded replacement of mutant `m` under number n. */
+export function schemataReplacement(m: Mutant, original: string, n: number): string {
+  const text = original.slice(m.site.span[0], m.site.span[1])
+  return m.operator === 'drop-check' ? `(${text}) && !VFIO_CONFORM_MUTANT_ON(${n})` : `if (!VFIO_CONFORM_MUTANT_ON(${n})) ${text}`
+}
+
+/** One file's content with the given mutants (all of that file) guarded by their numbers. */
+export function applySchemata(original: string, mutants: Array<{ mutant: Mutant; n: number }>): string {
+  const sorted = [...mutants].sort((a, b) => b.mutant.site.span[0] - a.mutant.site.span[0])
+  let out = original
+  let prevStart = Infinity
+  for (const { mutant, n } of sorted) {
+    const [a, b] = mutant.site.span
+    if (b > prevStart) throw new Error(`${mutant.site.id}: overlaps another site`)
+    if (original.slice(a, b).replace(/\s+/g, ' ').trim() !== mutant.site.text) throw new Error(`${mutant.site.id}: the file changed under the site`)
+    out = out.slice(0, a) + schemataReplacement(mutant, original, n) + out.slice(b)
+    prevStart = a
+  }
+  return SCHEMATA_HEAD + out + SCHEMATA_TAIL
+}

@@ -18,7 +18,7 @@ import { sha256 } from '../util/cache.js'
 import { HarnessError } from '../util/errors.js'
 import type { TestVerdict } from '../report/verdict.js'
 import { findSites, type Site } from './sites.js'
-import { applyMutant, mutantDiff, mutantFor, type Mutant } from './mutants.js'
+import { applyMutant, applySchemata, mutantDiff, mutantFor, SCHEMATA_PARAM, type Mutant } from './mutants.js'
 import { applyToTree, makeKernel, readTreeFile, snapshotKernel, type Workspace } from './workspace.js'
 import { suitesFor } from './select.js'
 
@@ -43,6 +43,8 @@ export interface MutantResult {
   passed: number
   buildMs?: number
   runMs?: number
+  /** schemata: the mutant ran in the sweep's one kernel, switched on at boot; patch: built on its own. */
+  mode?: 'schemata' | 'patch'
   date: string
 }
 
@@ -90,6 +92,7 @@ export interface RunSpec {
   /** The run's results dir. */
   results: string
   kernel: string
+  kernelArgs: string[]
   bail: boolean
   timeoutMs: number
   signal?: AbortSignal
@@ -114,7 +117,8 @@ export async function runSuites(s: RunSpec): Promise<RunOutcome> {
   await rm(s.results, { recursive: true, force: true })
   const args = [
     path.join(ROOT, 'bin/vfio-conform.mjs'), 'run', '--kernel', s.kernel, '--topology', 'default', '--iommu', 'intel-iommu',
-    ...s.suites.flatMap((x) => ['--suite', x]), ...(s.bail ? ['--bail'] : []), '--results', s.results,
+    ...s.suites.flatMap((x) => ['--suite', x]), ...(s.bail ? ['--bail'] : []), ...s.kernelArgs.flatMap((a) => ['--kernel-arg', a]),
+    '--results', s.results,
   ]
   const t0 = Date.now()
   const r = await execa(process.execPath, args, {
@@ -207,9 +211,13 @@ export function classify(o: RunOutcome, baseline: Baseline): { outcome: Outcome;
   return { outcome: 'survived', reason: changed.length ? `no FAIL; changed: ${changed.slice(0, 3).join(', ')}` : `all ${passed} selected tests passed`, by: [], passed }
 }
 
+export type SweepMode = 'schemata' | 'patch'
+
 export interface SweepOptions {
   ws: Workspace
   targets: Array<{ site: Site; mutant: Mutant }>
+  /** schemata (default): one kernel with every mutant behind a boot parameter; patch: one incremental build per mutant. */
+  mode: SweepMode
   budgetMs?: number
   fresh: boolean
   signal: AbortSignal
@@ -227,19 +235,24 @@ export interface SweepSummary {
   remaining: number
 }
 
-/** The baseline for a suite set (cached per workspace and suite set; rebuilt from the pristine tree when missing). */
-async function baselineFor(o: SweepOptions, suites: string[]): Promise<Baseline> {
+/** A kernel to run tests on: `--kernel` spec plus boot parameters. */
+interface TestKernel {
+  /** What it is, for the baseline's key. */
+  key: string
+  spec: string
+  args: string[]
+}
+
+/** The baseline for a suite set on a kernel (cached per workspace, kernel and suite set). */
+async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel): Promise<Baseline> {
   const { ws } = o
-  const key = sha256(suites.join(',')).slice(0, 12)
+  const key = sha256([kernel.key, '\0', suites.join(',')]).slice(0, 12)
   const file = path.join(ws.dir, 'baseline', `${key}.json`)
   const cached = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Baseline, () => undefined)
   if (cached && !o.fresh) return cached
-  o.log(`baseline: building the unmutated kernel and running ${suites.join(', ')} (every test must pass)`)
-  const b = await makeKernel(ws, ['bzImage'], path.join(ws.dir, 'build.log'), o.signal)
-  if (!b.ok) throw new HarnessError('the unmutated tree does not build', b.tail)
-  const kernel = await snapshotKernel(ws, path.join(ws.dir, 'kernel-baseline'))
+  o.log(`baseline: the unmutated kernel (${kernel.key}) with ${suites.join(', ')}: every test must pass`)
   const r = await runSuites({
-    suites, kernel, bail: false, timeoutMs: 20 * 60_000, signal: o.signal,
+    suites, kernel: kernel.spec, kernelArgs: kernel.args, bail: false, timeoutMs: 20 * 60_000, signal: o.signal,
     results: path.join(ws.dir, 'baseline', key), log: path.join(ws.dir, 'baseline', `${key}.log`),
   })
   const problems = baselineProblems(r)
@@ -272,12 +285,83 @@ function record(o: SweepOptions, m: Mutant, outcome: Outcome, reason: string, ex
   }
 }
 
+function staticNoTest(o: SweepOptions, site: Site): string | undefined {
+  if (site.staticReason === 'allocation-failure') return 'an allocation failure: reachable only with fault injection'
+  if (site.staticReason === 'warn-on') return 'a WARN_ON: reachable only through a kernel bug'
+  return o.unreached?.get(site.id)
+}
+
+const compileErrorFiles = (log: string) => [...new Set([...log.matchAll(/^(?:\S*\/)?((?:drivers|include)\/[^\s:]+\.c):\d+:\d+: error/gm)].map((m) => m[1]!))]
+
+/**
+ * The schemata kernel of the sweep: every mutant that needs a guest, numbered in target order
+ * (so the same selection gives the same kernel, cached), compiled in. Files whose schemata do
+ * not compile are left out: their mutants are built one by one (patch mode).
+ */
+async function schemataKernel(o: SweepOptions, runnable: Array<{ site: Site; mutant: Mutant }>): Promise<{ kernel: TestKernel; numbers: Map<string, number>; buildMs: number } | undefined> {
+  const { ws } = o
+  const numbers = new Map<string, number>()
+  runnable.forEach((t, i) => numbers.set(t.mutant.key, i + 1))
+  let files = [...new Set(runnable.map((t) => t.site.file))]
+  const excluded = new Set<string>()
+  for (;;) {
+    const inKernel = runnable.filter((t) => files.includes(t.site.file))
+    if (!inKernel.length) return undefined
+    const key = sha256(inKernel.map((t) => `${t.mutant.key}=${numbers.get(t.mutant.key)}`).join('\n')).slice(0, 16)
+    const dir = path.join(ws.dir, 'schemata', key)
+    const spec = () => `path:${path.join(dir, 'bzImage')},modules=${ws.modules},config=${path.join(dir, 'config')}`
+    if (await readFile(path.join(dir, 'numbers.json'), 'utf8').then(() => true, () => false)) {
+      const kept = new Map(inKernel.map((t) => [t.mutant.key, numbers.get(t.mutant.key)!]))
+      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`] }, numbers: kept, buildMs: 0 }
+    }
+    o.log(`schemata: building one kernel with ${inKernel.length} mutants in ${files.length} files`)
+    const restores: Array<() => Promise<void>> = []
+    let b
+    try {
+      for (const f of files) {
+        const original = await readTreeFile(ws, f)
+        const ms = inKernel.filter((t) => t.site.file === f).map((t) => ({ mutant: t.mutant, n: numbers.get(t.mutant.key)! }))
+        restores.push(await applyToTree(ws, f, applySchemata(original, ms)))
+      }
+      await mkdir(dir, { recursive: true })
+      b = await makeKernel(ws, ['bzImage'], path.join(dir, 'build.log'), o.signal)
+      if (b.ok) await snapshotKernel(ws, dir)
+    } finally {
+      for (const r of restores.reverse()) await r()
+    }
+    if (o.signal.aborted) return undefined
+    if (b.ok) {
+      const kept = new Map(inKernel.map((t) => [t.mutant.key, numbers.get(t.mutant.key)!]))
+      await writeFile(path.join(dir, 'numbers.json'), JSON.stringify(Object.fromEntries(inKernel.map((t) => [t.site.id, numbers.get(t.mutant.key)])), null, 2) + '\n')
+      o.log(`schemata: built in ${Math.round(b.ms / 1000)} s (${b.compiled.length} files compiled)`)
+      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`] }, numbers: kept, buildMs: b.ms }
+    }
+    const log = await readFile(path.join(dir, 'build.log'), 'utf8').catch(() => b.tail)
+    const bad = compileErrorFiles(log).filter((f) => files.includes(f))
+    if (!bad.length) throw new HarnessError(`the schemata kernel does not build, and no mutated file is named in the errors (log: ${path.join(dir, 'build.log')})`, b.tail)
+    for (const f of bad) excluded.add(f)
+    o.log(`schemata: ${bad.join(', ')} do not compile with their mutants guarded: their mutants are built one by one`)
+    files = files.filter((f) => !excluded.has(f))
+  }
+}
+
+/** The unmutated kernel of the private tree (patch mode's baseline). */
+async function pristineKernel(o: SweepOptions): Promise<TestKernel> {
+  const { ws } = o
+  const b = await makeKernel(ws, ['bzImage'], path.join(ws.dir, 'build.log'), o.signal)
+  if (!b.ok) throw new HarnessError('the unmutated tree does not build', b.tail)
+  return { key: 'pristine', spec: await snapshotKernel(ws, path.join(ws.dir, 'kernel-baseline')), args: [] }
+}
+
 export async function sweep(o: SweepOptions): Promise<SweepSummary> {
   const { ws } = o
   const t0 = Date.now()
   const results: MutantResult[] = []
   const durations: number[] = []
   const estimate = () => (durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length : 90_000)
+
+  // Cached results and sites that need no guest first.
+  const todo: Array<{ site: Site; mutant: Mutant; index: number }> = []
   let i = 0
   for (const { site, mutant } of o.targets) {
     i++
@@ -287,13 +371,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
       o.onResult?.(cached, i, true)
       continue
     }
-    if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining: o.targets.length - i + 1 }
-    // Sites that need no guest.
-    const unreached = site.staticReason
-      ? site.staticReason === 'allocation-failure'
-        ? 'an allocation failure: reachable only with fault injection'
-        : 'a WARN_ON: reachable only through a kernel bug'
-      : o.unreached?.get(site.id)
+    const unreached = staticNoTest(o, site)
     if (unreached) {
       const r = record(o, mutant, 'no-test', unreached)
       await saveResult(ws, r)
@@ -301,41 +379,69 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
       o.onResult?.(r, i, false)
       continue
     }
-    if (o.budgetMs !== undefined && Date.now() - t0 + estimate() > o.budgetMs) {
-      return { results, stoppedBy: 'budget', remaining: o.targets.length - i + 1 }
-    }
+    todo.push({ site, mutant, index: i })
+  }
+  if (!todo.length) return { results, remaining: 0 }
+
+  let schemata: Awaited<ReturnType<typeof schemataKernel>>
+  if (o.mode === 'schemata') {
+    // Every target that needs a guest, cached or not: the same selection, the same kernel.
+    const runnable = o.targets.filter((t) => !staticNoTest(o, t.site))
+    schemata = await schemataKernel(o, runnable)
+    if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining: todo.length }
+  }
+  let pristine: TestKernel | undefined
+
+  for (const [k, { site, mutant, index }] of todo.entries()) {
+    const remaining = todo.length - k
+    if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
+    if (o.budgetMs !== undefined && Date.now() - t0 + estimate() > o.budgetMs) return { results, stoppedBy: 'budget', remaining }
     const suites = o.suitesForSite?.(site) ?? suitesFor(site.file)
-    const baseline = await baselineFor(o, suites)
+    const n = schemata?.numbers.get(mutant.key)
     const started = Date.now()
-    const original = await readTreeFile(ws, site.file)
-    const restore = await applyToTree(ws, site.file, applyMutant(mutant, original))
+    const logDir = path.join(ws.dir, 'runs', mutant.key)
+    await mkdir(logDir, { recursive: true })
     let r: MutantResult
-    try {
-      const logDir = path.join(ws.dir, 'runs', mutant.key)
-      await mkdir(logDir, { recursive: true })
-      const b = await makeKernel(ws, ['bzImage'], path.join(logDir, 'build.log'), o.signal)
-      if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining: o.targets.length - i + 1 }
-      if (!b.ok) {
-        r = record(o, mutant, 'unbuildable', b.tail.split('\n').filter((l) => /error|Error/.test(l)).slice(0, 2).join(' | ').slice(0, 300) || 'make failed', { buildMs: b.ms, suites })
-      } else {
-        const kernel = await snapshotKernel(ws, path.join(ws.dir, 'kernel-mutant'))
-        const run = await runSuites({
-          suites, kernel, bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
-          results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
-        })
-        if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining: o.targets.length - i + 1 }
-        const c = classify(run, baseline)
-        r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, buildMs: b.ms, runMs: run.ms })
-        // Keep what explains a kill or a crash; a survivor's run is all PASS and only costs space.
-        if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
+    if (schemata && n !== undefined) {
+      const baseline = await baselineFor(o, suites, schemata.kernel)
+      const run = await runSuites({
+        suites, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
+        results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
+      })
+      if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
+      const c = classify(run, baseline)
+      r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, runMs: run.ms, mode: 'schemata' })
+      if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
+    } else {
+      pristine ??= await pristineKernel(o)
+      const baseline = await baselineFor(o, suites, pristine)
+      const original = await readTreeFile(ws, site.file)
+      const restore = await applyToTree(ws, site.file, applyMutant(mutant, original))
+      try {
+        const b = await makeKernel(ws, ['bzImage'], path.join(logDir, 'build.log'), o.signal)
+        if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
+        if (!b.ok) {
+          r = record(o, mutant, 'unbuildable', b.tail.split('\n').filter((l) => /error|Error/.test(l)).slice(0, 2).join(' | ').slice(0, 300) || 'make failed', { buildMs: b.ms, suites, mode: 'patch' })
+        } else {
+          const kernel = await snapshotKernel(ws, path.join(ws.dir, 'kernel-mutant'))
+          await restore()
+          const run = await runSuites({
+            suites, kernel, kernelArgs: [], bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
+            results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
+          })
+          if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
+          const c = classify(run, baseline)
+          r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, buildMs: b.ms, runMs: run.ms, mode: 'patch' })
+          if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
+        }
+      } finally {
+        await restore()
       }
-    } finally {
-      await restore()
     }
     durations.push(Date.now() - started)
     await saveResult(ws, r)
     results.push(r)
-    o.onResult?.(r, i, false)
+    o.onResult?.(r, index, false)
   }
   return { results, remaining: 0 }
 }

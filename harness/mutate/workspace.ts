@@ -94,7 +94,10 @@ export async function applyToTree(ws: Workspace, file: string, content: string):
   await copyFile(target, path.join(d, `${id}.orig`))
   await writeFile(path.join(d, `${id}.json`), JSON.stringify({ file }) + '\n')
   await writeFile(target, content)
+  let restored = false
   return async () => {
+    if (restored) return
+    restored = true
     await copyFile(path.join(d, `${id}.orig`), target)
     await rm(path.join(d, `${id}.json`), { force: true })
     await rm(path.join(d, `${id}.orig`), { force: true })
@@ -151,13 +154,20 @@ export async function prepareWorkspace(ws: Workspace): Promise<void> {
 async function seedObjDir(ws: Workspace): Promise<boolean> {
   const fragments = ws.request.fragments.map((f) => path.resolve(f))
   const from = cachePath('kernels', 'source-obj', objDirKey(ws.pristine, fragments))
-  if (!(await exists(path.join(from, 'vmlinux'))) || !(await exists(path.join(from, '.config')))) return false
-  progress(`mutate: seeding the object directory from ${from}`)
-  // The conform build may be running in it: take its lock while copying.
-  await withLock(from + '.lock', async () => {
-    const r = await execa('cp', ['-a', from, ws.obj], { reject: false, all: true })
-    if (r.exitCode !== 0) throw new HarnessError(`copying ${from} failed: ${r.all}`)
-  })
+  if (!(await exists(from))) return false
+  // The conform build may be running in it: wait for it (its lock), then copy.
+  const seeded = await withLock(
+    from + '.lock',
+    async () => {
+      if (!(await exists(path.join(from, 'vmlinux'))) || !(await exists(path.join(from, '.config')))) return false
+      progress(`mutate: seeding the object directory from ${from}`)
+      const r = await execa('cp', ['-a', from, ws.obj], { reject: false, all: true })
+      if (r.exitCode !== 0) throw new HarnessError(`copying ${from} failed: ${r.all}`)
+      return true
+    },
+    () => progress(`mutate: waiting for the conform build in ${from} to finish (its object directory seeds ours)`),
+  )
+  if (!seeded) return false
   const rewrite = (s: string) => s.split(ws.pristine).join(ws.tree).split(from).join(ws.obj)
   const walk = async (dir: string): Promise<void> => {
     for (const e of await readdir(dir, { withFileTypes: true })) {

@@ -183,3 +183,19 @@ describe('mutate: outcomes', () => {
     expect(text).toContain('- `drivers/vfio/group.c:17` vfio_group_ioctl_unset_container: dropped `if (group->container_users != 1)` (-EBUSY)')
   })
 })
+
+describe('mutate: schemata', () => {
+  it('guards every mutant of a file by its number (the boot parameter turns one on)', async () => {
+    const { applySchemata, SCHEMATA_PARAM } = await import('../../harness/mutate/mutants.js')
+    const sites = findSites('drivers/vfio/group.c', GROUP_C)
+    const ms = sites.map((s, i) => ({ mutant: mutantFor(s, GROUP_C), n: i + 1 }))
+    const out = applySchemata(GROUP_C, ms)
+    expect(out).toContain('if ((group->container_users != 1) && !VFIO_CONFORM_MUTANT_ON(2)) {')
+    expect(out).toContain('if (!VFIO_CONFORM_MUTANT_ON(6)) vfio_device_unblock_group(device);')
+    expect(out).toContain(`__setup("${SCHEMATA_PARAM}=", vfio_conform_mutant_setup);`)
+    // The guards keep every check where it was: the instrumented file has the same checks, in order.
+    const checks = (xs: ReturnType<typeof findSites>) => xs.filter((s) => s.kind === 'errno-check').map((s) => s.func)
+    expect(checks(findSites('drivers/vfio/group.c', out))).toEqual(checks(sites))
+    expect(() => applySchemata(GROUP_C.replace('container_users != 1', 'x'), ms)).toThrow(/changed under the site/)
+  })
+})
