@@ -17,7 +17,7 @@ import type { Site } from '../mutate/sites.js'
 import type { Mutant } from '../mutate/mutants.js'
 
 export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]... [--sample GLOB=N]... [--seed S]
-                      [--budget MIN] [--mode schemata|patch] [--fresh] [--list]
+                      [--budget MIN] [--mode schemata|patch] [--fresh] [--rerun-survivors] [--list]
                       [--report-only] [--report FILE]
       the generated mutation sweep: one mutant per enforcement site of the kernel source
       (a check that returns an errno dropped, or a release/unblock/uncharge skipped), each
@@ -29,8 +29,8 @@ export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]
       default sites: every site of ${CORE_FILES.map((f) => path.basename(f)).join(', ')}
       and a seeded sample (${DEFAULT_SAMPLES.join(', ')}). --sites GLOB: files or sites
       ("drivers/vfio/group.c", "drivers/vfio/*.c", "drivers/vfio/group.c:417");
-      --budget MIN: start no mutant that would end after MIN minutes; --list: the sites
-      and mutants, nothing built; --report-only: the score from the cache.`
+      --budget MIN: start no mutant that would end after MIN minutes; --rerun-survivors: run the survivors again (new tests), keep
+      the rest; --fresh: ignore every cached result; --list: the sites and mutants, nothing built; --report-only: the score from the cache.`
 
 /** The sites of a selection: globs (all their sites) plus seeded samples. */
 async function selectTargets(ws: Workspace, globs: string[], samples: string[], seed: number): Promise<Array<{ site: Site; mutant: Mutant }>> {
@@ -63,6 +63,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
       seed: { type: 'string' },
       budget: { type: 'string' },
       fresh: { type: 'boolean' },
+      'rerun-survivors': { type: 'boolean' },
       mode: { type: 'string' },
       list: { type: 'boolean' },
       'report-only': { type: 'boolean' },
@@ -147,6 +148,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
       targets,
       budgetMs: budget === undefined ? undefined : budget * 60_000,
       fresh: !!values.fresh,
+      rerunSurvivors: !!values['rerun-survivors'],
       mode,
       signal: ac.signal,
       log: (m) => progress(`mutate: ${m}`),

@@ -220,6 +220,8 @@ export interface SweepOptions {
   mode: SweepMode
   budgetMs?: number
   fresh: boolean
+  /** Run the survivors again (after new tests), keeping the other cached results. */
+  rerunSurvivors?: boolean
   signal: AbortSignal
   /** Sites no test reaches (from coverage data): no-test without a build. id -> reason. */
   unreached?: Map<string, string>
@@ -246,7 +248,9 @@ interface TestKernel {
 /** The baseline for a suite set on a kernel (cached per workspace, kernel and suite set). */
 async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel): Promise<Baseline> {
   const { ws } = o
-  const key = sha256([kernel.key, '\0', suites.join(',')]).slice(0, 12)
+  // The suites' own text is in the key: a changed test gets a new baseline.
+  const texts = await Promise.all(suites.map((x) => readFile(path.join(ROOT, 'suites', `${x}.test.ts`), 'utf8').catch(() => '')))
+  const key = sha256([kernel.key, '\0', suites.join(','), '\0', ...texts]).slice(0, 12)
   const file = path.join(ws.dir, 'baseline', `${key}.json`)
   const cached = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Baseline, () => undefined)
   if (cached && !o.fresh) return cached
@@ -366,7 +370,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
   for (const { site, mutant } of o.targets) {
     i++
     const cached = o.fresh ? undefined : await cachedResult(ws, mutant.key)
-    if (cached) {
+    if (cached && !(o.rerunSurvivors && cached.outcome === 'survived')) {
       results.push(cached)
       o.onResult?.(cached, i, true)
       continue

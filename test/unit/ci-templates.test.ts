@@ -128,6 +128,15 @@ function githubProblems(wf: Doc, shards: readonly CiShard[] = CI_SHARDS, kernels
     const runs = ((mut.steps ?? []) as Doc[]).map((st) => String(st.run ?? ''))
     if (!runs.some((r) => r.trim() === 'ci/mutations/run.sh')) problems.push(`${GITHUB_MUTATIONS_JOB}: does not run ci/mutations/run.sh`)
   }
+  // The generated sweep: on the schedule only, in a budgeted chunk (its results cached).
+  const sweep = jobs['mutation-sweep']
+  if (!sweep) problems.push('no job "mutation-sweep"')
+  else {
+    if (!/github\.event_name == 'schedule'/.test(String(sweep.if ?? ''))) problems.push('mutation-sweep: does not run on the schedule (or runs on every push)')
+    const runs = ((sweep.steps ?? []) as Doc[]).map((st) => String(st.run ?? ''))
+    if (!runs.some((r) => /vfio-conform\.mjs mutate --budget \d+/.test(r))) problems.push('mutation-sweep: does not run vfio-conform mutate with a --budget')
+    if (!((sweep.steps ?? []) as Doc[]).some((st) => String(st.with?.path ?? '').includes('mutate/*/results'))) problems.push('mutation-sweep: does not cache the sweep results')
+  }
   return problems
 }
 
@@ -234,6 +243,13 @@ function gitlabProblems(doc: Doc, shards: readonly CiShard[] = CI_SHARDS, kernel
     if (!rules.some((r) => /\$CI_PIPELINE_SOURCE == "schedule"/.test(r)) || rules.some((r) => r === '' || /push|merge_request/.test(r))) problems.push(`${GITLAB_MUTATIONS_JOB}: does not run in scheduled pipelines only`)
     if (!asList(mut.script).some((c) => c.trim() === 'ci/mutations/run.sh')) problems.push(`${GITLAB_MUTATIONS_JOB}: does not run ci/mutations/run.sh`)
   }
+  const sweep = doc['vfio-conform:mutation-sweep'] as Doc | undefined
+  if (!sweep) problems.push('no job "vfio-conform:mutation-sweep"')
+  else {
+    const rules = ((sweep.rules ?? []) as Doc[]).map((r) => String(r.if ?? ''))
+    if (!rules.length || rules.some((r) => !/schedule|web/.test(r))) problems.push('vfio-conform:mutation-sweep: does not run in scheduled pipelines only')
+    if (!asList(sweep.script).some((c) => /vfio-conform\.mjs mutate --budget \d+/.test(String(c)))) problems.push('vfio-conform:mutation-sweep: does not run vfio-conform mutate with a --budget')
+  }
   return problems
 }
 
@@ -280,7 +296,7 @@ describe('ci/github-actions.yml', () => {
   const wf = load('ci/github-actions.yml')
 
   test('job graph, actions, npm ci, matrix and reports: no problem', () => {
-    expect(Object.keys(wf.jobs)).toEqual(['unit', 'conformance', 'summary', 'mutations'])
+    expect(Object.keys(wf.jobs)).toEqual(['unit', 'conformance', 'summary', 'mutations', 'mutation-sweep'])
     expect(githubProblems(wf)).toEqual([])
   })
 
@@ -307,6 +323,7 @@ describe('ci/github-actions.yml', () => {
     expect(broken((d) => delete d.jobs.summary.if)).toContain('summary: does not run after failed shards')
     expect(broken((d) => delete d.on.schedule)).toContain('no schedule: the mutation proof never runs by itself')
     expect(broken((d) => delete d.jobs.mutations.if)).toContain('mutations: does not run on the schedule (or runs on every push)')
+    expect(broken((d) => delete d.jobs['mutation-sweep'].if)).toContain('mutation-sweep: does not run on the schedule (or runs on every push)')
     expect(broken((d) => (d.jobs.mutations.steps = d.jobs.mutations.steps.filter((st: Doc) => st.run !== 'ci/mutations/run.sh')))).toContain('mutations: does not run ci/mutations/run.sh')
     expect(broken((d) => delete d.jobs.unit['runs-on'])).toContain('unit: no runs-on')
     expect(broken((d) => (d.jobs.unit.steps = []))).toContain('unit: no steps')
@@ -331,7 +348,7 @@ describe('ci/gitlab-ci.yml', () => {
 
   test('stages, job graph, npm ci, artifacts, matrix and report: no problem', () => {
     expect(doc.stages).toEqual(['check', 'conformance', 'report'])
-    expect(Object.keys(doc).filter((k) => k.startsWith('vfio-conform:'))).toEqual(['vfio-conform:unit', 'vfio-conform:conformance', 'vfio-conform:mutations', 'vfio-conform:report'])
+    expect(Object.keys(doc).filter((k) => k.startsWith('vfio-conform:'))).toEqual(['vfio-conform:unit', 'vfio-conform:conformance', 'vfio-conform:mutations', 'vfio-conform:mutation-sweep', 'vfio-conform:report'])
     expect(gitlabProblems(doc)).toEqual([])
   })
 
@@ -359,11 +376,13 @@ describe('ci/gitlab-ci.yml', () => {
     expect(broken((d) => (d.stages = ['check', 'conformance']))).toContain('vfio-conform:report: stage "report" is not declared')
     expect(broken((d) => (d['vfio-conform:conformance'].needs = ['vfio-conform:lint']))).toContain('vfio-conform:conformance: needs unknown job "vfio-conform:lint"')
     expect(broken((d) => (d['vfio-conform:unit'].needs = ['vfio-conform:report']))).toEqual(
-      expect.arrayContaining(['cycle among vfio-conform:conformance, vfio-conform:mutations, vfio-conform:report, vfio-conform:unit', 'vfio-conform:unit: needs vfio-conform:report of a later stage']),
+      expect.arrayContaining(['cycle among vfio-conform:conformance, vfio-conform:mutation-sweep, vfio-conform:mutations, vfio-conform:report, vfio-conform:unit', 'vfio-conform:unit: needs vfio-conform:report of a later stage']),
     )
     expect(broken((d) => (d['vfio-conform:report'].needs = []))).toContain('vfio-conform:report: does not need vfio-conform:conformance')
     expect(broken((d) => (d['vfio-conform:mutations'].rules = [{ if: '$CI_PIPELINE_SOURCE == "push"' }]))).toContain('vfio-conform:mutations: does not run in scheduled pipelines only')
     expect(broken((d) => (d['vfio-conform:mutations'].script = ['npm ci']))).toContain('vfio-conform:mutations: does not run ci/mutations/run.sh')
+    expect(broken((d) => (d['vfio-conform:mutation-sweep'].rules = [{ if: '$CI_PIPELINE_SOURCE == "push"' }]))).toContain('vfio-conform:mutation-sweep: does not run in scheduled pipelines only')
+    expect(broken((d) => (d['vfio-conform:mutation-sweep'].script = ['npm ci', 'node bin/vfio-conform.mjs mutate']))).toContain('vfio-conform:mutation-sweep: does not run vfio-conform mutate with a --budget')
     expect(broken((d) => (d['vfio-conform:conformance'].artifacts.paths = ['logs/']))).toContain('vfio-conform:conformance: artifacts do not include the results dir')
     expect(broken((d) => (d['vfio-conform:conformance'].artifacts.when = 'on_success'))).toContain('vfio-conform:conformance: artifacts are not kept after a FAIL')
     expect(broken((d) => (d['vfio-conform:conformance'].script = ['ci/run-shard.sh "$SHARD_INDEX" "$VFIO_CONFORM_SHARD_COUNT"'])))
