@@ -1,5 +1,6 @@
 // `vfio-conform mutate`: the generated mutation sweep (harness/mutate/).
-import { writeFile, mkdir } from 'node:fs/promises'
+import { writeFile, mkdir, readFile } from 'node:fs/promises'
+import { CoverageIndex, loadCoverage } from '../mutate/coverage.js'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { constants } from 'node:os'
@@ -17,7 +18,8 @@ import type { Site } from '../mutate/sites.js'
 import type { Mutant } from '../mutate/mutants.js'
 
 export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]... [--sample GLOB=N]... [--seed S]
-                      [--budget MIN] [--mode schemata|patch] [--fresh] [--rerun-survivors] [--list]
+                      [--budget MIN] [--coverage FILE] [--mode schemata|patch] [--fresh]
+                      [--rerun-survivors] [--list]
                       [--report-only] [--report FILE]
       the generated mutation sweep: one mutant per enforcement site of the kernel source
       (a check that returns an errno dropped, or a release/unblock/uncharge skipped), each
@@ -29,7 +31,9 @@ export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]
       default sites: every site of ${CORE_FILES.map((f) => path.basename(f)).join(', ')}
       and a seeded sample (${DEFAULT_SAMPLES.join(', ')}). --sites GLOB: files or sites
       ("drivers/vfio/group.c", "drivers/vfio/*.c", "drivers/vfio/group.c:417");
-      --budget MIN: start no mutant that would end after MIN minutes; --rerun-survivors: run the survivors again (new tests), keep
+      --budget MIN: start no mutant that would end after MIN minutes; --coverage FILE: a coverage.json of the same kernel (vfio-conform
+      coverage): sites whose error path no test takes are no-test without a boot, the others
+      run only the tests that take it; --rerun-survivors: run the survivors again (new tests), keep
       the rest; --fresh: ignore every cached result; --list: the sites and mutants, nothing built; --report-only: the score from the cache.`
 
 /** The sites of a selection: globs (all their sites) plus seeded samples. */
@@ -65,6 +69,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
       fresh: { type: 'boolean' },
       'rerun-survivors': { type: 'boolean' },
       mode: { type: 'string' },
+      coverage: { type: 'string' },
       list: { type: 'boolean' },
       'report-only': { type: 'boolean' },
       report: { type: 'string' },
@@ -91,6 +96,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
   const samples = explicit ? (values.sample ?? []) : DEFAULT_SAMPLES
 
   const ws = await openWorkspace(spec)
+  const coverage = values.coverage ? new CoverageIndex(await loadCoverage(values.coverage), (f) => readFile(path.join(ws.pristine, f), 'utf8')) : undefined
   const targets = await selectTargets(ws, globs, samples, seed)
   if (!targets.length) throw new UsageError(`no enforcement site matches ${[...globs, ...samples].join(' ')}`)
 
@@ -149,6 +155,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
       budgetMs: budget === undefined ? undefined : budget * 60_000,
       fresh: !!values.fresh,
       rerunSurvivors: !!values['rerun-survivors'],
+      coverage,
       mode,
       signal: ac.signal,
       log: (m) => progress(`mutate: ${m}`),

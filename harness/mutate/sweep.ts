@@ -21,6 +21,8 @@ import { findSites, type Site } from './sites.js'
 import { applyMutant, applySchemata, mutantDiff, mutantFor, SCHEMATA_PARAM, type Mutant } from './mutants.js'
 import { applyToTree, makeKernel, readTreeFile, snapshotKernel, type Workspace } from './workspace.js'
 import { suitesFor } from './select.js'
+import { testsPattern, type CoverageIndex, type SiteTests } from './coverage.js'
+import { selectedVerdicts } from '../gate/compare.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -45,6 +47,8 @@ export interface MutantResult {
   runMs?: number
   /** schemata: the mutant ran in the sweep's one kernel, switched on at boot; patch: built on its own. */
   mode?: 'schemata' | 'patch'
+  /** How the tests were chosen: coverage data (the tests that reach the site), the site file's suites, or no run needed (static). */
+  selection?: 'coverage' | 'suite-file' | 'static'
   date: string
 }
 
@@ -93,6 +97,8 @@ export interface RunSpec {
   results: string
   kernel: string
   kernelArgs: string[]
+  /** vitest testNamePattern: only these tests of the suites. */
+  filter?: string
   bail: boolean
   timeoutMs: number
   signal?: AbortSignal
@@ -118,6 +124,7 @@ export async function runSuites(s: RunSpec): Promise<RunOutcome> {
   const args = [
     path.join(ROOT, 'bin/vfio-conform.mjs'), 'run', '--kernel', s.kernel, '--topology', 'default', '--iommu', 'intel-iommu',
     ...s.suites.flatMap((x) => ['--suite', x]), ...(s.bail ? ['--bail'] : []), ...s.kernelArgs.flatMap((a) => ['--kernel-arg', a]),
+    ...(s.filter ? ['--filter', s.filter] : []),
     '--results', s.results,
   ]
   const t0 = Date.now()
@@ -137,7 +144,8 @@ export async function runSuites(s: RunSpec): Promise<RunOutcome> {
     | { verdicts: TestVerdict[]; runErrors: string[] }
     | undefined
   return {
-    verdicts: out?.verdicts ?? [],
+    // Tests a --filter left out are reported as skipped: not part of the outcome.
+    verdicts: selectedVerdicts(out?.verdicts ?? [], s.filter ? new RegExp(s.filter) : undefined),
     runErrors: out ? out.runErrors : [`no verdicts.json (exit ${r.exitCode ?? r.signal}): ${String(r.all ?? '').split('\n').filter(Boolean).slice(-3).join(' | ')}`],
     exitCode: r.exitCode,
     timedOut: !!r.timedOut,
@@ -223,10 +231,8 @@ export interface SweepOptions {
   /** Run the survivors again (after new tests), keeping the other cached results. */
   rerunSurvivors?: boolean
   signal: AbortSignal
-  /** Sites no test reaches (from coverage data): no-test without a build. id -> reason. */
-  unreached?: Map<string, string>
-  /** Tests per site from coverage data; undefined: by suite file. */
-  suitesForSite?: (site: Site) => string[]
+  /** Per-test coverage: sites no test reaches are no-test without a build; the others run only the tests that reach them. */
+  coverage?: CoverageIndex
   onResult?: (r: MutantResult, index: number, cached: boolean) => void
   log: (msg: string) => void
 }
@@ -289,10 +295,10 @@ function record(o: SweepOptions, m: Mutant, outcome: Outcome, reason: string, ex
   }
 }
 
-function staticNoTest(o: SweepOptions, site: Site): string | undefined {
+function staticNoTest(site: Site): string | undefined {
   if (site.staticReason === 'allocation-failure') return 'an allocation failure: reachable only with fault injection'
   if (site.staticReason === 'warn-on') return 'a WARN_ON: reachable only through a kernel bug'
-  return o.unreached?.get(site.id)
+  return undefined
 }
 
 const compileErrorFiles = (log: string) => [...new Set([...log.matchAll(/^(?:\S*\/)?((?:drivers|include)\/[^\s:]+\.c):\d+:\d+: error/gm)].map((m) => m[1]!))]
@@ -365,6 +371,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
   const estimate = () => (durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length : 90_000)
 
   // Cached results and sites that need no guest first.
+  const reach = new Map<string, SiteTests>()
   const todo: Array<{ site: Site; mutant: Mutant; index: number }> = []
   let i = 0
   for (const { site, mutant } of o.targets) {
@@ -375,9 +382,11 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
       o.onResult?.(cached, i, true)
       continue
     }
-    const unreached = staticNoTest(o, site)
+    const cov = o.coverage ? await o.coverage.siteTests(site) : undefined
+    if (cov) reach.set(site.id, cov)
+    const unreached = staticNoTest(site) ?? (cov?.status === 'not reached' ? cov.why : undefined)
     if (unreached) {
-      const r = record(o, mutant, 'no-test', unreached)
+      const r = record(o, mutant, 'no-test', unreached, { selection: cov ? 'coverage' : 'static' })
       await saveResult(ws, r)
       results.push(r)
       o.onResult?.(r, i, false)
@@ -390,7 +399,12 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
   let schemata: Awaited<ReturnType<typeof schemataKernel>>
   if (o.mode === 'schemata') {
     // Every target that needs a guest, cached or not: the same selection, the same kernel.
-    const runnable = o.targets.filter((t) => !staticNoTest(o, t.site))
+    const runnable: typeof o.targets = []
+    for (const t of o.targets) {
+      if (staticNoTest(t.site)) continue
+      if (o.coverage && (reach.get(t.site.id) ?? (await o.coverage.siteTests(t.site))).status === 'not reached') continue
+      runnable.push(t)
+    }
     schemata = await schemataKernel(o, runnable)
     if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining: todo.length }
   }
@@ -400,7 +414,10 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
     const remaining = todo.length - k
     if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
     if (o.budgetMs !== undefined && Date.now() - t0 + estimate() > o.budgetMs) return { results, stoppedBy: 'budget', remaining }
-    const suites = o.suitesForSite?.(site) ?? suitesFor(site.file)
+    const cov = reach.get(site.id)
+    const byCoverage = cov?.status === 'reached' && cov.suites.length > 0
+    const suites = byCoverage ? cov.suites : suitesFor(site.file)
+    const filter = byCoverage ? testsPattern(cov.tests) : undefined
     const n = schemata?.numbers.get(mutant.key)
     const started = Date.now()
     const logDir = path.join(ws.dir, 'runs', mutant.key)
@@ -409,12 +426,12 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
     if (schemata && n !== undefined) {
       const baseline = await baselineFor(o, suites, schemata.kernel)
       const run = await runSuites({
-        suites, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
+        suites, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
         results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
       })
       if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
       const c = classify(run, baseline)
-      r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, runMs: run.ms, mode: 'schemata' })
+      r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, runMs: run.ms, mode: 'schemata', selection: byCoverage ? 'coverage' : 'suite-file' })
       if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
     } else {
       pristine ??= await pristineKernel(o)
@@ -430,12 +447,12 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
           const kernel = await snapshotKernel(ws, path.join(ws.dir, 'kernel-mutant'))
           await restore()
           const run = await runSuites({
-            suites, kernel, kernelArgs: [], bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
+            suites, kernel, kernelArgs: [], filter, bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
             results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
           })
           if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
           const c = classify(run, baseline)
-          r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, buildMs: b.ms, runMs: run.ms, mode: 'patch' })
+          r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, buildMs: b.ms, runMs: run.ms, mode: 'patch', selection: byCoverage ? 'coverage' : 'suite-file' })
           if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
         }
       } finally {

@@ -199,3 +199,42 @@ describe('mutate: schemata', () => {
     expect(() => applySchemata(GROUP_C.replace('container_users != 1', 'x'), ms)).toThrow(/changed under the site/)
   })
 })
+
+describe('mutate: coverage picks the tests', () => {
+  it('a check whose error path no test takes is no-test; one taken runs only the tests that take it', async () => {
+    const { CoverageIndex, testsPattern } = await import('../../harness/mutate/coverage.js')
+    const line = (n: number, count: number, tests: number[]) => [String(n), { count, tests }] as const
+    const data = {
+      format: 'vfio-conform-coverage/1' as const,
+      generated: '',
+      kernel: { id: 'k', release: 'r', tree: '/t', objDir: '/o', gcov: 'gcov-12' },
+      tests: [
+        { name: '(boot)', file: '', guest: 'g' },
+        { name: 'k/default/intel-iommu > UNSET_CONTAINER with none set is EINVAL, and EBUSY', file: 'suites/legacy-group.test.ts', guest: 'g' },
+        { name: 'k/default/intel-iommu > the ownership model > sequences', file: 'suites/ownership-model.test.ts', guest: 'g' },
+      ],
+      files: {
+        'drivers/vfio/group.c': {
+          // if (!vfio_group_has_iommu) { ret = -EINVAL; goto } never taken; the EBUSY branch taken by test 1 and 2.
+          lines: Object.fromEntries([line(11, 5, [1, 2]), line(12, 0, []), line(13, 0, []), line(17, 3, [1, 2]), line(18, 2, [1, 2]), line(19, 2, [1, 2]), line(59, 0, [])]),
+          functions: {},
+          branches: {},
+        },
+      },
+    }
+    const idx = new CoverageIndex(data, async () => GROUP_C)
+    const sites = findSites('drivers/vfio/group.c', GROUP_C)
+    expect(await idx.siteTests(sites[0]!)).toMatchObject({ status: 'not reached' })
+    expect(await idx.siteTests(sites[1]!)).toMatchObject({
+      status: 'reached',
+      suites: ['legacy-group', 'ownership-model'],
+      tests: ['UNSET_CONTAINER with none set is EINVAL, and EBUSY', 'the ownership model > sequences'],
+    })
+    expect(await idx.siteTests(sites[5]!)).toMatchObject({ status: 'not reached' })
+    expect((await idx.siteTests({ ...sites[1]!, file: 'drivers/vfio/other.c' })).status).toBe('unknown')
+    const re = new RegExp(testsPattern(['the ownership model > sequences', 'a (b) c']))
+    expect(re.test('k/default/intel-iommu the ownership model sequences')).toBe(true)
+    expect(re.test('k/default/intel-iommu a (b) c')).toBe(true)
+    expect(re.test('k/default/intel-iommu a b c')).toBe(false)
+  })
+})
