@@ -1,6 +1,6 @@
 // The ownership and isolation behaviours the suites cover, numbered as the suite plan lists
 // them (legacy 1-5, iommufd/cdev 6-11, compat 12, mdev 13, privileges 14-15, noiommu 16,
-// accounting 17, hot-plug 18-20), each with the tests that decide it. harness/report/behaviours.ts turns a
+// accounting 17, hot-plug 18-20, resets 21-24), each with the tests that decide it. harness/report/behaviours.ts turns a
 // run's verdicts into one cell per behaviour and kernel x vIOMMU; the reporter writes it as
 // behaviours.md into the run directory and `vfio-conform behaviours` prints it.
 //
@@ -18,6 +18,7 @@ const NOIOMMU = 'suites/noiommu.test.ts'
 const DMA = 'suites/dma-isolation.test.ts'
 const SMOKE = 'suites/cdev-mdev-smoke.test.ts'
 const HOTPLUG = 'suites/hotplug.test.ts'
+const RESETS = 'suites/resets.test.ts'
 
 export const BEHAVIOURS: Behaviour[] = [
   {
@@ -160,5 +161,34 @@ export const BEHAVIOURS: Behaviour[] = [
     area: 'hotplug',
     title: 'hot-remove of a device in use waits for its user (request eventfd or console line); mates stay held; group node, cdev and IOAS go after',
     tests: [{ file: HOTPLUG, test: /^(legacy: hot-remove of a device whose fd is open|legacy: the group node of a hot-added device|iommufd: hot-remove of a bound cdev)/ }],
+  },
+  {
+    id: 21,
+    area: 'resets',
+    title: 'GET_PCI_HOT_RESET_INFO lists exactly the devices a bus reset reaches: group ids (legacy), dev ids with DEV_ID_OWNED only when the caller owns them all (cdev)',
+    tests: [{ file: RESETS, test: /^(GET_PCI_HOT_RESET_INFO lists exactly|cdev: GET_PCI_HOT_RESET_INFO gives dev ids)/ }],
+  },
+  {
+    id: 22,
+    area: 'resets',
+    title: "PCI_HOT_RESET only for the owner of every device it reaches (all group fds, or the caller's iommufd); EINVAL with a group fd missing, another owner, a device off vfio-pci",
+    tests: [
+      {
+        file: RESETS,
+        test: /^(PCI_HOT_RESET succeeds when|PCI_HOT_RESET without the group fd|PCI_HOT_RESET is EINVAL while|PCI_HOT_RESET argument checks|cdev: PCI_HOT_RESET with an empty array|cdev: a device the reset reaches that is not on vfio-pci)/,
+      },
+    ],
+  },
+  {
+    id: 23,
+    area: 'resets',
+    title: 'VFIO_DEVICE_RESET only where the device has a function reset (EINVAL otherwise); no slot or bus reset on the root bus (ENODEV)',
+    tests: [{ file: RESETS, test: /^(VFIO_DEVICE_RESET |a device on the root bus has no slot or bus reset)/ }],
+  },
+  {
+    id: 24,
+    area: 'resets',
+    title: "a hot reset leaves the other devices' fds open and their BARs answering (config space restored)",
+    tests: [{ file: RESETS, test: /^a hot reset leaves the other devices/ }],
   },
 ]

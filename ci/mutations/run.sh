@@ -16,8 +16,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${VFIO_CONFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vfio-conform}
 TREE=$CACHE/mutations/tree
-IOMMU=intel-iommu
-TOPOLOGY=default
+# Where a patch's tests run unless its "# Target:" line names another topology/vIOMMU.
+DEFAULT_TARGET=default/intel-iommu
 GIT=(git -c user.name=vfio-conform -c user.email=vfio-conform@localhost -c commit.gpgsign=false)
 
 log() { printf '[mutations %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -42,11 +42,18 @@ fi
 
 header() { sed -n "s/^# $2: *//p" "$1" | head -1; }   # header <patch> <Key>
 filters=()
+targets=()
 for p in "${patches[@]}"; do
   f=$(header "$p" Filter)
   [[ -n $f ]] || die "$p has no '# Filter:' line"
   filters+=("$f")
+  t=$(header "$p" Target)
+  t=${t:-$DEFAULT_TARGET}
+  [[ $t =~ ^[a-z0-9-]+/[a-z0-9-]+$ ]] || die "$p: '# Target: $t' is not TOPOLOGY/IOMMU"
+  targets+=("$t")
 done
+# The baseline run of a target: "baseline" for the default one (as before), else baseline-TOPOLOGY-IOMMU.
+base_step() { [[ $1 == "$DEFAULT_TARGET" ]] && echo baseline || echo "baseline-${1//\//-}"; }
 
 # ---- the private tree -----------------------------------------------------------------
 # The pristine tree: Debian's linux-source-6.12 as unpacked by `vfio-conform run --kernel
@@ -102,18 +109,19 @@ else
 fi
 log "results under $WORK"
 
-# run <step> <filter>: run the matching tests on the tree as it is now.
+# run <step> <filter> <topology/iommu>: run the matching tests on the tree as it is now.
 run() {
-  local step=$1 filter=$2
-  log "$step: build + boot + run /$filter/"
-  (cd "$ROOT" && node bin/vfio-conform.mjs run --kernel "source:$TREE" --topology "$TOPOLOGY" --iommu "$IOMMU" \
+  local step=$1 filter=$2 target=$3
+  log "$step: build + boot + run /$filter/ on $target"
+  (cd "$ROOT" && node bin/vfio-conform.mjs run --kernel "source:$TREE" --topology "${target%/*}" --iommu "${target#*/}" \
     --filter "$filter" --results "$WORK/$step") >"$WORK/$step.log" 2>&1
   local rc=$?
   log "$step: vfio-conform exit $rc (log $WORK/$step.log)"
   return 0
 }
 
-# verdicts <step> <filter>: "VERDICT<TAB>test name[<TAB>reason]" for every test of the run matching filter.
+# verdicts <step> <filter> <topology/iommu>: "VERDICT<TAB>test name[<TAB>reason]" for every test of
+# the run matching filter.
 verdicts() {
   node -e '
     const fs = require("fs")
@@ -127,7 +135,7 @@ verdicts() {
       if (v.name.includes(target) && re.test(v.name)) console.log(v.verdict + "\t" + test + why)
     }
     for (const e of d.runErrors ?? []) console.log("RUNERROR\t" + String(e).split("\n")[0])
-  ' "$WORK/$1/verdicts.json" "$2" "/$TOPOLOGY/$IOMMU > "
+  ' "$WORK/$1/verdicts.json" "$2" "/$3 > "
 }
 
 # claims <step>: "claim-id<TAB>VERDICT" per claim of the registry on the step's run (one
@@ -149,14 +157,19 @@ splats() {
 }
 
 # ---- baseline -------------------------------------------------------------------------
-union=$(IFS='|'; echo "${filters[*]}")
+# One run per target, of the union of its patches' filters.
 t=$(now)
-run baseline "$union"
+declare -A target_union
+for i in "${!patches[@]}"; do
+  tg=${targets[$i]}
+  target_union[$tg]=${target_union[$tg]:+${target_union[$tg]}|}${filters[$i]}
+done
+for tg in "${!target_union[@]}"; do run "$(base_step "$tg")" "${target_union[$tg]}" "$tg"; done
 base_s=$(( $(now) - t ))
 baseline_ok=1
 declare -A base_verdict
 for i in "${!patches[@]}"; do
-  out=$(verdicts baseline "${filters[$i]}")
+  out=$(verdicts "$(base_step "${targets[$i]}")" "${filters[$i]}" "${targets[$i]}")
   name=$(basename "${patches[$i]}" .patch)
   if [[ -z $out ]] || grep -qv '^PASS' <<<"$out"; then
     baseline_ok=0
@@ -166,13 +179,17 @@ for i in "${!patches[@]}"; do
   fi
 done
 log "baseline: $([[ $baseline_ok = 1 ]] && echo PASS || echo 'NOT PASSING') (${base_s}s)"
-verdicts baseline "$union" | sed 's/^/  baseline: /' >&2
-bs=$(splats baseline); [[ -n $bs ]] && log "baseline console splats: $bs"
-claims baseline | sed 's/^/  baseline claim: /' >&2
+for tg in "${!target_union[@]}"; do
+  step=$(base_step "$tg")
+  verdicts "$step" "${target_union[$tg]}" "$tg" | sed "s/^/  $step: /" >&2
+  bs=$(splats "$step"); [[ -n $bs ]] && log "$step console splats: $bs"
+  claims "$step" | sed "s/^/  $step claim: /" >&2
+done
 # A claim a patch names ("# Claims:") must not be refuted on the unpatched kernel.
-for p in "${patches[@]}"; do
+for i in "${!patches[@]}"; do
+  p=${patches[$i]}
   for c in $(header "$p" Claims); do
-    v=$(claim_verdict baseline "$c")
+    v=$(claim_verdict "$(base_step "${targets[$i]}")" "$c")
     if [[ -z $v || $v == REFUTED ]]; then baseline_ok=0; log "baseline: claim $c is ${v:-missing} on the unpatched kernel"; fi
   done
 done
@@ -181,17 +198,17 @@ done
 declare -A res_verdicts res_result res_time res_splat res_claims
 all_caught=1
 for i in "${!patches[@]}"; do
-  p=${patches[$i]}; name=$(basename "$p" .patch); filter=${filters[$i]}
+  p=${patches[$i]}; name=$(basename "$p" .patch); filter=${filters[$i]}; tg=${targets[$i]}
   t=$(now)
   revert
   if ! git -C "$TREE" apply "$p"; then
     res_result[$name]=APPLY-FAILED; res_verdicts[$name]=-; all_caught=0; continue
   fi
-  run "$name" "$filter"
+  run "$name" "$filter" "$tg"
   revert
   res_time[$name]=$(( $(now) - t ))
-  out=$(verdicts "$name" "$filter")
-  verdicts "$name" "$filter" | sed "s/^/  $name: /" >&2
+  out=$(verdicts "$name" "$filter" "$tg")
+  verdicts "$name" "$filter" "$tg" | sed "s/^/  $name: /" >&2
   res_verdicts[$name]=$(cut -f1 <<<"$out" | grep . | sort | uniq -c | awk '{printf "%s%s x%s", (NR>1?", ":""), $2, $1}')
   [[ -n ${res_verdicts[$name]} ]] || res_verdicts[$name]="no verdicts"
   if [[ -n $out ]] && ! grep -qv '^FAIL' <<<"$out"; then res_result[$name]=OK; else res_result[$name]=NOT-CAUGHT; all_caught=0; fi
@@ -202,7 +219,7 @@ for i in "${!patches[@]}"; do
   if [[ -n $cl ]]; then
     res_claims[$name]=
     for c in $cl; do
-      v=$(claim_verdict "$name" "$c"); b=$(claim_verdict baseline "$c")
+      v=$(claim_verdict "$name" "$c"); b=$(claim_verdict "$(base_step "$tg")" "$c")
       res_claims[$name]+="${res_claims[$name]:+, }$c ${b:-?}->${v:-?}"
       if [[ $v != REFUTED ]]; then res_result[$name]=CLAIM-NOT-FLIPPED; all_caught=0; fi
     done
@@ -213,7 +230,7 @@ done
 
 # ---- table ----------------------------------------------------------------------------
 echo
-echo "Mutation check on source:$TREE, topology $TOPOLOGY, $IOMMU (results: $WORK)"
+echo "Mutation check on source:$TREE, each patch on its target (default $DEFAULT_TARGET) (results: $WORK)"
 echo "setup ${setup_s}s; baseline ${base_s}s: $([[ $baseline_ok = 1 ]] && echo PASS || echo NOT-PASSING)"
 echo
 printf '%-22s | %-64s | %-44s | %-12s | %-12s | %-10s | %5s | %s\n' patch rule tests baseline mutant result time console

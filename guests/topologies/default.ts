@@ -123,6 +123,14 @@ export const defaultTopology: Topology = {
       },
     },
     hotplugSingleton: 'acs-port',
+    // The rp-mix port's bus holds edu and e1000e: one bus reset, one group (no ACS between
+    // the functions). Cross-group resets need functions with ACS (igb, QEMU 8.0+) or noiommu.
+    resetSet: ['mix-edu', 'mix-nic'],
+    noBusReset: 'mf-edu0',
+    // Alone on a root port's bus: pci_parent_bus_reset is its function reset (FLAGS_RESET).
+    functionReset: 'acs-edu',
+    // On the root bus, no FLR, no PM cap: vfio_pci_core_enable finds no reset method.
+    noFunctionReset: 'mf-edu0',
   },
   // amd-iommu forms the same groups as intel-iommu (both use pci_device_group); its own PCI
   // function has none. Under virtio-iommu a group forms when a driver probes (see

@@ -118,6 +118,19 @@ export interface SuiteCast {
   }
   /** A hot-plug slot whose added device is alone in its group. */
   hotplugSingleton?: string
+  /**
+   * `test` or `host-driver` devices that one PCI hot reset reaches together: every device on
+   * one bus below a port or bridge (vfio_pci_for_each_slot_or_bus), at least two. Whether
+   * they are one IOMMU group or several is the kernel's grouping (expectedGroups; the reset
+   * suite reads it from the guest): a missing group fd or another owner exists only with several.
+   */
+  resetSet?: string[]
+  /** A `test` device on the root bus: no slot or bus reset reaches it (pci_bus_reset needs bus->self). */
+  noBusReset?: string
+  /** A `test` device with a function reset of its own (VFIO_DEVICE_FLAGS_RESET). */
+  functionReset?: string
+  /** A `test` device without one (no FLR or PM reset, and not alone on a resettable bus). */
+  noFunctionReset?: string
 }
 
 /** Functions that q35 always creates, even with -nodefaults; they have groups too. */
