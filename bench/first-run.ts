@@ -13,7 +13,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { commandSpec, opt, parseOptions } from '../harness/cli/options.js'
 import { printAndRecord } from '../harness/report/measurements-file.js'
 import { countVerdicts, type TestVerdict } from '../harness/report/verdict.js'
 
@@ -58,8 +58,10 @@ export function kernelBuildSeconds(log: string): number[] {
   return [...log.matchAll(/kernel \S+: built \S+ in (\d+) s/g)].map((m) => Number(m[1]))
 }
 
+export const BENCH_FIRST_RUN_SPEC = commandSpec('bench --first-run', { 'no-record': opt.flag(), keep: opt.flag(), dir: opt.path() })
+
 export async function benchFirstRun(argv: string[], command = `vfio-conform bench --first-run ${argv.join(' ')}`.trim()): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'no-record': { type: 'boolean' }, keep: { type: 'boolean' }, dir: { type: 'string' } }, strict: true })
+  const { values } = parseOptions(BENCH_FIRST_RUN_SPEC, argv)
   const base = await mkdtemp(path.join(values.dir ?? os.tmpdir(), 'vfio-conform-first-run-'))
   const plan = firstRunPlan(base)
   const head = (await execa('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).stdout.trim()

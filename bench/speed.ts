@@ -22,7 +22,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { commandSpec, kernelOption, opt, parseOptions } from '../harness/cli/options.js'
 import { compareVerdicts, identical, readVerdicts, renderComparison } from '../harness/report/compare-verdicts.js'
 import type { TestVerdict } from '../harness/report/verdict.js'
 import { printAndRecord } from '../harness/report/measurements-file.js'
@@ -131,12 +131,10 @@ async function runVariant(v: Variant, kernels: string[]): Promise<RunFigures> {
   return figures(v.name, wall, r.exitCode, verdicts, targets)
 }
 
+export const BENCH_SPEED_SPEC = commandSpec('bench --speed', { kernel: opt.many(kernelOption()), smp: opt.flag(), against: opt.path(), 'no-record': opt.flag() })
+
 export async function benchSpeed(argv: string[], command = `vfio-conform bench --speed ${argv.join(' ')}`.trim()): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { kernel: { type: 'string', multiple: true }, smp: { type: 'boolean' }, against: { type: 'string' }, 'no-record': { type: 'boolean' } },
-    strict: true,
-  })
+  const { values } = parseOptions(BENCH_SPEED_SPEC, argv)
   const variants: Variant[] = [
     { name: 'one-at-a-time', env: { VFIO_CONFORM_CONCURRENCY: '1' } },
     { name: 'at-once', env: {} },

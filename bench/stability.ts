@@ -12,7 +12,9 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TestVerdict } from '../harness/report/verdict.js'
 import { countsText } from '../harness/report/repeat.js'
-import { printAndRecord, recordFlag } from '../harness/report/measurements-file.js'
+import { printAndRecord } from '../harness/report/measurements-file.js'
+import { commandSpec, opt, parseOptions } from '../harness/cli/options.js'
+import { RUN_SPEC } from '../harness/cli/run-options.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -45,15 +47,17 @@ export function stabilityFigures(m: Merged): string[] {
   return out
 }
 
+/** N runs (at least two, to compare); what follows `--` is checked as `run`'s options. */
+export const BENCH_STABILITY_SPEC = commandSpec('bench --stability', { 'no-record': opt.flag() }, { name: 'N', check: { kind: 'int', min: 2, max: 100 }, min: 0, max: 1 })
+
 export async function benchStability(args: string[], command = `vfio-conform bench --stability ${args.join(' ')}`.trim()): Promise<number> {
   const sep = args.indexOf('--')
-  const { record, rest: own } = recordFlag(sep < 0 ? args : args.slice(0, sep))
+  // Everything checked before the first run: N, and the run options after "--".
+  const { values, positionals } = parseOptions(BENCH_STABILITY_SPEC, sep < 0 ? args : args.slice(0, sep))
+  const record = !values['no-record']
   const runArgs = sep < 0 ? [] : args.slice(sep + 1)
-  const n = own[0] === undefined ? 10 : Number(own[0])
-  if (!Number.isInteger(n) || n < 2) {
-    console.error(`bench --stability: N must be a whole number >= 2, not "${own[0]}"`)
-    return 2
-  }
+  const n = Number(positionals[0] ?? 10)
+  parseOptions(RUN_SPEC, runArgs)
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vfio-conform-stability-'))
   const t0 = Date.now()
   const r = await execa('node', [path.join(ROOT, 'bin/vfio-conform.mjs'), 'run', '--repeat', String(n), '--repeat-boot', '--results', dir, ...runArgs], {

@@ -4,6 +4,11 @@
 // `vfio-conform bench --first-run`: bench/first-run.ts (README's first command, no caches).
 // Each writes its figures into its section of docs/measurements.md (--no-record: print only).
 import { benchBoot } from '../../bench/boot.js'
+import { kernelSpecProblem } from '../kernel/resolve.js'
+import { commandSpec, opt, parseOptions } from './options.js'
+
+/** `bench [--no-record] [KERNEL...]`: the kernels to boot (default bench/boot.ts's). */
+export const BENCH_SPEC = commandSpec('bench', { 'no-record': opt.flag() }, { name: 'KERNEL...', check: { kind: 'kernel', check: kernelSpecProblem }, min: 0, max: Infinity })
 
 export async function benchCommand(args: string[]): Promise<number> {
   if (args[0] === '--stability') {
@@ -18,5 +23,6 @@ export async function benchCommand(args: string[]): Promise<number> {
     const { benchSpeed } = await import('../../bench/speed.js')
     return benchSpeed(args.slice(1))
   }
+  parseOptions(BENCH_SPEC, args)
   return benchBoot(args)
 }

@@ -20,8 +20,8 @@ import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
-import { confirmPattern, failedEveryRound, ownName, parseConfirm, roundsText } from '../gate/confirm.js'
+import { CONFIRM_MAX, confirmPattern, DEFAULT_CONFIRM, failedEveryRound, ownName, roundsText } from '../gate/confirm.js'
+import { commandSpec, iommuOption, opt, parseOptions, topologyOption } from './options.js'
 import { IOMMU_MODELS, isIommuModel, TOPOLOGIES } from '../../guests/topologies/index.js'
 import { selectedVerdicts, selectionPattern, testId } from '../gate/compare.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
@@ -224,22 +224,19 @@ interface BisectRunOptions {
   help: boolean
 }
 
+export const BISECT_RUN_SPEC = commandSpec('bisect-run', {
+  tree: opt.path(),
+  test: opt.many(opt.regex()),
+  topology: topologyOption(),
+  iommu: iommuOption(),
+  compat: opt.flag(),
+  results: opt.path(),
+  confirm: opt.int(0, CONFIRM_MAX),
+  help: { ...opt.flag(), short: 'h' },
+})
+
 function parseBisectRunArgs(args: string[]): BisectRunOptions {
-  const { values } = parseArgs({
-    args,
-    options: {
-      tree: { type: 'string' },
-      test: { type: 'string', multiple: true },
-      topology: { type: 'string', multiple: true },
-      iommu: { type: 'string', multiple: true },
-      compat: { type: 'boolean' },
-      results: { type: 'string' },
-      confirm: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: false,
-  })
+  const { values } = parseOptions(BISECT_RUN_SPEC, args)
   return {
     tree: values.tree ?? process.cwd(),
     tests: values.test ?? [],
@@ -247,7 +244,7 @@ function parseBisectRunArgs(args: string[]): BisectRunOptions {
     iommus: values.iommu ?? [],
     compat: values.compat ?? false,
     results: values.results,
-    confirm: parseConfirm(values.confirm),
+    confirm: values.confirm ?? DEFAULT_CONFIRM,
     help: values.help ?? false,
   }
 }
@@ -345,7 +342,7 @@ export async function bisectRunCommand(args: string[]): Promise<number> {
     return finish(confirmBisectOutcome(outcome, failed, confirm.results?.verdicts ?? [], opts.confirm))
   } catch (e) {
     if (isUsage(e)) {
-      console.error(`vfio-conform bisect-run: ${(e as Error).message}`)
+      console.error(`vfio-conform ${(e as Error).message.startsWith('bisect-run: ') ? '' : 'bisect-run: '}${(e as Error).message}`)
       return finish(bisectOutcome({ stage: 'usage', reason: (e as Error).message }))
     }
     if (e instanceof HarnessError) {

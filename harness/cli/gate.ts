@@ -7,7 +7,6 @@
 // with no base verdict), or the series does not apply; 2 bad usage (via main's handler).
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import {
   compareRuns,
   gateExitCode,
@@ -33,7 +32,8 @@ import { exists, withLock } from '../util/cache.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { checkPatterns, checkTargets, runSuitesInChild } from './bisect-run.js'
-import { applyConfirmation, confirmPattern, parseConfirm } from '../gate/confirm.js'
+import { applyConfirmation, CONFIRM_MAX, confirmPattern, DEFAULT_CONFIRM } from '../gate/confirm.js'
+import { commandSpec, iommuOption, opt, parseOptions, topologyOption } from './options.js'
 
 export const GATE_HELP = `  vfio-conform gate --tree DIR --base REV --series FILE.mbox [--test PATTERN]... [--topology NAME]...
                     [--iommu MODEL]... [--compat] [--results DIR] [--confirm K]
@@ -63,23 +63,20 @@ interface GateOptions {
   confirm: number
 }
 
+export const GATE_SPEC = commandSpec('gate', {
+  tree: opt.path(),
+  base: opt.text('a git revision, resolved in --tree before anything is built'),
+  series: opt.path(),
+  test: opt.many(opt.regex()),
+  topology: topologyOption(),
+  iommu: iommuOption(),
+  compat: opt.flag(),
+  results: opt.path(),
+  confirm: opt.int(0, CONFIRM_MAX),
+})
+
 function parseGateArgs(args: string[]): GateOptions {
-  const { values } = parseArgs({
-    args,
-    options: {
-      tree: { type: 'string' },
-      base: { type: 'string' },
-      series: { type: 'string' },
-      test: { type: 'string', multiple: true },
-      topology: { type: 'string', multiple: true },
-      iommu: { type: 'string', multiple: true },
-      compat: { type: 'boolean' },
-      results: { type: 'string' },
-      confirm: { type: 'string' },
-    },
-    strict: true,
-    allowPositionals: false,
-  })
+  const { values } = parseOptions(GATE_SPEC, args)
   const missing = (['tree', 'base', 'series'] as const).filter((k) => !values[k])
   if (missing.length) throw new UsageError(`gate needs ${missing.map((k) => '--' + k).join(', ')} (try --help)`)
   return {
@@ -91,7 +88,7 @@ function parseGateArgs(args: string[]): GateOptions {
     iommus: values.iommu ?? [],
     compat: values.compat ?? false,
     results: values.results,
-    confirm: parseConfirm(values.confirm),
+    confirm: values.confirm ?? DEFAULT_CONFIRM,
   }
 }
 

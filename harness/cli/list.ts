@@ -3,13 +3,12 @@
 // and needs no kernel or QEMU: the suites' tests are collected by vitest against stand-in
 // targets (harness/rules/collect.ts).
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import type { Registries } from '../registries.js'
 import { EXIT } from '../report/verdict.js'
 import { buildCatalogue, filterSubject, renderCatalogueJson, renderCatalogueText } from '../rules/catalogue.js'
 import { collectSuiteTests } from '../rules/collect.js'
 import { readMutations } from '../rules/mutations.js'
-import { UsageError } from '../util/errors.js'
+import { commandSpec, opt, parseOptions } from './options.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -22,16 +21,11 @@ export const LIST_HELP = `  vfio-conform list [--filter PATTERN] [--json]
       (groups, hot-plug slots) are listed for every topology and vIOMMU model it is meant
       for, the upstream selftests as a kernel built from source has them.`
 
+export const LIST_SPEC = commandSpec('list', { filter: opt.regex(), json: opt.flag() })
+
 export async function listCommand(args: string[], reg: Pick<Registries, 'behaviours' | 'claims'>): Promise<number> {
-  const { values } = parseArgs({ args, options: { filter: { type: 'string' }, json: { type: 'boolean' } }, strict: true })
-  let filter: RegExp | undefined
-  if (values.filter !== undefined) {
-    try {
-      filter = new RegExp(values.filter)
-    } catch (e) {
-      throw new UsageError(`--filter "${values.filter}": not a regular expression (${(e as Error).message})`)
-    }
-  }
+  const { values } = parseOptions(LIST_SPEC, args)
+  const filter = values.filter === undefined ? undefined : new RegExp(values.filter)
   const [tests, mutations] = await Promise.all([collectSuiteTests(), readMutations(ROOT)])
   const all = buildCatalogue(tests, { behaviours: reg.behaviours, claims: reg.claims, mutations })
   const catalogue = filter ? { ...all, rules: all.rules.filter((r) => filter.test(filterSubject(r.name))) } : all

@@ -4,7 +4,6 @@
 import { readFile } from 'node:fs/promises'
 import { constants } from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, IOMMU_MODELS, isIommuModel, TOPOLOGIES } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
@@ -27,11 +26,13 @@ import { REPORT_HELP, reportCommand } from './report.js'
 import { BISECT_RUN_HELP, bisectRunCommand } from './bisect-run.js'
 import { GATE_HELP, gateCommand } from './gate.js'
 import { LIST_HELP, listCommand } from './list.js'
+import { commandSpec, parseOptions, type OptionValues } from './options.js'
+import { MODEL_SPEC, RUN_OPTIONS, RUN_SPEC } from './run-options.js'
 import { MUTATE_HELP, mutateCommand } from './mutate.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-const help = (reg: Registries) => `vfio-conform: VFIO / iommufd conformance on real kernels in QEMU guests
+export const help = (reg: Registries) => `vfio-conform: VFIO / iommufd conformance on real kernels in QEMU guests
 
 Usage:
   vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
@@ -84,6 +85,9 @@ bisect-run: 0 good, 1 bad, 125 skip, 128 abort (bad usage stops git bisect).
 Environment: VFIO_CONFORM_CACHE (cache dir, default $XDG_CACHE_HOME/vfio-conform),
 VFIO_CONFORM_QEMU (QEMU binary), VFIO_CONFORM_ACCEL=tcg (never use KVM).`
 
+const SETUP_SPEC = commandSpec('setup', {})
+const KERNELS_SPEC = commandSpec('kernels', {})
+
 /**
  * The command line; `registries` are the suites' (suites/registries.ts, passed in by
  * bin/vfio-conform.mjs): the harness does not import suites/.
@@ -95,6 +99,7 @@ export async function main(argv: string[], registries: Registries): Promise<numb
       case 'run':
         return await runCommand(rest, registries)
       case 'setup':
+        parseOptions(SETUP_SPEC, rest)
         // Everything the default set needs, kernel builds included (npm test builds one).
         await ensureHostPackages()
         if (kernelSpecsFromEnv(DEFAULT_KERNELS).some(isSourceSpec)) await ensureBuildPackages()
@@ -102,6 +107,7 @@ export async function main(argv: string[], registries: Registries): Promise<numb
         console.log('vfio-conform: host ready')
         return EXIT.ok
       case 'kernels':
+        parseOptions(KERNELS_SPEC, rest)
         return await kernelsCommand()
       case 'claims':
         return await claimsCommand(rest, registries)
@@ -161,48 +167,18 @@ function reportTopLevel(e: unknown): number {
 }
 
 async function runCommand(args: string[], registries: Registries): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      kernel: { type: 'string', multiple: true },
-      topology: { type: 'string', multiple: true },
-      iommu: { type: 'string', multiple: true },
-      filter: { type: 'string' },
-      suite: { type: 'string', multiple: true },
-      bail: { type: 'boolean' },
-      'kernel-arg': { type: 'string', multiple: true },
-      results: { type: 'string' },
-      tcg: { type: 'boolean' },
-      matrix: { type: 'boolean' },
-      repeat: { type: 'string' },
-      'repeat-boot': { type: 'boolean' },
-      'allow-flaky': { type: 'string', multiple: true },
-    },
-    strict: true,
-  }).valueOf() as {
-    values: {
-      kernel?: string[]; topology?: string[]; iommu?: string[]; filter?: string; suite?: string[]; bail?: boolean; 'kernel-arg'?: string[]; results?: string; tcg?: boolean; matrix?: boolean
-      repeat?: string; 'repeat-boot'?: boolean; 'allow-flaky'?: string[]
-    }
-  }
-  const repeat = values.repeat === undefined ? 1 : Number(values.repeat)
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) throw new UsageError(`--repeat takes a whole number 1..1000, not "${values.repeat}"`)
+  return runWith(parseOptions(RUN_SPEC, args).values, registries)
+}
+
+async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Registries): Promise<number> {
+  const repeat = values.repeat ?? 1
   if (values['repeat-boot'] && values.repeat === undefined) throw new UsageError('--repeat-boot needs --repeat N (the number of runs)')
-  for (const p of values['allow-flaky'] ?? []) {
-    try {
-      new RegExp(p)
-    } catch (e) {
-      throw new UsageError(`--allow-flaky "${p}": not a regular expression (${(e as Error).message})`)
-    }
-  }
   if (values['allow-flaky']?.length) process.env[ALLOW_FLAKY_ENV] = JSON.stringify(values['allow-flaky'])
   if (values.matrix && values.kernel?.length) throw new UsageError('--matrix and --kernel exclude each other (--matrix is the test set)')
   stopEverythingOnSignal()
   const kernels = values.kernel?.length ? values.kernel : values.matrix ? DEFAULT_KERNELS : MAIN_JOB_KERNELS
   // The main job runs a shorter ownership-model budget (see MAIN_JOB_MODEL_RUNS).
   if (kernels === MAIN_JOB_KERNELS) process.env.VFIO_CONFORM_MODEL_RUNS ??= String(MAIN_JOB_MODEL_RUNS)
-  for (const t of values.topology ?? []) if (!TOPOLOGIES[t]) throw new UsageError(`unknown topology "${t}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
-  for (const m of values.iommu ?? []) if (!isIommuModel(m)) throw new UsageError(`unknown vIOMMU model "${m}" (known: ${IOMMU_MODELS.join(', ')})`)
   if (values.tcg) process.env.VFIO_CONFORM_ACCEL = 'tcg'
   const suiteFiles = await suiteFilesFor(values.suite ?? [])
   for (const a of values['kernel-arg'] ?? []) if (!/^[\w.-]+(=\S+)?$/.test(a)) throw new UsageError(`--kernel-arg "${a}": one kernel parameter (name or name=value, no spaces)`)
@@ -309,9 +285,10 @@ function stopEverythingOnSignal(): void {
   process.on('SIGTERM', onSignal)
 }
 
+export const COMPARE_SPEC = commandSpec('compare', {}, { name: 'OLD NEW (results directories or verdicts.json files)', check: { kind: 'path' }, min: 2, max: 2 })
+
 async function compareCommand(args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true })
-  if (positionals.length !== 2) throw new UsageError('compare takes two results directories (or verdicts.json files): OLD NEW')
+  const { positionals } = parseOptions(COMPARE_SPEC, args)
   const { compareVerdicts, identical, readVerdicts, renderComparison } = await import('../report/compare-verdicts.js')
   const [a, b] = await Promise.all(positionals.map((p) => readVerdicts(p).catch((e: Error) => Promise.reject(new UsageError(e.message)))))
   const c = compareVerdicts(a!, b!)
@@ -343,19 +320,10 @@ function printMergedRounds(m: MergedRuns, rounds: RoundRun[]): void {
  * test alone (suites/ownership-model.test.ts) with that budget; a seed replays a run.
  */
 async function modelCommand(args: string[], registries: Registries): Promise<number> {
-  const rest: string[] = []
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!
-    const m = /^--(seed|runs|steps)(?:=(.*))?$/.exec(a)
-    if (!m) {
-      rest.push(a)
-      continue
-    }
-    const v = m[2] ?? args[++i]
-    if (v === undefined || !/^-?\d+$/.test(v)) throw new UsageError(`model: --${m[1]} takes a whole number, not "${v ?? ''}"`)
-    process.env[`VFIO_CONFORM_MODEL_${m[1]!.toUpperCase()}`] = v
-  }
-  if (rest.includes('--filter')) throw new UsageError('model: --filter is the model test itself; use run --filter for other tests')
+  if (args.some((a) => a === '--filter' || a.startsWith('--filter='))) throw new UsageError('model: --filter is the model test itself; use run --filter for other tests')
+  const { values } = parseOptions(MODEL_SPEC, args)
+  const { seed, runs, steps, ...run } = values
+  for (const [k, v] of Object.entries({ seed, runs, steps })) if (v !== undefined) process.env[`VFIO_CONFORM_MODEL_${k.toUpperCase()}`] = String(v)
   process.env.VFIO_CONFORM_MODEL_RUNS ??= String(NPM_TEST_BUDGET.runs)
-  return runCommand([...rest, '--filter', 'ownership model'], registries)
+  return runWith({ ...run, filter: 'ownership model' }, registries)
 }

@@ -2,12 +2,12 @@
 import { writeFile, mkdir, readFile } from 'node:fs/promises'
 import { CoverageIndex, loadCoverage } from '../mutate/coverage.js'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import { constants } from 'node:os'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { EXIT } from '../report/verdict.js'
 import { UsageError } from '../util/errors.js'
+import { commandSpec, kernelOption, opt, parseOptions } from './options.js'
 import { progress } from '../util/log.js'
 import { MAIN_JOB_KERNELS } from '../kernel/resolve.js'
 import { CORE_FILES, DEFAULT_SAMPLES, NOT_PRODUCT, fileGlobs, parseSampleSpec, sample, siteMatches } from '../mutate/select.js'
@@ -57,31 +57,27 @@ async function selectTargets(ws: Workspace, globs: string[], samples: string[], 
   return out
 }
 
+export const MUTATE_SPEC = commandSpec('mutate', {
+  kernel: kernelOption(),
+  sites: opt.many(opt.text('a glob of kernel C files, matched against the tree (no match: exit 2 before a build)')),
+  sample: opt.many(opt.text('GLOB=N, checked by parseSampleSpec before anything runs')),
+  seed: opt.int(-(2 ** 31), 2 ** 31 - 1),
+  budget: opt.number(0.1, 100_000),
+  fresh: opt.flag(),
+  'rerun-survivors': opt.flag(),
+  mode: opt.enumOf(() => ['schemata', 'patch']),
+  coverage: opt.path(),
+  list: opt.flag(),
+  'report-only': opt.flag(),
+  report: opt.path(),
+})
+
 export async function mutateCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      kernel: { type: 'string' },
-      sites: { type: 'string', multiple: true },
-      sample: { type: 'string', multiple: true },
-      seed: { type: 'string' },
-      budget: { type: 'string' },
-      fresh: { type: 'boolean' },
-      'rerun-survivors': { type: 'boolean' },
-      mode: { type: 'string' },
-      coverage: { type: 'string' },
-      list: { type: 'boolean' },
-      'report-only': { type: 'boolean' },
-      report: { type: 'string' },
-    },
-    strict: true,
-  })
+  const { values } = parseOptions(MUTATE_SPEC, args)
   const spec = values.kernel ?? MAIN_JOB_KERNELS[0]!
   if (!/^(debian-source|source):/.test(spec)) throw new UsageError(`mutate --kernel ${spec}: the sweep mutates a kernel source tree: use debian-source:... or source:...`)
-  const budget = values.budget === undefined ? undefined : Number(values.budget)
-  if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) throw new UsageError(`--budget takes minutes (a positive number), not "${values.budget}"`)
-  const seed = values.seed === undefined ? 1 : Number(values.seed)
-  if (!Number.isInteger(seed)) throw new UsageError(`--seed takes a whole number, not "${values.seed}"`)
+  const budget = values.budget
+  const seed = values.seed ?? 1
   for (const s of values.sample ?? []) {
     try {
       parseSampleSpec(s)
@@ -90,7 +86,6 @@ export async function mutateCommand(args: string[]): Promise<number> {
     }
   }
   const mode = (values.mode ?? 'schemata') as SweepMode
-  if (mode !== 'schemata' && mode !== 'patch') throw new UsageError(`--mode takes schemata or patch, not "${values.mode}"`)
   const explicit = !!(values.sites?.length || values.sample?.length)
   const globs = explicit ? (values.sites ?? []) : CORE_FILES
   const samples = explicit ? (values.sample ?? []) : DEFAULT_SAMPLES

@@ -1,11 +1,10 @@
 // `vfio-conform report`: a finished run's verdicts as KTAP, JUnit XML and KCIDB JSON files
 // (harness/report/formats/). Reads verdicts.json and targets.json; runs no test.
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import { readRunResults } from '../claims/results.js'
-import { isReportFormat, REPORT_FILES, REPORT_FORMATS, writeReports, type ReportFormat, type ReportRegistries } from '../report/formats/index.js'
+import { isReportFormat, REPORT_FILES, REPORT_FORMATS, writeReports, type ReportRegistries } from '../report/formats/index.js'
 import { EXIT } from '../report/verdict.js'
-import { UsageError } from '../util/errors.js'
+import { commandSpec, opt, parseOptions } from './options.js'
 
 export const REPORT_HELP = `  vfio-conform report [--results DIR] [--format ${REPORT_FORMATS.join('|')}]... [--out DIR]
       Write a finished run's verdicts as ${REPORT_FORMATS.map((f) => REPORT_FILES[f]).join(', ')}:
@@ -14,21 +13,15 @@ export const REPORT_HELP = `  vfio-conform report [--results DIR] [--format ${RE
       vfio-conform-results/latest). --format picks formats (repeatable; default all); --out
       is where the files go (default the results directory). Prints the paths written.`
 
+export const REPORT_SPEC = commandSpec('report', {
+  results: opt.path(),
+  format: opt.many(opt.enumOf(() => REPORT_FORMATS)),
+  out: opt.path(),
+})
+
 export async function reportCommand(args: string[], reg: ReportRegistries): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      results: { type: 'string' },
-      format: { type: 'string', multiple: true },
-      out: { type: 'string' },
-    },
-    strict: true,
-  })
-  const formats: ReportFormat[] = []
-  for (const f of values.format ?? REPORT_FORMATS) {
-    if (!isReportFormat(f)) throw new UsageError(`unknown report format "${f}" (known: ${REPORT_FORMATS.join(', ')})`)
-    formats.push(f)
-  }
+  const { values } = parseOptions(REPORT_SPEC, args)
+  const formats = (values.format ?? REPORT_FORMATS).filter(isReportFormat)
   const run = await readRunResults(values.results ?? path.join('vfio-conform-results', 'latest'))
   if (run.targetsNote) console.error(`vfio-conform: note: ${run.targetsNote}`)
   const written = await writeReports(run, values.out ?? run.dir, reg, formats)

@@ -12,13 +12,8 @@ import { testId, type Confirmation, type GateComparison, type TestChange } from 
 /** Default K of `gate --confirm K` and `bisect-run --confirm K`. */
 export const DEFAULT_CONFIRM = 3
 
-/** --confirm K: a whole number 0..20 (0: blame a single FAIL), default DEFAULT_CONFIRM. */
-export function parseConfirm(v: string | undefined): number {
-  if (v === undefined) return DEFAULT_CONFIRM
-  const k = Number(v)
-  if (!Number.isInteger(k) || k < 0 || k > 20) throw new UsageError(`--confirm takes a whole number 0..20, not "${v}"`)
-  return k
-}
+/** --confirm K takes 0..CONFIRM_MAX (0: blame a single FAIL); default DEFAULT_CONFIRM. */
+export const CONFIRM_MAX = 20
 
 export { ownName }
 

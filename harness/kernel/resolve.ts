@@ -1,5 +1,5 @@
 // Kernel specs from the CLI or VFIO_CONFORM_KERNELS -> KernelBuilds.
-import { isIommuModel, type IommuModel } from '../../guests/viommus/index.js'
+import { IOMMU_MODELS, isIommuModel, type IommuModel } from '../../guests/viommus/index.js'
 import { UsageError } from '../util/errors.js'
 import { debianKernel } from './debian.js'
 import type { KernelBuild } from './kernel-build.js'
@@ -80,4 +80,23 @@ export function splitKernelEntry(entry: string): { spec: string; iommus?: IommuM
   const models = entry.slice(at + 1).split('+')
   if (!models.length || !models.every(isIommuModel)) return { spec: entry }
   return { spec: entry.slice(0, at), iommus: models as IommuModel[] }
+}
+
+const SPEC_KINDS = ['debian', 'path', 'source', 'debian-source']
+
+/**
+ * What is wrong with a kernel entry's syntax (kind, a value after the colon, the vIOMMU
+ * suffix), or undefined: checked before anything is fetched. Whether the version exists or
+ * the file is a kernel is the provider's to say.
+ */
+export function kernelSpecProblem(entry: string): string | undefined {
+  const i = entry.indexOf(':')
+  const kind = i < 0 ? '' : entry.slice(0, i)
+  if (!SPEC_KINDS.includes(kind)) return `"${entry}" is not a kernel spec: use ${KERNEL_SPEC_HELP}`
+  const { spec } = splitKernelEntry(entry)
+  const at = spec.lastIndexOf('@')
+  // "debian:bookworm@foo": a suffix that names no vIOMMU model (paths may hold an "@").
+  if (at > i && kind !== 'path' && kind !== 'source') return `"${entry}": "${spec.slice(at + 1)}" is not a vIOMMU model (known: ${IOMMU_MODELS.join(', ')})`
+  if (spec.slice(i + 1).split(',')[0]!.trim() === '') return `"${entry}" names no ${kind === 'debian' || kind === 'debian-source' ? 'version or suite' : 'path'}`
+  return undefined
 }

@@ -258,3 +258,27 @@ describe('vfio-conform run with bad input: exit 2, one line, nothing started', (
     expectUsageError(r, ['frobnicate'])
   })
 })
+
+// The other subcommands' values, as the CLI meets them (every option is walked in-process by
+// cli-options.test.ts): refused before a host check, a download, a build or a boot.
+describe('other subcommands with bad values: exit 2, one line naming the option, nothing started', () => {
+  test('model --runs -3 (it used to boot four guests and report the model as FAIL "null")', async () => {
+    const r = await runCli('model-runs', ['model', '--runs', '-3', ...ONE_GUEST])
+    expectUsageError(r, ['--runs', '-3'])
+  })
+
+  test('model --steps 0 and --seed 1.5', async () => {
+    expectUsageError(await runCli('model-steps', ['model', '--steps', '0', ...ONE_GUEST]), ['--steps'])
+    expectUsageError(await runCli('model-seed', ['model', '--seed', '1.5', ...ONE_GUEST]), ['--seed'])
+  })
+
+  test('run --repeat 0 and --kernel with no version', async () => {
+    expectUsageError(await runCli('run-repeat', ['run', '--repeat', '0', ...ONE_GUEST]), ['--repeat'])
+    expectUsageError(await runCli('run-kernel', ['run', '--kernel', 'debian:', ...ONE_GUEST]), ['--kernel'])
+  })
+
+  test('gate --confirm 21', async () => {
+    const r = await runCli('gate-confirm', ['gate', '--tree', tmp, '--base', 'HEAD', '--series', path.join(tmp, 'none.mbox'), '--confirm', '21'])
+    expectUsageError(r, ['--confirm', '21'])
+  })
+})

@@ -2,7 +2,9 @@
 // only when it comes back in every confirmation round on head and in none on base.
 import { describe, expect, test } from 'vitest'
 import { compareRuns, gateExitCode, renderGateReport, vitestMatchName, type RunSide } from '../../harness/gate/compare.js'
-import { applyConfirmation, confirmPattern, parseConfirm } from '../../harness/gate/confirm.js'
+import { applyConfirmation, confirmPattern } from '../../harness/gate/confirm.js'
+import { GATE_SPEC } from '../../harness/cli/gate.js'
+import { parseOptions } from '../../harness/cli/options.js'
 import { confirmBisectOutcome } from '../../harness/cli/bisect-run.js'
 import { mergeRounds } from '../../harness/report/repeat.js'
 import type { TestVerdict, Verdict } from '../../harness/report/verdict.js'
@@ -63,10 +65,11 @@ describe('gate --confirm', () => {
   })
 
   test('--confirm takes 0..20', () => {
-    expect(parseConfirm(undefined)).toBe(3)
-    expect(parseConfirm('0')).toBe(0)
-    expect(() => parseConfirm('-1')).toThrow(/0\.\.20/)
-    expect(() => parseConfirm('x')).toThrow(/0\.\.20/)
+    const confirm = (v: string) => parseOptions(GATE_SPEC, ['--confirm', v]).values.confirm
+    expect(confirm('0')).toBe(0)
+    expect(confirm('20')).toBe(20)
+    expect(() => confirm('-1')).toThrow(/--confirm.*0\.\.20/)
+    expect(() => confirm('x')).toThrow(/--confirm.*0\.\.20/)
   })
 })
 
