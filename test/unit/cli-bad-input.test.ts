@@ -79,6 +79,9 @@ async function processesMentioning(needle: string, except: number[] = []): Promi
   for (const pid of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid || except.includes(Number(pid))) continue
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    // The CLI itself, and its children between fork and exec (they show its command line
+    // until they exec): not something the CLI started.
+    if (cmdline.startsWith(`${process.execPath}\0${CLI}\0`)) continue
     if (cmdline.includes(needle)) found.push(`${pid}: ${cmdline.replace(/\0/g, ' ').trim().slice(0, 300)}`)
   }
   return found
