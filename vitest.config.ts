@@ -1,14 +1,13 @@
 import { defineConfig } from 'vitest/config'
 import { GUEST_REBOOTED } from './harness/util/errors.js'
 import { guestConcurrency } from './harness/vitest/concurrency.js'
-import { REGISTRIES } from './suites/registries.js'
 
 // Two projects: `unit` needs no guest; `conformance` boots guests once per
 // (kernel, topology) in its global setup and hands them to the suites as fixtures.
 export default defineConfig({
   test: {
-    // The verdict reporter writes the run's reports from the suites' behaviours and claims.
-    reporters: ['default', ['./harness/report/verdict-reporter.ts', { registries: REGISTRIES }]],
+    // The verdict reporter, with the suites' behaviours and claims for the run's reports.
+    reporters: ['default', './suites/verdict-reporter.ts'],
     projects: [
       {
         test: {

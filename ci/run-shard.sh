@@ -104,7 +104,7 @@ rc=$?
 
 # The config's reporters (default + verdict reporter, which writes verdicts.json). On GitHub
 # also its annotations, which vitest adds by itself only when no reporters are configured.
-reporters=(--reporter=default --reporter=./harness/report/verdict-reporter.ts)
+reporters=(--reporter=default --reporter=./suites/verdict-reporter.ts)
 [ "${GITHUB_ACTIONS:-}" = true ] && reporters+=(--reporter=github-actions)
 rm -f "$run_dir/verdicts.json"
 npx --no-install vitest run --project conformance "${reporters[@]}" "$@"

@@ -1,7 +1,8 @@
 // What the suites declare beside their tests, handed to the harness as inputs: the harness
 // never imports suites/ (test/unit/import-graph.test.ts). The project's own registries are
 // suites/registries.ts; the entry points pass them in: bin/vfio-conform.mjs to the CLI,
-// vitest.config.ts to the verdict reporter, suites/setup.ts to the fixtures in the workers.
+// suites/verdict-reporter.ts to the verdict reporter (vitest.config.ts, ci/run-shard.sh),
+// suites/setup.ts to the fixtures in the workers.
 import type { Claim, ClaimThread } from './claims/types.js'
 import type { Behaviour } from './report/behaviours.js'
 import type { KnownIssue } from './vitest/known-issues.js'

@@ -7,27 +7,19 @@
 // vfio-pci while it is in use, each errno (and whose buffer a DMA reached)
 // checked against the model's prediction; fast-check generates the sequences, and a
 // divergence is shrunk on the guest to the shortest sequence that still diverges. Replay a run: `vfio-conform model --seed S`. Budget: the
-// model's NPM_TEST_BUDGET, or VFIO_CONFORM_MODEL_RUNS / _STEPS / _SEED.
-import { forEachTarget } from '../harness/vitest/fixtures.js'
+// run's options (harness/vitest/run-options.ts: `vfio-conform model --runs/--steps/--seed`, the
+// main job's share, or VFIO_CONFORM_MODEL_RUNS / _STEPS / _SEED for a plain vitest run).
+import { forEachTarget, runOptions } from '../harness/vitest/fixtures.js'
 import { guestUser } from '../guests/rootfs/recipe.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { cdevPath, IOMMUFD_PATH } from '../harness/vfio/iommufd.js'
 import { groupPath } from '../harness/vfio/legacy.js'
 import { NodeGrants } from '../harness/vfio/privileges.js'
-import { checkModel, NPM_TEST_BUDGET, renderSteps, statsSummary, type ModelBudget } from '../harness/model/run.js'
+import { checkModel, renderSteps, statsSummary } from '../harness/model/run.js'
 import type { ModelKernel } from '../harness/model/ownership.js'
 
 /** Process B's user. */
 const USER_B = guestUser('conform-b')
-
-function budgetFromEnv(env: NodeJS.ProcessEnv = process.env): ModelBudget {
-  const num = (k: string, d?: number) => (env[k] === undefined || env[k] === '' ? d : Number(env[k]))
-  return {
-    runs: num('VFIO_CONFORM_MODEL_RUNS', NPM_TEST_BUDGET.runs)!,
-    steps: num('VFIO_CONFORM_MODEL_STEPS', NPM_TEST_BUDGET.steps)!,
-    seed: num('VFIO_CONFORM_MODEL_SEED'),
-  }
-}
 
 forEachTarget(
   (target, test) => {
@@ -35,7 +27,7 @@ forEachTarget(
       'ownership model: random two-process sequences on a multi-device group agree with the model',
       // About 1.2 s per sequence on a TCG guest (2 s with another guest on the core), and up
       // to 180 s of shrinking: a soak from the CLI (--runs 300) must not time out.
-      { timeout: Math.max(600_000, budgetFromEnv().runs * 2_000 + 240_000) },
+      { timeout: Math.max(600_000, runOptions().model.runs * 2_000 + 240_000) },
       async ({ guest, castPart, kconfig, skip, annotate }) => {
         const [d0, d1] = castPart('multiDeviceGroup')
         const k: ModelKernel = {
@@ -52,7 +44,7 @@ forEachTarget(
         const g = await guest.vfioGroup(d0)
         const bdfs: [string, string] = [g.bdf(d0), g.bdf(d1)]
         const cdevs = k.cdev ? ([await cdevPath(guest, bdfs[0]), await cdevPath(guest, bdfs[1])] as [string, string]) : undefined
-        const budget = budgetFromEnv()
+        const budget = runOptions().model
         // Process B is an ordinary user (conform-b) with no
         // capability; the nodes it needs are given to it as the privileges suite does, and
         // put back after.

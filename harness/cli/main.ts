@@ -7,13 +7,12 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, IOMMU_MODELS, isIommuModel, TOPOLOGIES } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
-import { MAIN_JOB_MODEL_RUNS, NPM_TEST_BUDGET } from '../model/budget.js'
+import { MAIN_JOB_MODEL_RUNS, NPM_TEST_BUDGET } from '../model/run.js'
 import { DEFAULT_KERNELS, isSourceSpec, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { killAllGuestsNow } from '../guest/guest.js'
-import { qemuInfo } from '../qemu/qemu-binary.js'
-import { KERNEL_ARGS_ENV } from '../qemu/args.js'
+import { qemuInfo, useTcgOnly } from '../qemu/qemu-binary.js'
 import { countVerdicts, EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
-import { ALLOW_FLAKY_ENV, allowedFlaky, REPEAT_ENV } from '../report/repeat.js'
+import { defaultRunDir, modelBudgetFromEnv, type RunOptions } from '../vitest/run-options.js'
 import { mergeRunRounds, type MergedRuns, type RoundRun } from '../report/repeat-runs.js'
 import { progress } from '../util/log.js'
 import { signalChildren } from '../util/children.js'
@@ -170,19 +169,19 @@ async function runCommand(args: string[], registries: Registries): Promise<numbe
   return runWith(parseOptions(RUN_SPEC, args).values, registries)
 }
 
-async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Registries): Promise<number> {
+/** The ownership model's budget `model` sets for the run (over the main job's share and the environment). */
+type ModelOverride = Partial<RunOptions['model']>
+
+async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Registries, model: ModelOverride = {}): Promise<number> {
   const repeat = values.repeat ?? 1
   if (values['repeat-boot'] && values.repeat === undefined) throw new UsageError('--repeat-boot needs --repeat N (the number of runs)')
-  if (values['allow-flaky']?.length) process.env[ALLOW_FLAKY_ENV] = JSON.stringify(values['allow-flaky'])
   if (values.matrix && values.kernel?.length) throw new UsageError('--matrix and --kernel exclude each other (--matrix is the test set)')
   stopEverythingOnSignal()
+  const mainJob = !values.kernel?.length && !values.matrix
   const kernels = values.kernel?.length ? values.kernel : values.matrix ? DEFAULT_KERNELS : MAIN_JOB_KERNELS
-  // The main job runs a shorter ownership-model budget (see MAIN_JOB_MODEL_RUNS).
-  if (kernels === MAIN_JOB_KERNELS) process.env.VFIO_CONFORM_MODEL_RUNS ??= String(MAIN_JOB_MODEL_RUNS)
-  if (values.tcg) process.env.VFIO_CONFORM_ACCEL = 'tcg'
+  if (values.tcg) useTcgOnly()
   const suiteFiles = await suiteFilesFor(values.suite ?? [])
   for (const a of values['kernel-arg'] ?? []) if (!/^[\w.-]+(=\S+)?$/.test(a)) throw new UsageError(`--kernel-arg "${a}": one kernel parameter (name or name=value, no spaces)`)
-  if (values['kernel-arg']?.length) process.env[KERNEL_ARGS_ENV] = values['kernel-arg'].join(' ')
 
   // Validate everything the user gave before anything boots: bad input is exit 2 with one line.
   await ensureHostPackages()
@@ -191,19 +190,27 @@ async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Reg
   const resolved = []
   for (const k of kernels) resolved.push(await resolveKernel(k))
 
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-  const runDir = path.resolve(values.results ?? path.join('vfio-conform-results', stamp))
-  // Resolved ids (exact versions), keeping each entry's vIOMMU restriction ("@intel-iommu").
-  process.env.VFIO_CONFORM_KERNELS = resolved
-    .map((k, i) => k.id + (splitKernelEntry(kernels[i]!).iommus ? '@' + splitKernelEntry(kernels[i]!).iommus!.join('+') : ''))
-    .join(';')
-  process.env.VFIO_CONFORM_RUN_DIR = runDir
-  if (values.topology) process.env.VFIO_CONFORM_TOPOLOGIES = values.topology.join(',')
-  if (values.iommu) process.env.VFIO_CONFORM_IOMMUS = values.iommu.join(',')
+  const runDir = values.results ? path.resolve(values.results) : defaultRunDir()
+  // The run's options reach global setup and the suites as one object (vitest's provide:
+  // harness/vitest/run-options.ts), never through the environment.
+  const options: RunOptions = {
+    // Resolved ids (exact versions), keeping each entry's vIOMMU restriction ("@intel-iommu").
+    kernels: resolved.map((k, i) => k.id + (splitKernelEntry(kernels[i]!).iommus ? '@' + splitKernelEntry(kernels[i]!).iommus!.join('+') : '')),
+    topologies: values.topology ?? [...DEFAULT_TOPOLOGIES],
+    iommus: values.iommu as RunOptions['iommus'],
+    kernelArgs: values['kernel-arg'] ?? [],
+    runDir,
+    // --repeat N on the same guests: every guest runs its tests N times over (fixtures.ts).
+    repeat: values['repeat-boot'] ? 1 : repeat,
+    allowFlaky: values['allow-flaky'] ?? [],
+    // The main job runs a shorter ownership-model budget (see MAIN_JOB_MODEL_RUNS); the
+    // environment's VFIO_CONFORM_MODEL_* and then `model`'s options override it.
+    model: { ...NPM_TEST_BUDGET, ...(mainJob ? { runs: MAIN_JOB_MODEL_RUNS } : {}), ...modelBudgetFromEnv(), ...model },
+    mainJob,
+  }
 
   const { startVitest } = await import('vitest/node')
   const runOnce = async (dir: string) => {
-    process.env.VFIO_CONFORM_RUN_DIR = dir
     const vitest = await startVitest(
       'test',
       suiteFiles,
@@ -216,6 +223,7 @@ async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Reg
         testNamePattern: values.filter,
         ...(values.bail ? { bail: 1 } : {}),
         reporters: [[path.join(ROOT, 'harness/report/verdict-reporter.ts'), { registries }]],
+        provide: { vfioConformOptions: { ...options, runDir: dir } },
       },
     )
     await vitest.close()
@@ -230,13 +238,11 @@ async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Reg
       await runOnce(dir)
       rounds.push({ dir, wallMs: Date.now() - t0 })
     }
-    const merged = await mergeRunRounds(runDir, rounds, allowedFlaky(), registries)
+    const merged = await mergeRunRounds(runDir, rounds, options.allowFlaky.map((p) => new RegExp(p)), registries)
     printMergedRounds(merged, rounds)
     console.log(`results and console logs: ${runDir} (rounds in round-1 .. round-${repeat})`)
     return merged.exitCode
   }
-  // --repeat N on the same guests: every guest runs its tests N times over (fixtures.ts).
-  if (repeat > 1) process.env[REPEAT_ENV] = String(repeat)
   await runOnce(runDir)
   const out = await readFile(path.join(runDir, 'verdicts.json'), 'utf8').then(JSON.parse, () => undefined) as
     | { verdicts: TestVerdict[]; runErrors: string[] }
@@ -323,7 +329,7 @@ async function modelCommand(args: string[], registries: Registries): Promise<num
   if (args.some((a) => a === '--filter' || a.startsWith('--filter='))) throw new UsageError('model: --filter is the model test itself; use run --filter for other tests')
   const { values } = parseOptions(MODEL_SPEC, args)
   const { seed, runs, steps, ...run } = values
-  for (const [k, v] of Object.entries({ seed, runs, steps })) if (v !== undefined) process.env[`VFIO_CONFORM_MODEL_${k.toUpperCase()}`] = String(v)
-  process.env.VFIO_CONFORM_MODEL_RUNS ??= String(NPM_TEST_BUDGET.runs)
-  return runWith({ ...run, filter: 'ownership model' }, registries)
+  const given = Object.fromEntries(Object.entries({ seed, runs, steps }).filter(([, v]) => v !== undefined)) as ModelOverride
+  // The whole budget (not the main job's share) unless the environment or an option says otherwise.
+  return runWith({ ...run, filter: 'ownership model' }, registries, { runs: NPM_TEST_BUDGET.runs, ...modelBudgetFromEnv(), ...given })
 }

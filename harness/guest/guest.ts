@@ -8,7 +8,7 @@ import path from 'node:path'
 import type { IommuModel, Topology } from '../../guests/topologies/types.js'
 import { KernelConfig } from '../kernel/config.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
-import { qemuArgs, kernelArgsFromEnv } from '../qemu/args.js'
+import { qemuArgs } from '../qemu/args.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { baseRootfs } from '../rootfs/base.js'
 import { cpioArchive, withParents } from '../rootfs/cpio.js'
@@ -160,7 +160,7 @@ export class Guest {
       const args = qemuArgs({
         topology, iommu, kernel: kernel.bzImage, initrd, sshPort: this.sshPort,
         consoleLog: this.console.file, qmpSocket, kvm: q.kvm, memoryMiB: this.opts.memoryMiB, cpus: guestCpus(),
-        extraCmdline: [...(topology.kernelArgs ?? []), ...(this.opts.extraCmdline ?? []), ...kernelArgsFromEnv()], available: q.devices,
+        extraCmdline: [...(topology.kernelArgs ?? []), ...(this.opts.extraCmdline ?? [])], available: q.devices,
       })
       await writeFile(path.join(runDir, 'qemu.cmdline'), [q.binary, ...args].map((a) => (/[\s,]/.test(a) ? `'${a}'` : a)).join(' ') + '\n')
       progress(`${this.name}: starting QEMU ${q.version} (${this.accel}${q.kvm ? '' : `: ${q.kvmReason}`}), console ${this.console.file}`)

@@ -35,13 +35,6 @@ export function viommuUnsupported(iommu: IommuModel, qemu: { version: string; ve
   return undefined
 }
 
-/** Extra kernel arguments for every guest of a run (`vfio-conform run --kernel-arg`), space-separated. */
-export const KERNEL_ARGS_ENV = 'VFIO_CONFORM_KERNEL_ARGS'
-
-export function kernelArgsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
-  return (env[KERNEL_ARGS_ENV] ?? '').split(/\s+/).filter(Boolean)
-}
-
 /** Kernel command line per vIOMMU model. */
 export function kernelCmdline(iommu: IommuModel, extra: string[] = []): string {
   const base = [

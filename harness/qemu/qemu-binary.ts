@@ -41,6 +41,13 @@ async function probe(): Promise<QemuInfo> {
   }
 }
 
+let tcgOnly = false
+
+/** `run --tcg`: this process never uses KVM (as VFIO_CONFORM_ACCEL=tcg in the environment does). */
+export function useTcgOnly(): void {
+  tcgOnly = true
+}
+
 /**
  * KVM is used when /dev/kvm exists, is accessible, and a vCPU really runs under it: on some
  * hosts (nested or sandboxed virtualisation) /dev/kvm opens and a VM is created, but the
@@ -48,6 +55,7 @@ async function probe(): Promise<QemuInfo> {
  * its firmware, lets it run for a moment and asks QMP whether the VM is still running.
  */
 async function probeKvm(binary: string): Promise<{ kvm: boolean; reason?: string }> {
+  if (tcgOnly) return { kvm: false, reason: '--tcg' }
   if (process.env.VFIO_CONFORM_ACCEL === 'tcg') return { kvm: false, reason: 'VFIO_CONFORM_ACCEL=tcg' }
   try {
     await access('/dev/kvm', constants.R_OK | constants.W_OK)

@@ -9,29 +9,9 @@
 // rounds on fresh boots (--repeat-boot) are whole runs, whose names get the same segment.
 import { ownName, type RoundVerdict, type TestVerdict } from './verdict.js'
 
-/** The environment variables that carry --repeat and --allow-flaky into the run. */
-export const REPEAT_ENV = 'VFIO_CONFORM_REPEAT'
-export const ALLOW_FLAKY_ENV = 'VFIO_CONFORM_ALLOW_FLAKY'
-
 const ROUND = / > round (\d+)\/(\d+)(?= > )/
 
 export const roundName = (k: number, n: number) => `round ${k}/${n}`
-
-/** Rounds asked for (VFIO_CONFORM_REPEAT), 1 when not repeating. */
-export function repeatCount(env: NodeJS.ProcessEnv = process.env): number {
-  const v = env[REPEAT_ENV]
-  if (v === undefined || v === '') return 1
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`${REPEAT_ENV} must be a whole number 1..1000, not "${v}"`)
-  return n
-}
-
-/** --allow-flaky patterns (VFIO_CONFORM_ALLOW_FLAKY: a JSON list of regular expressions). */
-export function allowedFlaky(env: NodeJS.ProcessEnv = process.env): RegExp[] {
-  const v = env[ALLOW_FLAKY_ENV]
-  if (!v) return []
-  return (JSON.parse(v) as string[]).map((p) => new RegExp(p))
-}
 
 /** "PASS 2, FAIL 1": how many times each verdict came out. */
 export function countsText(rounds: Partial<Record<RoundVerdict, number>> | undefined): string {

@@ -7,7 +7,8 @@ import { GUEST_REBOOTED, HARNESS_ERROR_TAG, isHarnessErrorLike, KERNEL_DIED } fr
 import '../vitest/subtests.js'
 import '../vitest/timings.js'
 import { countVerdicts, exitCodeFor, type TestVerdict } from './verdict.js'
-import { allowedFlaky, mergeRounds } from './repeat.js'
+import { mergeRounds } from './repeat.js'
+import type { RunOptions } from '../vitest/run-options.js'
 import { readRunResults } from '../claims/results.js'
 import { writeReports, type ReportRegistries } from './formats/index.js'
 import { kernelDiff, renderKernelDiff } from './kernel-diff.js'
@@ -17,18 +18,20 @@ import type { GuestIncident } from '../guest/supervisor.js'
 const cleanMsg = (m: string) => m.replace(HARNESS_ERROR_TAG, '').trim()
 
 export interface VerdictReporterOptions {
-  /** The suites' behaviours and claims, for the run's reports (vitest.config.ts passes them). */
+  /** The suites' behaviours and claims, for the run's reports (suites/verdict-reporter.ts, the CLI). */
   registries?: ReportRegistries
 }
 
 export default class VerdictReporter implements Reporter {
   /** The run's name filter (--filter, -t): what it leaves out is not run and gets no verdict. */
   private namePattern?: RegExp
+  private vitest?: Vitest
 
   constructor(private readonly options: VerdictReporterOptions = {}) {}
 
   onInit(vitest: Vitest): void {
     this.namePattern = vitest.config.testNamePattern
+    this.vitest = vitest
   }
 
   onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandled: ReadonlyArray<SerializedError>): Promise<void> | void {
@@ -119,7 +122,7 @@ export default class VerdictReporter implements Reporter {
       }
     }
     // --repeat: one verdict per test over the rounds (FLAKY when it varied).
-    const merged = mergeRounds(verdicts, allowedFlaky())
+    const merged = mergeRounds(verdicts, this.allowedFlaky())
     verdicts.splice(0, verdicts.length, ...merged)
     const runDir = process.env.VFIO_CONFORM_RUN_DIR_ACTUAL
     const incidents = runDir ? readIncidents(runDir) : []
@@ -130,6 +133,12 @@ export default class VerdictReporter implements Reporter {
         .then(() => writeFile(path.join(runDir, 'verdicts.json'), JSON.stringify(out, null, 2)))
         .then(() => writeRunReports(runDir, verdicts, this.options.registries))
     }
+  }
+
+  /** --allow-flaky patterns, from the run's options (harness/vitest/run-options.ts). */
+  private allowedFlaky(): RegExp[] {
+    const opts = this.vitest?.projects.map((p) => p.getProvidedContext().vfioConformOptions as RunOptions | undefined).find(Boolean)
+    return (opts?.allowFlaky ?? []).map((p) => new RegExp(p))
   }
 
   private print(verdicts: TestVerdict[], runErrors: string[], incidents: GuestIncident[], selection: { selected: number; notSelected: number }): void {
@@ -188,7 +197,7 @@ function spacedName(tc: TestCase): string {
 async function writeRunReports(runDir: string, verdicts: TestVerdict[], reg: ReportRegistries | undefined): Promise<void> {
   if (!verdicts.some((v) => v.project !== 'unit')) return
   try {
-    if (!reg) throw new Error('the reporter was given no registries (behaviours, claims): see vitest.config.ts')
+    if (!reg) throw new Error('the reporter was given no registries (behaviours, claims): name suites/verdict-reporter.ts as the reporter')
     await writeReports(await readRunResults(runDir), runDir, reg)
   } catch (e) {
     process.stdout.write(`ERROR writing the reports into ${runDir}: ${(e as Error).message}\n`)

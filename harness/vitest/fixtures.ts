@@ -20,7 +20,8 @@ import { MTTY_PARENT } from '../vfio/mdev.js'
 import { knownIssueTestApi, type KnownIssue } from './known-issues.js'
 import { isGuestRebooted, retryableFixturesApi, unreachableValue } from './guest-loss.js'
 import { guestSuite } from './concurrency.js'
-import { repeatCount, roundName } from '../report/repeat.js'
+import { roundName } from '../report/repeat.js'
+import { runOptionsFromEnv, type RunOptions } from './run-options.js'
 import { targetConfig, type GuestTarget } from './targets.js'
 import './timings.js'
 import type { GuestPciDevice } from '../guest/pci.js'
@@ -296,6 +297,14 @@ export function ensureBooted(target: GuestTarget): Promise<void> {
   return p
 }
 
+/**
+ * The run's options as the CLI or global setup gave them (harness/vitest/run-options.ts);
+ * outside a run (`vfio-conform list` collects the suites without one) a run's defaults.
+ */
+export function runOptions(): RunOptions {
+  return (inject('vfioConformOptions') as RunOptions | undefined) ?? runOptionsFromEnv({})
+}
+
 /** The guests of this run, as global setup planned them (each booted on first use: ensureBooted). */
 export function runTargets(): GuestTarget[] {
   return inject('vfioConformRun').targets
@@ -346,7 +355,7 @@ export function forEachTarget(
   // Without the list every known divergence would FAIL instead of XFAIL: a wiring error.
   if (!knownIssues) throw new HarnessError('no known-issues list: the conformance project must run suites/setup.ts (vitest.config.ts setupFiles)')
   const known = knownIssues
-  const rounds = repeatCount()
+  const rounds = runOptions().repeat
   for (const target of targets) {
     // Guests run their tests at the same time; one guest's tests stay in order (concurrency.ts).
     guestSuite(target.key, () => {

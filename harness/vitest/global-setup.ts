@@ -20,11 +20,17 @@ import { viommuUnsupported } from '../qemu/args.js'
 import { qemuInfo } from '../qemu/qemu-binary.js'
 import { HarnessError } from '../util/errors.js'
 import { progress } from '../util/log.js'
-import { runPlanFromEnv } from './run-plan.js'
+import { runOptionsFromEnv, type RunOptions } from './run-options.js'
+import { runPlan } from './run-plan.js'
 import type { GuestTarget } from './targets.js'
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const plan = runPlanFromEnv()
+  // The CLI provides the run's options; a plain `vitest run` takes them from the environment,
+  // and they are provided to the suites from here (harness/vitest/run-options.ts).
+  const given = project.getProvidedContext().vfioConformOptions as RunOptions | undefined
+  const options = given ?? runOptionsFromEnv()
+  if (!given) project.provide('vfioConformOptions', options)
+  const plan = runPlan(options)
   await mkdir(plan.runDir, { recursive: true })
   // The verdict reporter runs in this process and writes verdicts.json next to the logs.
   process.env.VFIO_CONFORM_RUN_DIR_ACTUAL = plan.runDir
@@ -111,7 +117,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       Object.assign(target, { status: 'not-booted', error: undefined })
       boots.set(key, async () => {
         try {
-          const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary! })
+          const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary!, extraCmdline: options.kernelArgs })
           guests.push(g)
           supervisor.add(g, target)
           const ssh = await g.connect()

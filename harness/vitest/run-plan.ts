@@ -1,9 +1,8 @@
-// What a run covers: kernels x topologies x vIOMMU models, from the CLI (through the
-// environment, since vitest runs the suites) or from defaults.
-import path from 'node:path'
-import { DEFAULT_TOPOLOGIES, TOPOLOGIES, type IommuModel, type Topology } from '../../guests/topologies/index.js'
-import { kernelSpecsFromEnv, TEST_KERNELS } from '../kernel/resolve.js'
+// What a run covers: kernels x topologies x vIOMMU models, from the run's options
+// (harness/vitest/run-options.ts).
+import { TOPOLOGIES, type IommuModel, type Topology } from '../../guests/topologies/index.js'
 import { UsageError } from '../util/errors.js'
+import type { RunOptions } from './run-options.js'
 
 export interface RunPlan {
   kernels: string[]
@@ -11,19 +10,14 @@ export interface RunPlan {
   runDir: string
 }
 
-export function runPlanFromEnv(): RunPlan {
-  const kernels = kernelSpecsFromEnv(TEST_KERNELS)
-  const topoNames = (process.env.VFIO_CONFORM_TOPOLOGIES ?? DEFAULT_TOPOLOGIES.join(',')).split(/[\s,]+/).filter(Boolean)
-  const iommuOverride = process.env.VFIO_CONFORM_IOMMUS?.split(/[\s,]+/).filter(Boolean) as IommuModel[] | undefined
+export function runPlan(opts: RunOptions): RunPlan {
   const combos: RunPlan['combos'] = []
-  for (const name of topoNames) {
+  for (const name of opts.topologies) {
     const topology = TOPOLOGIES[name]
     if (!topology) throw new UsageError(`unknown topology "${name}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
     // Every vIOMMU model the topology is meant for (kselftest's FIXTURE_VARIANT as data); a
     // kernel that cannot drive one SKIPs it with the missing option (global setup).
-    for (const iommu of iommuOverride ?? topology.iommus) combos.push({ topology, iommu })
+    for (const iommu of opts.iommus ?? topology.iommus) combos.push({ topology, iommu })
   }
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-  const runDir = path.resolve(process.env.VFIO_CONFORM_RUN_DIR ?? path.join('vfio-conform-results', stamp))
-  return { kernels, combos, runDir }
+  return { kernels: opts.kernels, combos, runDir: opts.runDir }
 }

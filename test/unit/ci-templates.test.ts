@@ -402,7 +402,7 @@ describe('ci/run-shard.sh', () => {
   const script = readFileSync(path.join(ROOT, 'ci/run-shard.sh'), 'utf8')
   test('runs the conformance project with the verdict reporter and exits with the verdict, not vitest\'s status', () => {
     expect(script).toMatch(/npx --no-install vitest run --project conformance "\$\{reporters\[@\]\}" "\$@"/)
-    expect(script).toContain('--reporter=./harness/report/verdict-reporter.ts')
+    expect(script).toContain('--reporter=./suites/verdict-reporter.ts')
     expect(script).toMatch(/rc=\$\(node -p .*\.exitCode' "\$run_dir\/verdicts.json"\)/)
   })
   test('the shard plan comes from ci/matrix.ts, which checks the count', () => {

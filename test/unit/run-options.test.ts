@@ -1,0 +1,67 @@
+// A run's options reach global setup and the suites as one typed object (vitest's provide:
+// harness/vitest/run-options.ts): the CLI writes no VFIO_CONFORM_* variable for them, and a
+// plain `vitest run` (npm test, ci/run-shard.sh) reads the same options from its environment.
+import { readdirSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, test } from 'vitest'
+import { DEFAULT_TOPOLOGIES } from '../../guests/topologies/index.js'
+import { NPM_TEST_BUDGET } from '../../harness/model/budget.js'
+import { modelBudgetFromEnv, runOptionsFromEnv } from '../../harness/vitest/run-options.js'
+import { runPlan } from '../../harness/vitest/run-plan.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+describe('run options', () => {
+  test('from an empty environment: the test set, every default topology, no repeat, the whole model budget', () => {
+    const o = runOptionsFromEnv({})
+    expect(o.topologies).toEqual(DEFAULT_TOPOLOGIES)
+    expect(o.iommus).toBeUndefined()
+    expect(o).toMatchObject({ repeat: 1, allowFlaky: [], kernelArgs: [], model: NPM_TEST_BUDGET, mainJob: false })
+    expect(o.runDir).toMatch(/vfio-conform-results\/\d{4}-\d\d-\d\dT/)
+  })
+
+  test('from the environment of a plain vitest run', () => {
+    const o = runOptionsFromEnv({
+      VFIO_CONFORM_KERNELS: 'debian:stable; debian-source:7.2@intel-iommu',
+      VFIO_CONFORM_TOPOLOGIES: 'default',
+      VFIO_CONFORM_IOMMUS: 'intel-iommu,amd-iommu',
+      VFIO_CONFORM_KERNEL_ARGS: 'iommu.passthrough=0  loglevel=7',
+      VFIO_CONFORM_RUN_DIR: '/tmp/x',
+      VFIO_CONFORM_REPEAT: '3',
+      VFIO_CONFORM_ALLOW_FLAKY: '["^a", "b$"]',
+      VFIO_CONFORM_MODEL_RUNS: '5',
+      VFIO_CONFORM_MODEL_SEED: '-7',
+    })
+    expect(o).toEqual({
+      kernels: ['debian:stable', 'debian-source:7.2@intel-iommu'],
+      topologies: ['default'],
+      iommus: ['intel-iommu', 'amd-iommu'],
+      kernelArgs: ['iommu.passthrough=0', 'loglevel=7'],
+      runDir: '/tmp/x',
+      repeat: 3,
+      allowFlaky: ['^a', 'b$'],
+      model: { ...NPM_TEST_BUDGET, runs: 5, seed: -7 },
+      mainJob: false,
+    })
+    expect(runPlan(o).combos.map((c) => `${c.topology.name}/${c.iommu}`)).toEqual(['default/intel-iommu', 'default/amd-iommu'])
+  })
+
+  test('the model budget from the environment is only what is set there', () => {
+    expect(modelBudgetFromEnv({ VFIO_CONFORM_MODEL_STEPS: '8', VFIO_CONFORM_MODEL_RUNS: '' })).toEqual({ steps: 8 })
+    expect(() => modelBudgetFromEnv({ VFIO_CONFORM_MODEL_RUNS: 'many' })).toThrow(/VFIO_CONFORM_MODEL_RUNS must be a whole number/)
+  })
+
+  test('the CLI writes no VFIO_CONFORM_* variable (options go to vitest as one object)', () => {
+    const dir = path.join(ROOT, 'harness/cli')
+    const writes = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts'))
+      .flatMap((f) =>
+        readFileSync(path.join(dir, f), 'utf8')
+          .split('\n')
+          .map((line, i) => ({ at: `harness/cli/${f}:${i + 1}`, line }))
+          .filter(({ line }) => /process\.env(\.VFIO_CONFORM_\w+|\[[^\]]+\])\s*(\?\?|\|\|)?=(?!=)/.test(line)),
+      )
+    expect(writes.map((w) => `${w.at}: ${w.line.trim()}`)).toEqual([])
+  })
+})
