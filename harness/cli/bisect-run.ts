@@ -21,12 +21,12 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CONFIRM_MAX, confirmPattern, DEFAULT_CONFIRM, failedEveryRound, ownName, roundsText } from '../gate/confirm.js'
-import { commandSpec, iommuOption, opt, parseOptions, topologyOption } from './options.js'
+import { commandSpec, iommuOption, opt, parseOptions, qemuOption, topologyOption } from './options.js'
 import { IOMMU_MODELS, isIommuModel, TOPOLOGIES } from '../../guests/topologies/index.js'
 import { selectedVerdicts, selectionPattern, testId } from '../gate/compare.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { resolveKernel } from '../kernel/resolve.js'
-import { qemuInfo } from '../qemu/qemu-binary.js'
+import { parseQemuSpec, qemuFor } from '../qemu/qemu-spec.js'
 import type { TestVerdict } from '../report/verdict.js'
 import { exists } from '../util/cache.js'
 import { HarnessError, UsageError } from '../util/errors.js'
@@ -38,7 +38,7 @@ export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const BISECT_EXIT = { good: 0, bad: 1, skip: 125, abort: 128 } as const
 
 export const BISECT_RUN_HELP = `  vfio-conform bisect-run [--tree DIR] [--test PATTERN]... [--topology NAME]... [--iommu MODEL]...
-                          [--compat] [--results DIR] [--confirm K]
+                          [--qemu SPEC] [--compat] [--results DIR] [--confirm K]
       One step of \`git bisect run\` in a kernel tree (default: the current directory):
         git bisect start BAD GOOD
         git bisect run node /path/to/vfio-conform/bin/vfio-conform.mjs bisect-run --test 'a group opens once'
@@ -164,6 +164,8 @@ export interface SuiteRunRequest {
   filter?: string
   topologies?: string[]
   iommus?: string[]
+  /** --qemu of the run (default: the host's). */
+  qemu?: string
   resultsDir: string
   /** `run --repeat N`: the selection N times over on the same guests. */
   repeat?: number
@@ -180,6 +182,7 @@ export async function runSuitesInChild(req: SuiteRunRequest): Promise<SuiteRun> 
   if (req.filter !== undefined) args.push('--filter', req.filter)
   for (const t of req.topologies ?? []) args.push('--topology', t)
   for (const m of req.iommus ?? []) args.push('--iommu', m)
+  if (req.qemu && req.qemu !== 'host') args.push('--qemu', req.qemu)
   if (req.repeat && req.repeat > 1) args.push('--repeat', String(req.repeat))
   const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 2, 2] })
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
@@ -217,6 +220,8 @@ interface BisectRunOptions {
   tests: string[]
   topologies: string[]
   iommus: string[]
+  /** The QEMU every run of it uses (harness/qemu/qemu-spec.ts; default host). */
+  qemu: string
   compat: boolean
   results?: string
   /** Confirmation rounds of a FAIL before the commit is called bad (0: none). */
@@ -229,6 +234,7 @@ export const BISECT_RUN_SPEC = commandSpec('bisect-run', {
   test: opt.many(opt.regex()),
   topology: topologyOption(),
   iommu: iommuOption(),
+  qemu: qemuOption(),
   compat: opt.flag(),
   results: opt.path(),
   confirm: opt.int(0, CONFIRM_MAX),
@@ -242,6 +248,7 @@ function parseBisectRunArgs(args: string[]): BisectRunOptions {
     tests: values.test ?? [],
     topologies: values.topology ?? [],
     iommus: values.iommu ?? [],
+    qemu: values.qemu ?? 'host',
     compat: values.compat ?? false,
     results: values.results,
     confirm: values.confirm ?? DEFAULT_CONFIRM,
@@ -287,7 +294,8 @@ export async function bisectRunCommand(args: string[]): Promise<number> {
     // The host's problems are the same on every commit: usage (abort), checked before a build.
     await ensureHostPackages()
     await ensureBuildPackages()
-    await qemuInfo()
+    parseQemuSpec(opts.qemu)
+    await qemuFor(opts.qemu)
 
     const spec = `source:${tree}${opts.compat ? ',compat' : ''}`
     const t0 = Date.now()
@@ -313,6 +321,7 @@ export async function bisectRunCommand(args: string[]): Promise<number> {
       filter: selectionPattern(opts.tests),
       topologies: opts.topologies,
       iommus: opts.iommus,
+      qemu: opts.qemu,
       resultsDir,
     })
     progress(`bisect-run: boot and tests ${((Date.now() - t1) / 1000).toFixed(0)} s (results: ${resultsDir})`)
@@ -333,6 +342,7 @@ export async function bisectRunCommand(args: string[]): Promise<number> {
       filter: confirmPattern(failed.map((v) => v.name)),
       topologies: opts.topologies,
       iommus: opts.iommus,
+      qemu: opts.qemu,
       resultsDir: resultsDir + '-confirm',
       repeat: opts.confirm,
     })

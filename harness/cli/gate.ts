@@ -26,17 +26,17 @@ import {
 } from '../gate/worktree.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { resolveKernel } from '../kernel/resolve.js'
-import { qemuInfo } from '../qemu/qemu-binary.js'
+import { parseQemuSpec, qemuFor } from '../qemu/qemu-spec.js'
 import { EXIT } from '../report/verdict.js'
 import { exists, withLock } from '../util/cache.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { checkPatterns, checkTargets, runSuitesInChild } from './bisect-run.js'
 import { applyConfirmation, CONFIRM_MAX, confirmPattern, DEFAULT_CONFIRM } from '../gate/confirm.js'
-import { commandSpec, iommuOption, opt, parseOptions, topologyOption } from './options.js'
+import { commandSpec, iommuOption, opt, parseOptions, qemuOption, topologyOption } from './options.js'
 
 export const GATE_HELP = `  vfio-conform gate --tree DIR --base REV --series FILE.mbox [--test PATTERN]... [--topology NAME]...
-                    [--iommu MODEL]... [--compat] [--results DIR] [--confirm K]
+                    [--iommu MODEL]... [--qemu SPEC] [--compat] [--results DIR] [--confirm K]
       Does a patch series break a VFIO rule? Applies the series (git am) on REV in a worktree of
       DIR kept under the cache, builds REV and REV + series (source: builds, cached by tree
       identity, incremental in that worktree), runs the tests matching a --test pattern (default:
@@ -57,6 +57,8 @@ interface GateOptions {
   tests: string[]
   topologies: string[]
   iommus: string[]
+  /** The QEMU every run of it uses (harness/qemu/qemu-spec.ts; default host). */
+  qemu: string
   compat: boolean
   results?: string
   /** Confirmation rounds of a new failure on head and on base (0: none). */
@@ -70,6 +72,7 @@ export const GATE_SPEC = commandSpec('gate', {
   test: opt.many(opt.regex()),
   topology: topologyOption(),
   iommu: iommuOption(),
+  qemu: qemuOption(),
   compat: opt.flag(),
   results: opt.path(),
   confirm: opt.int(0, CONFIRM_MAX),
@@ -86,6 +89,7 @@ function parseGateArgs(args: string[]): GateOptions {
     tests: values.test ?? [],
     topologies: values.topology ?? [],
     iommus: values.iommu ?? [],
+    qemu: values.qemu ?? 'host',
     compat: values.compat ?? false,
     results: values.results,
     confirm: values.confirm ?? DEFAULT_CONFIRM,
@@ -112,7 +116,8 @@ export async function gateCommand(args: string[]): Promise<number> {
   await mkdir(resultsDir, { recursive: true })
   await ensureHostPackages()
   await ensureBuildPackages()
-  await qemuInfo()
+  parseQemuSpec(opts.qemu)
+  await qemuFor(opts.qemu)
 
   const wt = gateWorktreePath(repo)
   await mkdir(path.dirname(wt), { recursive: true })
@@ -173,7 +178,7 @@ export async function gateCommand(args: string[]): Promise<number> {
         progress(`gate: ${name}: boot and tests`)
         const t1 = Date.now()
         info.resultsDir = path.join(resultsDir, name)
-        const run = await runSuitesInChild({ kernel: spec, filter, topologies: opts.topologies, iommus: opts.iommus, resultsDir: info.resultsDir })
+        const run = await runSuitesInChild({ kernel: spec, filter, topologies: opts.topologies, iommus: opts.iommus, qemu: opts.qemu, resultsDir: info.resultsDir })
         info.runSeconds = seconds(t1)
         if (run.signal) throw new HarnessError(`gate: the ${name} run was interrupted (${run.signal})`)
         if (!run.results) return { verdicts: [], runErrors: [], unavailable: `the run wrote no verdicts (vfio-conform run exit ${run.exitCode}; see ${info.resultsDir})` }
@@ -192,7 +197,7 @@ export async function gateCommand(args: string[]): Promise<number> {
           await resolveKernel(spec) // the build of that tree is cached: no rebuild
           progress(`gate: ${name}: confirming ${suspects.length} new failure(s), ${opts.confirm} round(s)`)
           const dir = path.join(resultsDir, `${name}-confirm`)
-          const run = await runSuitesInChild({ kernel: spec, filter: confirmFilter, topologies: opts.topologies, iommus: opts.iommus, resultsDir: dir, repeat: opts.confirm })
+          const run = await runSuitesInChild({ kernel: spec, filter: confirmFilter, topologies: opts.topologies, iommus: opts.iommus, qemu: opts.qemu, resultsDir: dir, repeat: opts.confirm })
           if (run.signal) throw new HarnessError(`gate: the ${name} confirmation was interrupted (${run.signal})`)
           return run.results?.verdicts ?? []
         }

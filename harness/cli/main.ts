@@ -8,9 +8,10 @@ import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, IOMMU_MODELS, isIommuModel, TOPOLOGIES } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { MAIN_JOB_MODEL_RUNS, NPM_TEST_BUDGET } from '../model/run.js'
-import { DEFAULT_KERNELS, isSourceSpec, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
+import { DEFAULT_KERNELS, isSourceSpec, joinKernelEntry, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { killAllGuestsNow } from '../guest/guest.js'
-import { qemuInfo, useTcgOnly } from '../qemu/qemu-binary.js'
+import { useTcgOnly } from '../qemu/qemu-binary.js'
+import { availableQemus, QEMU_SPEC_HELP, qemuFor, qemuInfo } from '../qemu/qemu-spec.js'
 import { countVerdicts, EXIT, exitCodeFor, type TestVerdict } from '../report/verdict.js'
 import { defaultRunDir, modelBudgetFromEnv, type RunOptions } from '../vitest/run-options.js'
 import { mergeRunRounds, type MergedRuns, type RoundRun } from '../report/repeat-runs.js'
@@ -34,7 +35,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const help = (reg: Registries) => `vfio-conform: VFIO / iommufd conformance on real kernels in QEMU guests
 
 Usage:
-  vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]...
+  vfio-conform run [--kernel SPEC]... [--topology NAME]... [--iommu MODEL]... [--qemu SPEC]...
                    [--matrix] [--filter PATTERN] [--suite NAME]... [--bail] [--kernel-arg ARG]...
                    [--results DIR] [--tcg]
                    [--repeat N [--repeat-boot]] [--allow-flaky PATTERN]...
@@ -46,7 +47,10 @@ Usage:
       --allow-flaky pattern matches its name. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (a conform build of Debian's current kernel source);
       --matrix: the test set npm test runs (${DEFAULT_KERNELS.join(' ')}).
       The main job runs the ownership model with ${MAIN_JOB_MODEL_RUNS} sequences, everything else with ${NPM_TEST_BUDGET.runs}.
-      Default topologies: ${DEFAULT_TOPOLOGIES.join(", ")}.
+      Default topologies: ${DEFAULT_TOPOLOGIES.join(", ")}. --qemu: the QEMU(s) every kernel runs on
+      (default host; a kernel entry's own "@qemu=SPEC" wins); a guest on another QEMU than the
+      host's is named "<topology>/<model>@qemu-<version>".
+  vfio-conform qemus          list the QEMUs --qemu can use: the host's and Debian's (fetched on first use)
   vfio-conform setup          install the host packages the harness needs (as root)
   vfio-conform kernels        list the Debian kernels available by name
   vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite
@@ -75,7 +79,8 @@ ${GATE_HELP}
 ${LIST_HELP}
 ${MUTATE_HELP}
 
-Kernel specs: ${KERNEL_SPEC_HELP}
+Kernel specs: ${KERNEL_SPEC_HELP}; append @MODEL+MODEL and/or @qemu=QEMUSPEC
+QEMU specs: ${QEMU_SPEC_HELP}
 Topologies: ${Object.keys(TOPOLOGIES).join(', ')}   vIOMMU models: ${IOMMU_MODELS.join(', ')}
 
 Exit codes: 0 nothing failed; 1 a test FAILed; 125 no FAIL but an ERROR (harness, boot)
@@ -108,6 +113,8 @@ export async function main(argv: string[], registries: Registries): Promise<numb
       case 'kernels':
         parseOptions(KERNELS_SPEC, rest)
         return await kernelsCommand()
+      case 'qemus':
+        return await qemusCommand()
       case 'claims':
         return await claimsCommand(rest, registries)
       case 'behaviours':
@@ -186,16 +193,25 @@ async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Reg
   // Validate everything the user gave before anything boots: bad input is exit 2 with one line.
   await ensureHostPackages()
   if (kernels.some(isSourceSpec)) await ensureBuildPackages()
-  await qemuInfo()
+  // Every kernel entry on every --qemu (an entry's own @qemu= wins); each QEMU fetched and probed now.
+  const qemus = values.qemu?.length ? [...new Set(values.qemu)] : ['host']
+  const entries = kernels.flatMap((k) => (splitKernelEntry(k).qemu ? [k] : qemus.map((q) => joinKernelEntry({ ...splitKernelEntry(k), qemu: q }))))
+  for (const q of new Set(entries.map((e) => splitKernelEntry(e).qemu ?? 'host'))) {
+    const info = await qemuFor(q)
+    if (q !== 'host') progress(`QEMU ${q}: ${info.version} (${info.binary})`)
+  }
   const resolved = []
-  for (const k of kernels) resolved.push(await resolveKernel(k))
+  for (const k of entries) resolved.push(await resolveKernel(k))
 
   const runDir = values.results ? path.resolve(values.results) : defaultRunDir()
   // The run's options reach global setup and the suites as one object (vitest's provide:
   // harness/vitest/run-options.ts), never through the environment.
   const options: RunOptions = {
-    // Resolved ids (exact versions), keeping each entry's vIOMMU restriction ("@intel-iommu").
-    kernels: resolved.map((k, i) => k.id + (splitKernelEntry(kernels[i]!).iommus ? '@' + splitKernelEntry(kernels[i]!).iommus!.join('+') : '')),
+    // Resolved ids (exact versions), keeping each entry's vIOMMU restriction ("@intel-iommu") and QEMU.
+    kernels: resolved.map((k, i) => {
+      const e = splitKernelEntry(entries[i]!)
+      return joinKernelEntry({ spec: k.id, iommus: e.iommus, qemu: e.qemu === 'host' ? undefined : e.qemu })
+    }),
     topologies: values.topology ?? [...DEFAULT_TOPOLOGIES],
     iommus: values.iommu as RunOptions['iommus'],
     kernelArgs: values['kernel-arg'] ?? [],
@@ -307,6 +323,17 @@ async function kernelsCommand(): Promise<number> {
   const versions = await apt.versions('linux-image-amd64')
   console.log('Debian kernels (use --kernel debian:<version> or debian:<suite>):')
   for (const v of versions) console.log(`  ${v.version.padEnd(20)} ${v.suites.join(', ')}`)
+  return EXIT.ok
+}
+
+async function qemusCommand(): Promise<number> {
+  const { host, hostError, debian } = await availableQemus()
+  console.log('QEMUs for --qemu SPEC:')
+  console.log(`  ${'host'.padEnd(16)} ${host ? `${host.version.padEnd(22)} ${host.binary}` : `unavailable: ${hostError}`}`)
+  for (const d of debian) {
+    console.log(`  ${d.spec.padEnd(16)} ${d.version.padEnd(22)} ${d.suites.join(', ')}; ${d.cached ? `cached: ${d.cached}` : 'fetched through the project apt on first use'}`)
+  }
+  console.log('  path:<binary>    a QEMU of your own; a version prefix works too (debian:10.0, debian:11.1.3)')
   return EXIT.ok
 }
 

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { IOMMU_MODELS } from '../../guests/viommus/index.js'
 import { kernelSpecProblem } from '../kernel/resolve.js'
+import { qemuSpecProblem } from '../qemu/qemu-spec.js'
 import { UsageError } from '../util/errors.js'
 
 /** What a value must be. */
@@ -170,3 +171,5 @@ export function parseOptions<O extends Record<string, OptionDef>>(
 export const kernelOption = (): { check: { kind: 'kernel'; check: (spec: string) => string | undefined } } => ({ check: { kind: 'kernel', check: kernelSpecProblem } })
 export const topologyOption = () => opt.many(opt.enumOf(() => Object.keys(TOPOLOGIES)))
 export const iommuOption = () => opt.many(opt.enumOf(() => IOMMU_MODELS))
+/** A QEMU spec (harness/qemu/qemu-spec.ts): its syntax; whether that QEMU can be had is checked before anything boots. */
+export const qemuOption = (): { check: { kind: 'kernel'; check: (spec: string) => string | undefined } } => ({ check: { kind: 'kernel', check: qemuSpecProblem } })

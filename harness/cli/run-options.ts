@@ -1,11 +1,12 @@
 // The options of `vfio-conform run`, which `model` takes too (but --filter: the model test is
 // its filter) and `bench --stability` passes on after `--`.
-import { commandSpec, iommuOption, kernelOption, opt, topologyOption } from './options.js'
+import { commandSpec, iommuOption, kernelOption, opt, qemuOption, topologyOption } from './options.js'
 
 export const RUN_OPTIONS = {
   kernel: opt.many(kernelOption()),
   topology: topologyOption(),
   iommu: iommuOption(),
+  qemu: opt.many(qemuOption()),
   filter: opt.regex(),
   suite: opt.many(opt.text('a suite file name, checked against suites/ before anything runs')),
   bail: opt.flag(),

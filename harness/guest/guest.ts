@@ -9,7 +9,8 @@ import type { IommuModel, Topology } from '../../guests/topologies/types.js'
 import { KernelConfig } from '../kernel/config.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
 import { qemuArgs } from '../qemu/args.js'
-import { qemuInfo } from '../qemu/qemu-binary.js'
+import { qemuInfo } from '../qemu/qemu-spec.js'
+import type { QemuInfo } from '../qemu/qemu-binary.js'
 import { baseRootfs } from '../rootfs/base.js'
 import { cpioArchive, withParents } from '../rootfs/cpio.js'
 import { modulesRootfs } from '../rootfs/modules.js'
@@ -45,6 +46,8 @@ export interface GuestOptions {
   deadlineMs?: number
   memoryMiB?: number
   extraCmdline?: string[]
+  /** The QEMU that runs it (default: the host's). */
+  qemu?: QemuInfo
 }
 
 /**
@@ -103,7 +106,7 @@ export class Guest {
   }
 
   static async boot(opts: GuestOptions): Promise<Guest> {
-    const name = `${opts.kernel.label}/${opts.topology.name}/${opts.iommu}`
+    const name = `${opts.kernel.label}/${opts.topology.name}/${opts.iommu}${opts.qemu && opts.qemu.spec !== 'host' ? `@qemu-${opts.qemu.version}` : ''}`
     const g = new Guest(opts, name)
     try {
       await g.start()
@@ -134,7 +137,7 @@ export class Guest {
   private async start(how: { appendConsole?: boolean } = {}): Promise<void> {
     const { kernel, topology, iommu, runDir } = this.opts
     await mkdir(runDir, { recursive: true })
-    const q = await qemuInfo()
+    const q = this.opts.qemu ?? (await qemuInfo())
     this.accel = q.kvm ? 'kvm' : 'tcg'
     // Deadlines: TCG is ~5-10x slower than KVM at boot, and slower still under a parallel build.
     const deadline = this.opts.deadlineMs ?? (q.kvm ? 90_000 : 300_000)
@@ -160,7 +163,7 @@ export class Guest {
       const args = qemuArgs({
         topology, iommu, kernel: kernel.bzImage, initrd, sshPort: this.sshPort,
         consoleLog: this.console.file, qmpSocket, kvm: q.kvm, memoryMiB: this.opts.memoryMiB, cpus: guestCpus(),
-        extraCmdline: [...(topology.kernelArgs ?? []), ...(this.opts.extraCmdline ?? [])], available: q.devices,
+        extraCmdline: [...(topology.kernelArgs ?? []), ...(this.opts.extraCmdline ?? [])], available: q.devices, deviceProps: q.deviceProps,
       })
       await writeFile(path.join(runDir, 'qemu.cmdline'), [q.binary, ...args].map((a) => (/[\s,]/.test(a) ? `'${a}'` : a)).join(' ') + '\n')
       progress(`${this.name}: starting QEMU ${q.version} (${this.accel}${q.kvm ? '' : `: ${q.kvmReason}`}), console ${this.console.file}`)

@@ -1,5 +1,6 @@
 // Kernel specs from the CLI or VFIO_CONFORM_KERNELS -> KernelBuilds.
 import { IOMMU_MODELS, isIommuModel, type IommuModel } from '../../guests/viommus/index.js'
+import { qemuSpecProblem } from '../qemu/qemu-spec.js'
 import { UsageError } from '../util/errors.js'
 import { debianKernel } from './debian.js'
 import type { KernelBuild } from './kernel-build.js'
@@ -71,15 +72,33 @@ export function kernelSpecsFromEnv(fallback: string[]): string[] {
 
 
 /**
- * A kernel entry may name the vIOMMU models it runs under: "SPEC@intel-iommu+amd-iommu".
- * Without the suffix the topology's models apply. Exported for unit tests.
+ * A kernel entry may name the vIOMMU models it runs under and the QEMU that runs it:
+ * "SPEC@intel-iommu+amd-iommu", "SPEC@qemu=debian:sid", "SPEC@intel-iommu@qemu=debian:sid".
+ * Without a model list the topology's models apply; without a QEMU the run's (--qemu, default
+ * the host's). Exported for unit tests.
  */
-export function splitKernelEntry(entry: string): { spec: string; iommus?: IommuModel[] } {
-  const at = entry.lastIndexOf('@')
-  if (at < 0) return { spec: entry }
-  const models = entry.slice(at + 1).split('+')
-  if (!models.length || !models.every(isIommuModel)) return { spec: entry }
-  return { spec: entry.slice(0, at), iommus: models as IommuModel[] }
+export function splitKernelEntry(entry: string): { spec: string; iommus?: IommuModel[]; qemu?: string } {
+  let spec = entry
+  let iommus: IommuModel[] | undefined
+  let qemu: string | undefined
+  for (;;) {
+    const at = spec.lastIndexOf('@')
+    if (at < 0) break
+    const part = spec.slice(at + 1)
+    if (part.startsWith('qemu=') && qemu === undefined && part.length > 5) qemu = part.slice(5)
+    else {
+      const models = part.split('+')
+      if (iommus || !models.length || !models.every(isIommuModel)) break
+      iommus = models as IommuModel[]
+    }
+    spec = spec.slice(0, at)
+  }
+  return { spec, ...(iommus && { iommus }), ...(qemu !== undefined && { qemu }) }
+}
+
+/** The entry again from its parts (splitKernelEntry's inverse). */
+export function joinKernelEntry(e: { spec: string; iommus?: readonly string[]; qemu?: string }): string {
+  return e.spec + (e.iommus?.length ? '@' + e.iommus.join('+') : '') + (e.qemu ? `@qemu=${e.qemu}` : '')
 }
 
 const SPEC_KINDS = ['debian', 'path', 'source', 'debian-source']
@@ -93,7 +112,11 @@ export function kernelSpecProblem(entry: string): string | undefined {
   const i = entry.indexOf(':')
   const kind = i < 0 ? '' : entry.slice(0, i)
   if (!SPEC_KINDS.includes(kind)) return `"${entry}" is not a kernel spec: use ${KERNEL_SPEC_HELP}`
-  const { spec } = splitKernelEntry(entry)
+  const { spec, qemu } = splitKernelEntry(entry)
+  if (qemu !== undefined) {
+    const q = qemuSpecProblem(qemu)
+    if (q) return `"${entry}": ${q}`
+  }
   const at = spec.lastIndexOf('@')
   // "debian:bookworm@foo": a suffix that names no vIOMMU model (paths may hold an "@").
   if (at > i && kind !== 'path' && kind !== 'source') return `"${entry}": "${spec.slice(at + 1)}" is not a vIOMMU model (known: ${IOMMU_MODELS.join(', ')})`

@@ -20,6 +20,47 @@ export interface QemuArgsInput {
   extraCmdline?: string[]
   /** Devices this QEMU offers (from -device help), to fail early with a clear reason. */
   available?: Set<string>
+  /** Properties of some of its devices (QemuInfo.deviceProps); absent: assume every property exists. */
+  deviceProps?: Record<string, Set<string>>
+}
+
+/**
+ * Root ports the topology wants without ACS, on a QEMU whose pcie-root-port has no
+ * disable-acs property: QEMU dropped it with the 3.1 machine types' compat properties
+ * (hw/pci-bridge/pcie_root_port.c rp_props holds only COMPAT_PROP_PCP in 11.1; 10.0 still has
+ * DEFINE_PROP_BOOL("disable-acs", ...)), so its root ports always expose ACS. The guest kernel
+ * then turns ACS off on those ports itself: pci=config_acs=0000000@<port> (drivers/pci/pci.c
+ * __pci_config_acs, from pci_enable_acs at enumeration, Linux 6.11 on) clears every ACS
+ * control bit, and pci_acs_enabled() reads the control register, so pci_device_group forms
+ * the same groups as for a port without the capability. Returns the ports' addresses on the
+ * root bus (undefined: nothing to do). Only root-bus ports: their address does not depend on
+ * bus numbering.
+ */
+export function acsOffPorts(t: Topology, deviceProps?: Record<string, Set<string>>): string[] | undefined {
+  const props = deviceProps?.['pcie-root-port']
+  if (!props || props.has('disable-acs')) return undefined
+  const out: string[] = []
+  for (const { node, path } of flattenTopology(t)) {
+    if (!node.props?.['disable-acs']) continue
+    if (node.model !== 'pcie-root-port' || path.length !== 1) {
+      throw new UsageError(`topology ${t.name}: ${node.id} wants disable-acs, which this QEMU lacks, and is not a root port on the root bus (the guest-side fallback needs a fixed address)`)
+    }
+    out.push(`0000:00:${path[0]}`)
+  }
+  return out.length ? out : undefined
+}
+
+/** The first kernel with pci=config_acs (acsOffPorts). */
+export const CONFIG_ACS_SINCE = [6, 11] as const
+
+/** Why a kernel cannot run a topology on a QEMU that needs the config_acs fallback (undefined: it can). */
+export function acsFallbackUnsupported(t: Topology, qemu: { version: string; deviceProps?: Record<string, Set<string>> }, kernelRelease: string): string | undefined {
+  if (!acsOffPorts(t, qemu.deviceProps)) return undefined
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease)
+  if (!m) return undefined
+  const [maj, min] = [Number(m[1]), Number(m[2])]
+  if (maj > CONFIG_ACS_SINCE[0] || (maj === CONFIG_ACS_SINCE[0] && min >= CONFIG_ACS_SINCE[1])) return undefined
+  return `QEMU ${qemu.version}'s pcie-root-port has no disable-acs (hw/pci-bridge/pcie_root_port.c), and kernel ${kernelRelease} predates pci=config_acs (${CONFIG_ACS_SINCE.join('.')}), which would turn ACS off in the guest instead: topology ${t.name} cannot be built`
 }
 
 /**
@@ -70,6 +111,7 @@ function props(p: Record<string, string | number | boolean> = {}): string {
 export function qemuArgs(i: QemuArgsInput): string[] {
   const t = i.topology
   const model = VIOMMUS[i.iommu]
+  const acsOff = acsOffPorts(t, i.deviceProps)
   if (model.qemuDeviceName && i.available && !i.available.has(model.qemuDeviceName)) {
     throw new UsageError(`this QEMU has no "${model.qemuDeviceName}" device (needed for the ${model.name} model)`)
   }
@@ -85,7 +127,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     '-qmp', `unix:${i.qmpSocket},server=on,wait=off`,
     '-kernel', i.kernel,
     '-initrd', i.initrd,
-    '-append', kernelCmdline(i.iommu, i.extraCmdline),
+    '-append', kernelCmdline(i.iommu, [...(i.extraCmdline ?? []), ...(acsOff ? [`pci=config_acs=${acsOff.map((a) => `0000000@${a}`).join(';')}`] : [])]),
   ]
   // The vIOMMU must come before the PCI devices it translates for.
   if (model.qemuDevice) args.push('-device', model.qemuDevice)
@@ -102,7 +144,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     if (/\.0$/.test(n.addr) && siblingsOf(n).some((s) => s.addr.split('.')[0] === n.addr.split('.')[0] && s !== n)) {
       a += ',multifunction=on'
     }
-    return a + props(n.props)
+    return a + props(acsOff && n.props ? Object.fromEntries(Object.entries(n.props).filter(([k]) => k !== 'disable-acs')) : n.props)
   }
   // Which nodes share a parent bus, to set multifunction on function 0.
   const parentOf = new Map<PciNode, PciNode[]>()

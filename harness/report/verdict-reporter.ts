@@ -126,7 +126,7 @@ export default class VerdictReporter implements Reporter {
     verdicts.splice(0, verdicts.length, ...merged)
     const runDir = process.env.VFIO_CONFORM_RUN_DIR_ACTUAL
     const incidents = runDir ? readIncidents(runDir) : []
-    this.print(verdicts, runErrors, incidents, selection)
+    this.print(verdicts, runErrors, incidents, selection, runDir ? readGuestLines(runDir) : [])
     if (runDir) {
       const out = { verdicts, runErrors, incidents, counts: countVerdicts(verdicts), selection, exitCode: exitCodeFor(verdicts, runErrors) }
       return mkdir(runDir, { recursive: true })
@@ -141,7 +141,7 @@ export default class VerdictReporter implements Reporter {
     return (opts?.allowFlaky ?? []).map((p) => new RegExp(p))
   }
 
-  private print(verdicts: TestVerdict[], runErrors: string[], incidents: GuestIncident[], selection: { selected: number; notSelected: number }): void {
+  private print(verdicts: TestVerdict[], runErrors: string[], incidents: GuestIncident[], selection: { selected: number; notSelected: number }, guests: string[]): void {
     const w = (s: string) => process.stdout.write(s + '\n')
     w('')
     w('vfio-conform verdicts')
@@ -165,6 +165,11 @@ export default class VerdictReporter implements Reporter {
         for (const line of i.diagnosis) w(`    - ${line}`)
         w(`    -> ${i.outcome} (console ${i.console.file}, bytes ${i.console.from}-${i.console.to})`)
       }
+    }
+    if (guests.length) {
+      w('')
+      w('guests (kernel, QEMU, accelerator):')
+      for (const g of guests) w(`  ${g}`)
     }
     const c = countVerdicts(verdicts)
     w('')
@@ -203,6 +208,21 @@ async function writeRunReports(runDir: string, verdicts: TestVerdict[], reg: Rep
     process.stdout.write(`ERROR writing the reports into ${runDir}: ${(e as Error).message}\n`)
     process.exitCode = 125
   }
+}
+
+/** One line per guest of the run (targets.json): its key, kernel release, QEMU version and spec, accelerator or status. */
+export function readGuestLines(runDir: string): string[] {
+  let targets: Array<{ key: string; status?: string; kernel?: { release?: string }; qemu?: string; qemuSpec?: string; accel?: string; skipReason?: string }>
+  try {
+    targets = JSON.parse(readFileSync(path.join(runDir, 'targets.json'), 'utf8'))
+  } catch {
+    return []
+  }
+  return targets.map((t) => {
+    const qemu = t.qemu ? `QEMU ${t.qemu}${t.qemuSpec && t.qemuSpec !== 'host' ? ` (${t.qemuSpec})` : ''}` : `QEMU ${t.qemuSpec ?? '?'}`
+    const state = t.status === 'ready' ? (t.accel ?? '') : `${t.status}${t.skipReason ? `: ${t.skipReason.split('\n')[0]}` : ''}`
+    return `${t.key}: kernel ${t.kernel?.release ?? '?'}, ${qemu}, ${state}`
+  })
 }
 
 /** The guests' supervisor appends one JSON line per lost guest (harness/guest/supervisor.ts). */

@@ -16,8 +16,9 @@ import { VIOMMUS } from '../../guests/viommus/index.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
 import { buildSelftests } from '../selftests/build.js'
 import { resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
-import { viommuUnsupported } from '../qemu/args.js'
-import { qemuInfo } from '../qemu/qemu-binary.js'
+import { acsFallbackUnsupported, viommuUnsupported } from '../qemu/args.js'
+import { qemuFor, qemuKeySuffix } from '../qemu/qemu-spec.js'
+import type { QemuInfo } from '../qemu/qemu-binary.js'
 import { HarnessError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { runOptionsFromEnv, type RunOptions } from './run-options.js'
@@ -49,7 +50,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let agentBinary: string | undefined
   let setupError: string | undefined
   try {
-    await qemuInfo()
     agentBinary = await buildAgent()
   } catch (e) {
     setupError = (e as Error).message
@@ -69,17 +69,30 @@ export default async function setup(project: TestProject): Promise<() => Promise
         kernelError = `kernel ${spec}: ${(e as Error).message}`
       }
     }
+    // The QEMU of this entry ("@qemu=SPEC"; the host's by default): part of each guest's identity.
+    const qemuSpec = splitKernelEntry(spec).qemu ?? 'host'
+    let qemu: QemuInfo | undefined
+    if (!kernelError) {
+      try {
+        qemu = await qemuFor(qemuSpec)
+      } catch (e) {
+        kernelError = `QEMU ${qemuSpec}: ${(e as Error).message}`
+      }
+    }
     const selftests = kernel && !kernelError ? await buildSelftests(kernel) : undefined
     const only = splitKernelEntry(spec).iommus
     for (const { topology, iommu } of plan.combos.filter((c) => !only || only.includes(c.iommu))) {
       const label = kernel?.label ?? spec.replace(/[^A-Za-z0-9.+-]/g, '_')
-      const key = `${label}/${topology.name}/${iommu}`
-      const runDir = path.join(plan.runDir, label, topology.name, iommu)
+      const suffix = qemu ? qemuKeySuffix(qemu) : qemuSpec === 'host' ? '' : `@qemu-${qemuSpec.replace(/[^A-Za-z0-9.+-]/g, '_')}`
+      const key = `${label}/${topology.name}/${iommu}${suffix}`
+      const runDir = path.join(plan.runDir, label, topology.name, iommu + suffix)
       const target: GuestTarget = {
         key,
         kernel: kernel ? { id: kernel.id, label: kernel.label, release: kernel.release, origin: kernel.origin, ...(kernel.gcov ? { gcov: kernel.gcov } : {}) } : { id: spec, label, release: '?', origin: null },
         topology: topology.name,
         iommu,
+        qemu: qemu?.version,
+        qemuSpec,
         status: 'error',
         error: kernelError,
         runDir,
@@ -94,7 +107,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         },
       }
       targets.push(target)
-      if (!kernel || kernelError) continue
+      if (!kernel || !qemu || kernelError) continue
       // A vIOMMU the kernel has no driver for: nothing to boot, every test SKIPs saying why.
       const needs = VIOMMUS[iommu].kernelOption
       const cfg = kernel.config
@@ -103,7 +116,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         continue
       }
       // A vIOMMU this QEMU cannot emulate (too old, or built without it): SKIP, naming QEMU.
-      const qemuLacks = viommuUnsupported(iommu, await qemuInfo())
+      const qemuLacks = viommuUnsupported(iommu, qemu) ?? acsFallbackUnsupported(topology, qemu, kernel.release)
       if (qemuLacks) {
         Object.assign(target, { status: 'skip', error: undefined, skipReason: qemuLacks })
         continue
@@ -117,7 +130,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       Object.assign(target, { status: 'not-booted', error: undefined })
       boots.set(key, async () => {
         try {
-          const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary!, extraCmdline: options.kernelArgs })
+          const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary!, extraCmdline: options.kernelArgs, qemu })
           guests.push(g)
           supervisor.add(g, target)
           const ssh = await g.connect()
@@ -127,14 +140,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
             status: 'ready',
             error: undefined,
             accel: g.accel,
-            qemu: (await qemuInfo()).version,
             ssh: { port: g.sshPort, clientPrivate: g.keys.clientPrivate, hostKeyBlob: g.keys.hostKeyBlob.toString('base64') },
             times: g.times,
             bootSplats: g.bootSplats,
             config: config ? [...config.values.entries()] : undefined,
             modules: { loaded: g.modules.loaded, absent: g.modules.absent },
           } satisfies Partial<GuestTarget>)
-          progress(`${key}: kernel ${target.kernel.release}, ${target.accel}, QEMU up ${ms(target.times!.qemuStart)}, init ${ms(target.times!.init)}, SSH ${ms(target.times!.ssh)}`)
+          progress(`${key}: kernel ${target.kernel.release}, QEMU ${target.qemu}, ${target.accel}, QEMU up ${ms(target.times!.qemuStart)}, init ${ms(target.times!.init)}, SSH ${ms(target.times!.ssh)}`)
         } catch (e) {
           Object.assign(target, { status: 'error', error: (e as Error).message, errorDetail: e instanceof HarnessError ? e.detail : undefined })
           progress(`${key}: ERROR ${target.error}`)

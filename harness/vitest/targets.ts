@@ -28,6 +28,8 @@ export interface GuestTarget {
   accel?: 'kvm' | 'tcg'
   /** QEMU version that ran the guest ("7.2.22"): emulation bugs are version-bound. */
   qemu?: string
+  /** The QEMU spec it was asked for ("host", "debian:sid", "path:..."; harness/qemu/qemu-spec.ts). */
+  qemuSpec?: string
   ssh?: { port: number; clientPrivate: string; hostKeyBlob: string }
   runDir: string
   consoleLog: string

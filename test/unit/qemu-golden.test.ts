@@ -4,7 +4,10 @@
 // commit the files with the change.
 import { describe, expect, test } from 'vitest'
 import { TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
-import { qemuArgs } from '../../harness/qemu/args.js'
+import { acsOffPorts, qemuArgs } from '../../harness/qemu/args.js'
+
+/** pcie-root-port's properties as QEMU 11.1 lists them (no disable-acs). */
+const NO_DISABLE_ACS = { 'pcie-root-port': new Set(['chassis', 'slot', 'addr', 'hotplug']) }
 
 /** The models a topology has a command line for: those it runs under and those it has expectations for. */
 function modelsOf(t: (typeof TOPOLOGIES)[string]): IommuModel[] {
@@ -39,6 +42,15 @@ describe('golden QEMU command lines', () => {
         })
         await expect(render(args)).toMatchFileSnapshot(`../golden/qemu/${t.name}-${iommu}.args`)
       })
+      if (acsOffPorts(t, NO_DISABLE_ACS)) {
+        test(`${t.name} under ${iommu}, on a QEMU whose pcie-root-port has no disable-acs (11.x)`, async () => {
+          const args = qemuArgs({
+            topology: t, iommu, kernel: '/KERNEL', initrd: '/INITRD', sshPort: 40022, consoleLog: '/RUN/console.log',
+            qmpSocket: '/RUN/qmp.sock', kvm: false, extraCmdline: t.kernelArgs, deviceProps: NO_DISABLE_ACS,
+          })
+          await expect(render(args)).toMatchFileSnapshot(`../golden/qemu/${t.name}-${iommu}.no-disable-acs.args`)
+        })
+      }
     }
   }
 })

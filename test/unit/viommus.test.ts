@@ -3,7 +3,8 @@ import { describe, expect, test } from 'vitest'
 import { IOMMU_MODELS, VIOMMU_LIST, VIOMMUS } from '../../guests/viommus/index.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { kernelCmdline, viommuUnsupported } from '../../harness/qemu/args.js'
-import { splitKernelEntry } from '../../harness/kernel/resolve.js'
+import { joinKernelEntry, splitKernelEntry } from '../../harness/kernel/resolve.js'
+import { parseQemuSpec, pickDebianQemu, qemuKeySuffix, wrapperScript } from '../../harness/qemu/qemu-spec.js'
 import { parseFaultLines } from '../../harness/dma/faults.js'
 
 describe('vIOMMU records', () => {
@@ -42,5 +43,45 @@ describe('vIOMMU records', () => {
     expect(viommuUnsupported('intel-iommu', q)).toMatch(/QEMU 7.1.0 is older than 7.2/)
     expect(viommuUnsupported('amd-iommu', { ...q, version: '7.2.22', versionNum: 702 })).toMatch(/no "amd-iommu" device/)
     expect(viommuUnsupported('none', q)).toBeUndefined()
+  })
+})
+
+describe('--qemu SPEC', () => {
+  const versions = [
+    { version: '1:11.1.3+ds-1', suites: ['sid'] },
+    { version: '1:10.0.13+ds-0+deb13u1', suites: ['trixie', 'trixie-security'] },
+    { version: '1:7.2+dfsg-7+deb12u18', suites: ['bookworm'] },
+  ]
+  const aliases = { stable: 'trixie', unstable: 'sid', oldstable: 'bookworm' }
+  test('a suite, an alias or a version prefix picks a Debian QEMU and the suite of its root', () => {
+    expect(pickDebianQemu('sid', versions, aliases)).toEqual({ version: '1:11.1.3+ds-1', suite: 'sid' })
+    expect(pickDebianQemu('stable', versions, aliases)).toEqual({ version: '1:10.0.13+ds-0+deb13u1', suite: 'trixie' })
+    expect(pickDebianQemu('10.0', versions, aliases)).toEqual({ version: '1:10.0.13+ds-0+deb13u1', suite: 'trixie' })
+    expect(pickDebianQemu('11', versions, aliases).suite).toBe('sid')
+    expect(() => pickDebianQemu('9.2', versions, aliases)).toThrow(/no such QEMU version in Debian \(offered: 11\.1\.3\+ds-1 \[sid\]/)
+    expect(() => pickDebianQemu('forky', versions, aliases)).toThrow(/no QEMU in Debian forky/)
+    expect(() => pickDebianQemu('latest', versions, aliases)).toThrow(/not a Debian suite or QEMU version/)
+  })
+  test('specs: host, debian:X, path:X; anything else is bad usage naming the forms', () => {
+    expect(parseQemuSpec('host')).toEqual({ kind: 'host' })
+    expect(parseQemuSpec('debian:sid')).toEqual({ kind: 'debian', want: 'sid' })
+    expect(parseQemuSpec('path:/opt/q')).toEqual({ kind: 'path', binary: '/opt/q' })
+    expect(() => parseQemuSpec('debian:')).toThrow(/unknown QEMU spec "debian:": use host/)
+    expect(() => parseQemuSpec('sid')).toThrow(/unknown QEMU spec/)
+  })
+  test('a kernel entry carries its QEMU after its models, in either order', () => {
+    expect(splitKernelEntry('debian-source:6.12,compat@intel-iommu@qemu=debian:sid')).toEqual({ spec: 'debian-source:6.12,compat', iommus: ['intel-iommu'], qemu: 'debian:sid' })
+    expect(splitKernelEntry('debian:trixie@qemu=debian:10.0@amd-iommu')).toEqual({ spec: 'debian:trixie', iommus: ['amd-iommu'], qemu: 'debian:10.0' })
+    expect(joinKernelEntry(splitKernelEntry('debian:trixie@amd-iommu@qemu=debian:sid'))).toBe('debian:trixie@amd-iommu@qemu=debian:sid')
+  })
+  test("a guest's key names its QEMU unless it is the host's", () => {
+    expect(qemuKeySuffix({ spec: 'host', version: '7.2.22' })).toBe('')
+    expect(qemuKeySuffix({ spec: 'debian:sid', version: '11.1.3' })).toBe('@qemu-11.1.3')
+  })
+  test('the wrapper runs the root through its own loader, firmware from the root first, modules bound over the built-in dir', () => {
+    const w = wrapperScript()
+    expect(w).toMatch(/ld-linux-x86-64\.so\.2" --library-path "\$LIB" "\$R\/usr\/bin\/qemu-system-x86_64"/)
+    expect(w).toMatch(/mount --bind "\$LIB\/qemu" \/usr\/lib\/x86_64-linux-gnu\/qemu/)
+    expect(w).toMatch(/-L "\$R\/usr\/share\/qemu" -L "\$R\/usr\/share\/seabios"/)
   })
 })

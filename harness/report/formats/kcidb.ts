@@ -263,7 +263,7 @@ function testRun(id: string, buildId: string, testPath: string, test: string, v:
     duration: v.durationMs !== undefined ? Math.round(v.durationMs) / 1000 : undefined,
     environment: {
       comment: `${t.topology}/${t.iommu}`,
-      misc: compact({ topology: t.topology, iommu: t.iommu, accel: g?.accel, qemu: g?.qemu }),
+      misc: compact({ topology: t.topology, iommu: t.iommu, accel: g?.accel, qemu: g?.qemu, qemu_spec: g?.qemuSpec }),
     },
     log_url: g?.consoleLog && path.isAbsolute(g.consoleLog) ? pathToFileURL(g.consoleLog).href : undefined,
     log_excerpt: text ? excerpt(text) : undefined,

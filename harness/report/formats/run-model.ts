@@ -22,6 +22,8 @@ export interface ReportTarget {
   accel?: string
   /** QEMU version that ran the guest. */
   qemu?: string
+  /** The QEMU spec it was asked for ("host", "debian:sid", ...). */
+  qemuSpec?: string
   /** Absolute path of the guest's serial console log. */
   consoleLog?: string
 }
@@ -135,6 +137,7 @@ function reportTarget(t: RunTarget): ReportTarget {
     skipReason: str('skipReason'),
     accel: str('accel'),
     qemu: str('qemu'),
+    qemuSpec: str('qemuSpec'),
     consoleLog: str('consoleLog'),
   }
 }
