@@ -50,7 +50,7 @@ Usage:
       Default topologies: ${DEFAULT_TOPOLOGIES.join(", ")}. --qemu: the QEMU(s) every kernel runs on
       (default host; a kernel entry's own "@qemu=SPEC" wins); a guest on another QEMU than the
       host's is named "<topology>/<model>@qemu-<version>".
-  vfio-conform qemus          list the QEMUs --qemu can use: the host's and Debian's (fetched on first use)
+  vfio-conform qemus          list the QEMUs a run can use: the host's and Debian's (fetched on first use)
   vfio-conform setup          install the host packages the harness needs (as root)
   vfio-conform kernels        list the Debian kernels available by name
   vfio-conform bench          boot each kernel and print time to QEMU start, init, SSH, suite
@@ -91,6 +91,7 @@ VFIO_CONFORM_QEMU (QEMU binary), VFIO_CONFORM_ACCEL=tcg (never use KVM).`
 
 const SETUP_SPEC = commandSpec('setup', {})
 const KERNELS_SPEC = commandSpec('kernels', {})
+const QEMUS_SPEC = commandSpec('qemus', {})
 
 /**
  * The command line; `registries` are the suites' (suites/registries.ts, passed in by
@@ -114,6 +115,7 @@ export async function main(argv: string[], registries: Registries): Promise<numb
         parseOptions(KERNELS_SPEC, rest)
         return await kernelsCommand()
       case 'qemus':
+        parseOptions(QEMUS_SPEC, rest)
         return await qemusCommand()
       case 'claims':
         return await claimsCommand(rest, registries)

@@ -20,6 +20,8 @@ export type ValueCheck =
   | { kind: 'regex' }
   /** A kernel spec (harness/kernel/resolve.ts): its syntax; whether it exists is the provider's. */
   | { kind: 'kernel'; check: (spec: string) => string | undefined }
+  /** A QEMU spec (harness/qemu/qemu-spec.ts): its syntax; whether it can be had is checked before any boot. */
+  | { kind: 'qemu'; check: (spec: string) => string | undefined }
   | { kind: 'path' }
   /** Free text checked later by what reads it (a git revision, a label): say which. */
   | { kind: 'text'; why: string }
@@ -99,6 +101,7 @@ export function valueProblem(check: ValueCheck, value: string): string | undefin
         return `"${value}" is not a regular expression (${(e as Error).message})`
       }
     case 'kernel':
+    case 'qemu':
       return check.check(value)
     case 'path':
     case 'text':
@@ -172,4 +175,4 @@ export const kernelOption = (): { check: { kind: 'kernel'; check: (spec: string)
 export const topologyOption = () => opt.many(opt.enumOf(() => Object.keys(TOPOLOGIES)))
 export const iommuOption = () => opt.many(opt.enumOf(() => IOMMU_MODELS))
 /** A QEMU spec (harness/qemu/qemu-spec.ts): its syntax; whether that QEMU can be had is checked before anything boots. */
-export const qemuOption = (): { check: { kind: 'kernel'; check: (spec: string) => string | undefined } } => ({ check: { kind: 'kernel', check: qemuSpecProblem } })
+export const qemuOption = (): { check: { kind: 'qemu'; check: (spec: string) => string | undefined } } => ({ check: { kind: 'qemu', check: qemuSpecProblem } })

@@ -51,7 +51,9 @@ function badValues(check: ValueCheck): string[] {
     case 'regex':
       return ['(', '[a-', '']
     case 'kernel':
-      return ['no-such-kind:x', 'bookworm', 'debian:', 'debian-source:', 'debian:bookworm@no-such-viommu', 'path:']
+      return ['no-such-kind:x', 'bookworm', 'debian:', 'debian-source:', 'debian:bookworm@no-such-viommu', 'path:', 'debian:bookworm@qemu=sid']
+    case 'qemu':
+      return ['sid', 'debian:', 'path:', 'no-such-kind:x', '']
     case 'path':
     case 'text':
       return ['', ' ']
@@ -71,7 +73,9 @@ function goodValues(check: ValueCheck): string[] {
     case 'regex':
       return ['a.b', 'ownership model']
     case 'kernel':
-      return ['debian:bookworm', 'debian-source:6.12,compat@intel-iommu', 'path:/boot/vmlinuz']
+      return ['debian:bookworm', 'debian-source:6.12,compat@intel-iommu', 'path:/boot/vmlinuz', 'debian:trixie@amd-iommu@qemu=debian:sid']
+    case 'qemu':
+      return ['host', 'debian:sid', 'debian:10.0', 'path:/usr/bin/qemu-system-x86_64']
     case 'path':
     case 'text':
       return ['something']
@@ -118,7 +122,7 @@ describe('every option of every subcommand is checked before anything runs', () 
 
   test('the walk covers the subcommands', () => {
     const names = COMMAND_SPECS.map((s) => s.command)
-    for (const c of ['run', 'model', 'bench', 'bench --speed', 'bench --stability', 'bench --first-run', 'gate', 'bisect-run', 'claims', 'behaviours', 'report', 'compare', 'list', 'mutate', 'setup', 'kernels']) {
+    for (const c of ['run', 'model', 'bench', 'bench --speed', 'bench --stability', 'bench --first-run', 'gate', 'bisect-run', 'claims', 'behaviours', 'report', 'compare', 'list', 'mutate', 'setup', 'kernels', 'qemus']) {
       expect(names).toContain(c)
     }
   })
