@@ -6,6 +6,7 @@ import type { KnownIssue } from '../harness/vitest/known-issues.js'
 export const KNOWN_ISSUES: KnownIssue[] = [
   {
     id: 'virtio-iommu-probe-order-groups',
+    owner: 'kernel',
     // The NIC on its host driver ends up in a group of its own, apart from the edu and the
     // port it shares a non-ACS path with: every test built on "that group holds a device on a
     // host driver" fails with it.
@@ -22,6 +23,7 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   },
   {
     id: 'virtio-iommu-behind-pci-bridge',
+    owner: 'kernel',
     test: /^group pcipci|^every vfio-pci device has|^hot-add at pci-bridge/,
     where: { iommu: ['virtio-iommu'], topology: ['default'] },
     reason:
@@ -31,6 +33,7 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   },
   {
     id: 'intel-iommu-6.1-hot-add-into-held-group',
+    owner: 'kernel',
     // Measured on Debian's 6.1.192-3 (2026-12-06), every run: when the holder lets go of a
     // group a device was hot-added into, the kernel WARNs or BUGs; 6.12 and 7.2 do not.
     test: /^legacy: (a device hot-added into a held group joins it|hot-remove of a device whose fd is open)/,
@@ -45,6 +48,7 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   },
   {
     id: 'virtio-iommu-7.2-hot-added-no-iommu',
+    owner: 'kernel',
     // Measured on the conform 7.2.13 build (2026-12-06); the same QEMU and fragment on 6.12 pass.
     test: /^hot-add at (acs|noacs)-port|^legacy: the group node of a hot-added device|^iommufd: hot-remove of a bound cdev/,
     where: { iommu: ['virtio-iommu'], kernel: /(^|:)7\.2\./ },
@@ -59,8 +63,9 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   },
   {
     id: 'amd-iommu-qemu72-bus-number',
+    owner: 'qemu',
     test: /^(type1|iommufd): (DMA to a mapped|after UNMAP|one space shared)/,
-    where: { iommu: ['amd-iommu'], qemu: /^7\.2\./ },
+    where: { iommu: ['amd-iommu'], qemu: { from: 702, to: 703 } },
     reason:
       "QEMU 7.2's AMD IOMMU records a device's bus number when the device is created, before firmware numbers the " +
       'buses behind bridges, so devices behind root ports are translated with the table entry of bus 0: mapped DMA ' +
@@ -69,8 +74,9 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   },
   {
     id: 'amd-iommu-qemu72-no-fault-events',
+    owner: 'qemu',
     test: /^(type1|iommufd): (DMA to an IOVA never mapped|a device cannot reach|a read-only mapping)/,
-    where: { iommu: ['amd-iommu'], qemu: /^7\.2\./ },
+    where: { iommu: ['amd-iommu'], qemu: { from: 702, to: 703 } },
     reason:
       "QEMU 7.2's AMD IOMMU page walk returns silently on an empty entry and logs no IO_PAGE_FAULT event, so the guest " +
       'never prints the fault line these tests require',
@@ -78,22 +84,24 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   },
   {
     id: 'qemu72-root-port-link-never-active',
+    owner: 'qemu',
     // Measured on QEMU 7.2.22 (Debian's 6.12.118 and the conform 6.12 build, 2026-12-07): the
     // rp-mix port's bus holds e1000e, which has a PM capability (so a d3cold delay); edu has none,
     // and a bus of edu functions alone resets without waiting (the noiommu topology's rst-port).
     test: /^(PCI_HOT_RESET succeeds when the caller passes|a hot reset leaves the other devices|cdev: PCI_HOT_RESET with an empty array succeeds|PCI_HOT_RESET is EINVAL while another process holds)/,
-    where: { topology: ['default'], qemu: /^7\.2\./ },
+    where: { topology: ['default'], qemu: { from: 702, to: 703 } },
     reason:
       "QEMU 7.2's pcie-root-port advertises Data Link Layer Link Active reporting (LNKCAP 0x00300604) but its LNKSTA " +
       'never shows DLLLA (reads 0x0204 with devices present), so after the secondary bus reset the kernel waits for a link ' +
       'that never reports active ("Data Link Layer Link Active not set in 100 msec") and pci_reset_bus returns -ENOTTY: the ' +
       'reset of the rp-mix bus (edu + e1000e) is done, config space restored, but the ioctl says ENOTTY',
-    ref: 'drivers/pci/pci.c pci_bridge_wait_for_secondary_bus (pcie_wait_for_link_delay when the bus has a d3cold delay) -> -ENOTTY; QEMU 7.2 root port config read in the guest; later QEMUs not measured',
+    ref: 'drivers/pci/pci.c pci_bridge_wait_for_secondary_bus (pcie_wait_for_link_delay when the bus has a d3cold delay) -> -ENOTTY; QEMU 7.2 hw/pci/pcie.c pcie_cap_slot_plug_cb (sets LNKSTA DLLLA only when a device is plugged, x-pcie-lnksta-dllla); root port config read in the guest',
   },
   // iommufd's compat /dev/vfio/vfio (CONFIG_IOMMUFD_VFIO_CONTAINER=y, VFIO_CONTAINER=n) is
   // not the VFIO container; these legacy rules do not carry over (seen on the compat build).
   {
     id: 'iommufd-compat-ownership-at-device-open',
+    owner: 'kernel',
     test: /^a device on a host driver makes its group not viable, and SET_CONTAINER is EPERM|^while a group is held, binding a host driver to another of its devices is EBUSY/,
     where: { config: ['IOMMUFD_VFIO_CONTAINER'], configUnset: ['VFIO_CONTAINER'] },
     reason:
@@ -104,6 +112,7 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   },
   {
     id: 'iommufd-compat-ioas-not-iommu-driver',
+    owner: 'kernel',
     test: /^GET_DEVICE_FD after SET_CONTAINER but before SET_IOMMU is EINVAL|^UNSET_CONTAINER with none set is EINVAL, and EBUSY|^SET_IOMMU on a container without a group is EINVAL/,
     where: { config: ['IOMMUFD_VFIO_CONTAINER'], configUnset: ['VFIO_CONTAINER'] },
     reason:
@@ -114,6 +123,7 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   },
   {
     id: 'iommufd-compat-pins-on-attach',
+    owner: 'kernel',
     test: /^type1 MAP_DMA beyond RLIMIT_MEMLOCK is ENOMEM/,
     where: { config: ['IOMMUFD_VFIO_CONTAINER'], configUnset: ['VFIO_CONTAINER'] },
     reason:

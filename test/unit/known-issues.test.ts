@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest'
 import { matchKnownIssue, withKnownIssue, type KnownIssue } from '../../harness/vitest/known-issues.js'
 import type { GuestTarget } from '../../harness/vitest/targets.js'
 import { HarnessError } from '../../harness/util/errors.js'
+import { KNOWN_ISSUES } from '../../suites/known-issues.js'
 
 const target = (over: Partial<GuestTarget> = {}): GuestTarget => ({
   key: 'debian-source-6.12.118-1/default/virtio-iommu',
@@ -20,7 +21,8 @@ const target = (over: Partial<GuestTarget> = {}): GuestTarget => ({
 })
 
 const issue: KnownIssue = {
-  id: 'demo', test: /^group pcipci/, where: { iommu: ['virtio-iommu'], kernel: /^debian-source:6\.12/, config: ['VIRTIO_IOMMU'], configUnset: ['VFIO_CONTAINER'] },
+  id: 'demo',
+  owner: 'kernel', test: /^group pcipci/, where: { iommu: ['virtio-iommu'], kernel: /^debian-source:6\.12/, config: ['VIRTIO_IOMMU'], configUnset: ['VFIO_CONTAINER'] },
   reason: 'demo reason', ref: 'demo ref',
 }
 
@@ -36,10 +38,21 @@ describe('known issues: matching', () => {
     expect(matchKnownIssue([issue], target({ config: [['VIRTIO_IOMMU', 'm'], ['VFIO_CONTAINER', 'y']] }), 'group pcipci')).toBeUndefined()
   })
   test('a QEMU-version-bound issue applies only to that QEMU', () => {
-    const q: KnownIssue = { ...issue, where: { qemu: /^7\.2\./ } }
+    const q: KnownIssue = { ...issue, owner: 'qemu', where: { qemu: { from: 702, to: 1001 } } }
     expect(matchKnownIssue([q], target({ qemu: '7.2.22' }), 'group pcipci')?.id).toBe('demo')
-    expect(matchKnownIssue([q], target({ qemu: '10.0.2' }), 'group pcipci')).toBeUndefined()
+    expect(matchKnownIssue([q], target({ qemu: '10.0.13' }), 'group pcipci')?.id).toBe('demo')
+    expect(matchKnownIssue([q], target({ qemu: '10.1.0' }), 'group pcipci')).toBeUndefined()
+    expect(matchKnownIssue([q], target({ qemu: '11.1.3' }), 'group pcipci')).toBeUndefined()
     expect(matchKnownIssue([q], target(), 'group pcipci')).toBeUndefined()
+  })
+  test("every known issue says whose limit it is; a QEMU one has its version range and cites QEMU's source", () => {
+    for (const k of KNOWN_ISSUES) {
+      expect(['kernel', 'qemu'], k.id).toContain(k.owner)
+      if (k.owner === 'qemu') {
+        expect(k.where.qemu, `${k.id}: the QEMU versions it was seen on`).toBeDefined()
+        expect(k.ref, `${k.id}: cites QEMU's source`).toMatch(/QEMU[^;]*hw\/\S+\.c/)
+      }
+    }
   })
   test('configBuiltin needs =y, a module does not do', () => {
     const builtin: KnownIssue = { ...issue, where: { configBuiltin: ['VIRTIO_IOMMU'] } }
