@@ -13,6 +13,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // GitHub's workflow parser imports its schema JSON without an import attribute,
+          // which Node 20 refuses: vite's transform loads it (test/unit/ci-parsers.test.ts).
+          server: { deps: { inline: ['@actions/workflow-parser'] } },
           testTimeout: 120_000,
         },
       },

@@ -8,7 +8,9 @@
 #     ci/run-shard.sh 1 5 suites/groups.test.ts           # a smaller piece of it, by hand
 #
 # VFIO_CONFORM_KERNELS / _TOPOLOGIES / _IOMMUS, when set, narrow the shard's plan (CI sets
-# none of them); extra arguments go to vitest (file filters, -t PATTERN, ...).
+# none of them); extra arguments go to vitest (file filters, -t PATTERN, ...), and so do the
+# words of VFIO_CONFORM_SHARD_ARGS (how a job of the CI templates is narrowed without editing
+# its script: test/slow/gitlab-pipeline.e2e.test.ts runs the GitLab template that way).
 #
 # What it does: `vfio-conform setup` (installs host packages as root; otherwise names the
 # apt-get line and exits 2), then the conformance project on the shard's plan.
@@ -107,7 +109,8 @@ rc=$?
 reporters=(--reporter=default --reporter=./suites/verdict-reporter.ts)
 [ "${GITHUB_ACTIONS:-}" = true ] && reporters+=(--reporter=github-actions)
 rm -f "$run_dir/verdicts.json"
-npx --no-install vitest run --project conformance "${reporters[@]}" "$@"
+# shellcheck disable=SC2086 # VFIO_CONFORM_SHARD_ARGS is split into words on purpose
+npx --no-install vitest run --project conformance "${reporters[@]}" ${VFIO_CONFORM_SHARD_ARGS:-} "$@"
 vitest_rc=$?
 
 if [ -f "$run_dir/verdicts.json" ]; then

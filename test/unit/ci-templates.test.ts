@@ -401,7 +401,7 @@ describe('ci/gitlab-ci.yml', () => {
 describe('ci/run-shard.sh', () => {
   const script = readFileSync(path.join(ROOT, 'ci/run-shard.sh'), 'utf8')
   test('runs the conformance project with the verdict reporter and exits with the verdict, not vitest\'s status', () => {
-    expect(script).toMatch(/npx --no-install vitest run --project conformance "\$\{reporters\[@\]\}" "\$@"/)
+    expect(script).toMatch(/npx --no-install vitest run --project conformance "\$\{reporters\[@\]\}" \$\{VFIO_CONFORM_SHARD_ARGS:-\} "\$@"/)
     expect(script).toContain('--reporter=./suites/verdict-reporter.ts')
     expect(script).toMatch(/rc=\$\(node -p .*\.exitCode' "\$run_dir\/verdicts.json"\)/)
   })
