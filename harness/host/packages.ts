@@ -34,8 +34,8 @@ export const HOST_NEEDS: HostNeed[] = [
  * What building kernels from source (source:, debian-source:) needs in addition. Kept apart
  * from HOST_NEEDS so that runs of stock Debian kernels do not require a kernel toolchain;
  * the source providers call ensureBuildPackages() before a build (a cache hit needs none).
- * ccache is used when present and not required; pahole would only be needed for
- * CONFIG_DEBUG_INFO_BTF, which the conform fragment does not set.
+ * ccache (BUILD_DEFAULTS) is installed with them by root and otherwise only named; pahole
+ * would only be needed for CONFIG_DEBUG_INFO_BTF, which the conform fragment does not set.
  */
 export const BUILD_NEEDS: HostNeed[] = [
   { probe: 'make', pkg: 'make', why: 'runs the kernel build' },
@@ -53,8 +53,11 @@ export const BUILD_NEEDS: HostNeed[] = [
   { probe: '/usr/lib/x86_64-linux-gnu/libcap.a', pkg: 'libcap-dev', why: "the kernel's iommufd selftests (sys/capability.h), linked statically" },
 ]
 
-/** Optional build helpers: used when present, never required. */
-export const BUILD_OPTIONAL: HostNeed[] = [{ probe: 'ccache', pkg: 'ccache', why: 'caches compiler output across kernel builds' }]
+/**
+ * Build helpers installed by default (setup, or any build as root) but not required: a user
+ * who cannot install them is told what they miss and the build goes on without.
+ */
+export const BUILD_DEFAULTS: HostNeed[] = [{ probe: 'ccache', pkg: 'ccache', why: 'caches compiler output: a rebuild, or a build of another tree of the same version, reuses it' }]
 
 async function present(probe: string): Promise<boolean> {
   if (probe.startsWith('/')) return access(probe).then(() => true, () => false)
@@ -70,7 +73,11 @@ export async function missingHostPackages(needs: HostNeed[] = HOST_NEEDS): Promi
 
 /** Install the packages that kernel builds from source need (root), or explain the command. */
 export async function ensureBuildPackages(): Promise<void> {
-  return ensureHostPackages(BUILD_NEEDS)
+  await ensureHostPackages(BUILD_NEEDS)
+  const missing = await missingHostPackages(BUILD_DEFAULTS)
+  if (!missing.length) return
+  if (process.getuid?.() === 0) return ensureHostPackages(BUILD_DEFAULTS)
+  progress(`host: ${missing.map((m) => `${m.probe} is not installed (${m.why})`).join('; ')}: builds go on without; as root: apt-get install -y ${missing.map((m) => m.pkg).join(' ')}`)
 }
 
 /** Install missing host packages (root) or explain the one command to run (not root). */

@@ -479,7 +479,8 @@ async function runBuild(a: RunBuildArgs): Promise<void> {
   }
 
   // Said up front: a first build is the one long step of a first run.
-  progress(`kernel ${a.what}: not built yet with this fragment: building it now; the first build takes minutes (measured on 2 cores: 5-9 min cold, under a minute with a warm ccache); later runs reuse it`)
+  const builtBefore = await exists(path.join(objDir, '.vfio-conform-steps'))
+  progress(`kernel ${a.what}: not built yet with this fragment: building it now; ${firstBuildEstimate(jobs, builtBefore, tc.ccache)}; later runs reuse it`)
   progress(`kernel ${a.what}: configuring in ${objDir} (tinyconfig + fragment)`)
   await make('tinyconfig', ['tinyconfig'])
   const tiny = await readFile(path.join(objDir, '.config'), 'utf8')
@@ -518,12 +519,34 @@ async function which(cmd: string): Promise<string> {
 }
 
 /**
+ * The conform build of linux-source-6.12 (6.12.118) from a fresh object dir with an empty
+ * ccache, make -j2 on 2 cores: ~11 min (a fresh clone's first run, 2026-12-07). Scaled by the
+ * cores make uses here; the link steps do not scale, hence the floor.
+ */
+export const FIRST_BUILD_MIN_ON_2_CORES = 11
+
+/** What the first build will take here, said before it starts. */
+export function firstBuildEstimate(cores: number, builtBefore: boolean, ccache: boolean): string {
+  if (builtBefore) return 'an incremental build in its object dir (seconds to a few minutes, by what changed)'
+  const min = Math.max(2, Math.round((FIRST_BUILD_MIN_ON_2_CORES * 2) / Math.max(1, cores)))
+  return (
+    `a first build takes about ${min} min with ${cores} core${cores === 1 ? '' : 's'} (${FIRST_BUILD_MIN_ON_2_CORES} min measured on 2 cores with an empty ccache)` +
+    (ccache ? '; less when ccache holds this tree\'s objects from an earlier build of it' : '; ccache is not in use, so every new object dir builds from scratch')
+  )
+}
+
+/** "12m03s" */
+const minSec = (s: number) => `${Math.floor(s / 60)}m${String(Math.round(s) % 60).padStart(2, '0')}s`
+
+/**
  * Progress of a build: on a TTY one line rewritten in place (step, elapsed, rough percent
  * from counted CC/LD lines against the previous full build); otherwise a plain progress()
  * line every 30 s so CI logs stay readable.
  */
 class BuildMeter {
   count = 0
+  /** When this step (not the whole build) started: the ETA's rate is this step's. */
+  private readonly started = Date.now()
   private timer?: NodeJS.Timeout
   private readonly tty = !!process.stderr.isTTY && !process.env.VFIO_CONFORM_QUIET && !process.env.CI
 
@@ -543,9 +566,7 @@ class BuildMeter {
   }
 
   private line(): string {
-    const el = Math.round((Date.now() - this.t0) / 1000)
-    const pct = this.expected ? Math.min(99, Math.floor((100 * this.count) / this.expected)) : 0
-    return `kernel ${this.what}: ${this.stepName} ${Math.floor(el / 60)}m${String(el % 60).padStart(2, '0')}s ~${pct}% (${this.count} steps)`
+    return buildProgressLine(this.what, this.stepName, (Date.now() - this.t0) / 1000, (Date.now() - this.started) / 1000, this.count, this.expected)
   }
 
   private report(): void {
@@ -557,4 +578,19 @@ class BuildMeter {
     if (this.timer) clearInterval(this.timer)
     if (this.tty && this.timer) process.stderr.write('\r\x1b[K')
   }
+}
+
+/**
+ * One progress line: steps done of expected (compile/link steps counted from kbuild's output
+ * against the previous full build of this object dir, or a 6.12 conform build's count), time
+ * since the build started, and an ETA from this step's rate so far.
+ */
+export function buildProgressLine(what: string, step: string, elapsedS: number, stepElapsedS: number, count: number, expected?: number): string {
+  const head = `kernel ${what}: ${step} ${minSec(elapsedS)}`
+  if (!expected) return `${head} (${count} steps)`
+  const shown = Math.min(count, expected - 1)
+  const pct = Math.min(99, Math.floor((100 * count) / expected))
+  // No ETA before there is a rate to go by.
+  const eta = count >= 20 && stepElapsedS >= 10 ? `, ETA ${minSec(Math.max(0, ((expected - shown) * stepElapsedS) / count))}` : ''
+  return `${head}: ${shown}/~${expected} files compiled or linked (~${pct}%)${eta}`
 }

@@ -7,6 +7,8 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import {
   assertCleanTree,
+  buildProgressLine,
+  firstBuildEstimate,
   buildKey,
   canonicalFragment,
   COMPAT_FRAGMENT,
@@ -298,5 +300,23 @@ describe('debian-source: specs', () => {
     expect(await resolveSourceSuite(parseDebianSourceSpec('sid,compat'), apt)).toEqual({ series: '7.2', version: '7.2.13-1', compat: true })
     expect(await resolveSourceSuite(parseDebianSourceSpec('6.12'), apt)).toEqual({ series: '6.12', compat: false })
     await expect(resolveSourceSuite(parseDebianSourceSpec('forky'), apt)).rejects.toThrow(/^debian-source:forky: no linux-source in suite forky/)
+  })
+})
+
+describe('what a first build says before and while it runs', () => {
+  test('the estimate scales the 2-core figure by the cores here, and says what ccache changes', () => {
+    expect(firstBuildEstimate(2, false, true)).toMatch(/about 11 min with 2 cores \(11 min measured on 2 cores with an empty ccache\); less when ccache/)
+    expect(firstBuildEstimate(8, false, true)).toMatch(/about 3 min with 8 cores/)
+    expect(firstBuildEstimate(64, false, false)).toMatch(/about 2 min with 64 cores.*ccache is not in use/)
+    expect(firstBuildEstimate(1, false, true)).toMatch(/about 22 min with 1 core /)
+    expect(firstBuildEstimate(2, true, true)).toMatch(/incremental/)
+  })
+
+  test('progress: files done of expected, elapsed, and an ETA once there is a rate', () => {
+    expect(buildProgressLine('debian-source:6.12', 'compile', 5, 5, 3, 1993)).toBe('kernel debian-source:6.12: compile 0m05s: 3/~1993 files compiled or linked (~0%)')
+    expect(buildProgressLine('k', 'compile', 130, 120, 200, 2000)).toBe('kernel k: compile 2m10s: 200/~2000 files compiled or linked (~10%), ETA 18m00s')
+    // More steps than the last full build had: never 100% or a negative ETA before make ends.
+    expect(buildProgressLine('k', 'compile', 600, 600, 2100, 2000)).toBe('kernel k: compile 10m00s: 1999/~2000 files compiled or linked (~99%), ETA 0m00s')
+    expect(buildProgressLine('k', 'olddefconfig', 3, 3, 0)).toBe('kernel k: olddefconfig 0m03s (0 steps)')
   })
 })
