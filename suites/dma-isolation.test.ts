@@ -5,25 +5,21 @@
 // mapped read-only is refused, and the guest kernel logs the translation fault for that
 // device (formats per vIOMMU in harness/dma/faults.ts).
 //
-// Every test runs through both user APIs, written once (like kselftest's FIXTURE_VARIANT):
+// Every test runs through both user APIs (harness/dma/paths.ts, like kselftest's FIXTURE_VARIANT):
 //   type1   - container + group (drivers/vfio/vfio_iommu_type1.c vfio_dma_do_map/unmap)
 //   iommufd - device cdev + IOAS (drivers/iommu/iommufd/ioas.c iommufd_ioas_map/unmap)
 // Both end in iommu_map()/iommu_unmap() on the device's paging domain, which the guest's
 // vIOMMU driver turns into page-table entries (intel, amd) or MAP/UNMAP requests (virtio).
 import { randomBytes } from 'node:crypto'
 import { expect } from 'vitest'
-import type { GuestAgent, SysResult } from '../harness/agent/client.js'
+import type { GuestAgent } from '../harness/agent/client.js'
 import { EduDevice, EDU_IDENT, PCI_COMMAND_MASTER } from '../harness/dma/edu.js'
 import { describeFaults, waitForFault, waitForFaultQuiet, type FaultMatch } from '../harness/dma/faults.js'
+import { DMA_PATHS, hexdiff, mapPage, PAGE, pageBuffer } from '../harness/dma/paths.js'
 import type { GuestSession } from '../harness/guest/session.js'
-import type { KernelConfig } from '../harness/kernel/config.js'
-import { legacyMissing } from '../harness/vfio/capabilities.js'
-import { ioasMap, ioasUnmap, ownCdev } from '../harness/vfio/iommufd.js'
-import { getDeviceFd, holdGroup, mapDma, must, openGroup, setContainer, unmapDma } from '../harness/vfio/legacy.js'
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../harness/uapi/iommufd.js'
+import { must } from '../harness/vfio/legacy.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 
-const PAGE = 4096
 /** Bytes per transfer: inside one page and inside edu's 4 KiB buffer (QEMU 7.2 edu_check_range). */
 const LEN = 1024
 /**
@@ -45,109 +41,10 @@ const IOVA_NEVER = 0x5a5000n
 const DEV_A = 'acs-edu'
 const DEV_B = 'sw-edu'
 
-/** One process's DMA address space (a type1 container or an iommufd IOAS). */
-interface DmaSpace {
-  map(va: bigint, iova: bigint, len: number, opts?: { readOnly?: boolean }): Promise<SysResult>
-  unmap(iova: bigint, len: number): Promise<SysResult & { unmapped?: bigint }>
-}
-
-interface Opened {
-  space: DmaSpace
-  devices: Map<string, EduDevice>
-}
-
-interface DmaPath {
-  name: 'type1' | 'iommufd'
-  /** SKIP unless the kernel has the path. */
-  require: (kconfig: KernelConfig | undefined, requireConfig: (...o: string[]) => void, skip: (note: string) => never) => void
-  /** Take the devices (each in its own group, already on vfio-pci) into ONE space of agent `a`. */
-  open: (guest: GuestSession, a: GuestAgent, nodeIds: string[]) => Promise<Opened>
-}
-
-const DMA_PATHS: DmaPath[] = [
-  {
-    name: 'type1',
-    require: (kconfig, _requireConfig, skip) => {
-      const missing = legacyMissing(kconfig)
-      if (missing) skip(missing)
-    },
-    open: async (guest, a, nodeIds) => {
-      let container: number | undefined
-      const devices = new Map<string, EduDevice>()
-      for (const id of nodeIds) {
-        const g = await guest.groupOf(id)
-        let groupFd: number
-        if (container === undefined) {
-          // holdGroup: SET_CONTAINER + SET_IOMMU(TYPE1v2) (vfio_iommu_type1_attach_group).
-          const held = await holdGroup(a, g.group)
-          container = held.container
-          groupFd = held.group
-        } else {
-          // A second group joins the same container: vfio_iommu_type1_attach_group reuses
-          // the container's domain (or adds one) and replays every existing mapping into it.
-          groupFd = must(await openGroup(a, g.group), `open /dev/vfio/${g.group}`)
-          must(await setContainer(a, groupFd, container), `VFIO_GROUP_SET_CONTAINER (${id})`)
-        }
-        const fd = must(await getDeviceFd(a, groupFd, g.bdf(id)), `VFIO_GROUP_GET_DEVICE_FD (${id})`)
-        devices.set(id, await EduDevice.open(a, fd, id))
-      }
-      const c = container!
-      return {
-        devices,
-        space: {
-          map: (va, iova, len, opts) => mapDma(a, c, { vaddr: va, iova, size: len, write: !opts?.readOnly }),
-          unmap: (iova, len) => unmapDma(a, c, iova, len),
-        },
-      }
-    },
-  },
-  {
-    name: 'iommufd',
-    require: (_kconfig, requireConfig) => requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV'),
-    open: async (guest, a, nodeIds) => {
-      let first: { iommufd: number; ioasId: number } | undefined
-      const devices = new Map<string, EduDevice>()
-      for (const id of nodeIds) {
-        // BIND_IOMMUFD + ATTACH_IOMMUFD_PT; later devices attach to the first one's IOAS.
-        const own = await ownCdev(a, guest, id, first ?? {})
-        first ??= { iommufd: own.iommufd, ioasId: own.ioasId }
-        devices.set(id, await EduDevice.open(a, own.devfd, id))
-      }
-      const { iommufd, ioasId } = first!
-      return {
-        devices,
-        space: {
-          map: (va, iova, len, opts) =>
-            ioasMap(a, iommufd, {
-              ioasId,
-              userVa: va,
-              length: len,
-              iova,
-              flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (opts?.readOnly ? 0 : IOMMU_IOAS_MAP_WRITEABLE),
-            }),
-          unmap: (iova, len) => ioasUnmap(a, iommufd, ioasId, iova, len),
-        },
-      }
-    },
-  },
-]
-
-const hexdiff = (got: Buffer, want: Buffer): string => {
-  const i = got.findIndex((b, k) => b !== want[k])
-  return i < 0 ? 'equal' : `first difference at byte ${i}: got 0x${got[i]!.toString(16)}, want 0x${want[i]!.toString(16)}`
-}
-
 forEachTarget((target, test) => {
-  /** Agent memory of one page, filled with `fill` (a byte or a buffer), mapped at `iova` in `space`. */
-  async function buffer(a: GuestAgent, fill: number | Buffer): Promise<{ addr: bigint; read: () => Promise<Buffer> }> {
-    const mem = await a.memAlloc(PAGE)
-    await a.memWrite(mem.addr, typeof fill === 'number' ? Buffer.alloc(PAGE, fill) : Buffer.concat([fill, Buffer.alloc(PAGE - fill.length)]))
-    return { addr: mem.addr, read: () => a.memRead(mem.addr, LEN) }
-  }
-
-  async function mapped(space: DmaSpace, buf: { addr: bigint }, iova: bigint, what: string, opts?: { readOnly?: boolean }): Promise<void> {
-    must(await space.map(buf.addr, iova, PAGE, opts), `map ${what} at IOVA 0x${iova.toString(16)}${opts?.readOnly ? ' read-only' : ''}`)
-  }
+  /** Agent memory of one page, filled with `fill` (a byte or a buffer); read() gives its first LEN bytes. */
+  const buffer = (a: GuestAgent, fill: number | Buffer) => pageBuffer(a, fill, LEN)
+  const mapped = mapPage
 
   /** Device ready for DMA: the right device, and bus mastering on. */
   async function ready(dev: EduDevice): Promise<EduDevice> {

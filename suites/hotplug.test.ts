@@ -6,14 +6,12 @@
 // unplugged: the kernel waits for its user, asking through the request eventfd when there is
 // one. Every errno and console line below was read in the 6.12 and 7.2 sources (functions
 // named per test).
-import { expect, inject } from 'vitest'
+import { expect } from 'vitest'
 import { TOPOLOGIES, VIOMMUS, type HotplugSlot } from '../guests/topologies/index.js'
-import { GuestHotplug } from '../harness/guest/hotplug.js'
+import type { GuestHotplug } from '../harness/guest/hotplug.js'
 import type { GuestSession } from '../harness/guest/session.js'
-import { askSupervisorQmp } from '../harness/guest/supervisor.js'
-import { HarnessError, HARNESS_ERROR_TAG } from '../harness/util/errors.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
-import { cdevPathFixture, legacyPathFixture } from '../harness/vitest/path-fixtures.js'
+import { cdevPathFixture, hotplugFixture, legacyPathFixture } from '../harness/vitest/path-fixtures.js'
 import { bindIommufd, cdevPath, destroy, errnoOf, IOMMUFD_PATH, must, openCdev, openIommufd, ownCdev } from '../harness/vfio/iommufd.js'
 import { deviceInfo, getDeviceFd, groupPath, groupStatus, holdGroup, openGroup } from '../harness/vfio/legacy.js'
 import { NO_REQUEST_CHANNEL, setRequestEventfd } from '../harness/vfio/request-irq.js'
@@ -32,16 +30,7 @@ forEachTarget((target, base) => {
   const test = base.extend<{ hotplug: GuestHotplug }>({
     // The guest's QEMU through the supervisor; every device a test added is removed again
     // after the test's processes are gone (they may hold it).
-    hotplug: async ({ guest, requireConfig }, use) => {
-      requireConfig('HOTPLUG_PCI_ACPI', 'UIO_PCI_GENERIC')
-      const sock = inject('vfioConformRun').supervisorSocket
-      if (!sock) throw new HarnessError(`${HARNESS_ERROR_TAG} ${target.key}: no guest supervisor in this run: QEMU's monitor is out of reach`)
-      const hp = new GuestHotplug(guest, (execute, args) => askSupervisorQmp(sock, { op: 'qmp', key: target.key, execute, arguments: args }))
-      await use(hp)
-      await guest.closeAgents()
-      // After a kernel oops the guest is rebooted (guest fixture); a removal would hang on its locks.
-      if (!(await guest.fatalSplats()).length) await hp.cleanup()
-    },
+    hotplug: hotplugFixture,
   })
   const legacyTest = test.extend<{ legacy: void }>({ legacy: legacyPathFixture })
   const cdevTest = test.extend<{ cdev: void }>({ cdev: cdevPathFixture })
