@@ -140,7 +140,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
   process.on('SIGTERM', onSignal)
 
   return withWorkspaceLock(ws, async () => {
-    await prepareWorkspace(ws)
+    await prepareWorkspace(ws, ac.signal)
     const done = (await cachedMap()).size
     progress(`mutate: ${targets.length} sites of ${ws.kernelId} (${done} cached); workspace ${ws.dir}${budget ? `; budget ${budget} min` : ''}`)
     const t0 = Date.now()

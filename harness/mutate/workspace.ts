@@ -21,7 +21,7 @@ import { cachePath, exists, sha256, withLock } from '../util/cache.js'
 import { HarnessError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { sourceBuildRequest } from '../kernel/source-provider.js'
-import { canonicalFragment, mergeConfigText, mergeFragments, objDirKey, parseFragment, toolchain, type SourceBuildRequest, type Toolchain } from '../kernel/source-build.js'
+import { canonicalFragment, mergeConfigText, mergeFragments, parseFragment, toolchain, type SourceBuildRequest, type Toolchain } from '../kernel/source-build.js'
 
 export interface Workspace {
   /** The kernel spec the sweep mutates ("debian-source:stable"). */
@@ -37,6 +37,8 @@ export interface Workspace {
   /** INSTALL_MOD_PATH of the unmutated build (mtty.ko): mutants only touch built-in code. */
   modules: string
   request: SourceBuildRequest
+  /** The merged fragment, canonical (what the conform build's cache entry keeps as fragment.config). */
+  fragmentText: string
   tc: Toolchain
 }
 
@@ -58,6 +60,7 @@ export async function openWorkspace(spec: string): Promise<Workspace> {
     obj: path.join(dir, 'obj'),
     modules: path.join(dir, 'modules'),
     request,
+    fragmentText: fragText,
     tc,
   }
 }
@@ -112,7 +115,7 @@ export async function readTreeFile(ws: Workspace, file: string): Promise<string>
 // Set-up
 
 /** The private tree, the object directory and the unmutated build's modules, made when missing. */
-export async function prepareWorkspace(ws: Workspace): Promise<void> {
+export async function prepareWorkspace(ws: Workspace, signal?: AbortSignal): Promise<void> {
   await mkdir(ws.dir, { recursive: true })
   if (!(await exists(path.join(ws.tree, '.vfio-conform-complete')))) {
     progress(`mutate: copying the pristine tree ${ws.pristine} to ${ws.tree} (a minute)`)
@@ -132,7 +135,8 @@ export async function prepareWorkspace(ws: Workspace): Promise<void> {
     if (!seeded) await configureObjDir(ws)
     const t0 = Date.now()
     progress(`mutate: building the unmutated kernel in ${ws.obj}${seeded ? ' (seeded: should rebuild little)' : ' (a full build: minutes)'}`)
-    const b = await makeKernel(ws, ['bzImage', 'modules'], path.join(ws.dir, 'setup-build.log'))
+    const b = await makeKernel(ws, ['bzImage', 'modules'], path.join(ws.dir, 'setup-build.log'), signal)
+    if (signal?.aborted) throw new HarnessError('stopped by a signal while building the unmutated kernel')
     if (!b.ok) throw new HarnessError(`building the unmutated kernel failed (log: ${path.join(ws.dir, 'setup-build.log')})`, b.tail)
     progress(`mutate: unmutated kernel built in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
     await rm(ws.modules, { recursive: true, force: true })
@@ -147,14 +151,31 @@ export async function prepareWorkspace(ws: Workspace): Promise<void> {
 }
 
 /**
+ * The object directory of a finished conform build of the same tree and fragment content (any
+ * worktree's: the directory's key names the fragment file's path, the cache entry its content).
+ */
+async function conformObjDir(ws: Workspace): Promise<string | undefined> {
+  const root = cachePath('kernels', 'source')
+  const found: Array<{ objDir: string; at: number }> = []
+  for (const e of await readdir(root).catch(() => [] as string[])) {
+    const dir = path.join(root, e)
+    const origin = await readFile(path.join(dir, 'origin.json'), 'utf8').then((t) => JSON.parse(t) as { identity?: string; tree?: string; objDir?: string }, () => undefined)
+    if (!origin?.objDir || origin.identity !== ws.request.identity || origin.tree !== ws.pristine) continue
+    if ((await readFile(path.join(dir, 'fragment.config'), 'utf8').catch(() => '')) !== ws.fragmentText) continue
+    if (!(await exists(path.join(origin.objDir, 'vmlinux')))) continue
+    found.push({ objDir: origin.objDir, at: (await lstat(path.join(dir, '.complete')).catch(() => undefined))?.mtimeMs ?? 0 })
+  }
+  return found.sort((a, b) => b.at - a.at)[0]?.objDir
+}
+
+/**
  * Seed the object directory from the conform build's (same tree content, same fragment):
  * copy it and rewrite the old tree and object paths in kbuild's text files. Returns false
  * when there is nothing to seed from.
  */
 async function seedObjDir(ws: Workspace): Promise<boolean> {
-  const fragments = ws.request.fragments.map((f) => path.resolve(f))
-  const from = cachePath('kernels', 'source-obj', objDirKey(ws.pristine, fragments))
-  if (!(await exists(from))) return false
+  const from = await conformObjDir(ws)
+  if (!from) return false
   // The conform build may be running in it: wait for it (its lock), then copy.
   const seeded = await withLock(
     from + '.lock',
