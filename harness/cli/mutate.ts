@@ -14,27 +14,34 @@ import { CORE_FILES, DEFAULT_SAMPLES, NOT_PRODUCT, fileGlobs, parseSampleSpec, s
 import { cachedResult, listCFiles, sitesOf, sweep, type MutantResult, type SweepMode } from '../mutate/sweep.js'
 import { openWorkspace, prepareWorkspace, withWorkspaceLock, type Workspace } from '../mutate/workspace.js'
 import { renderReport, resultLine } from '../mutate/report.js'
+import { recordMeasurement } from '../report/measurements-file.js'
 import type { Site } from '../mutate/sites.js'
 import type { Mutant } from '../mutate/mutants.js'
 
 export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]... [--sample GLOB=N]... [--seed S]
                       [--budget MIN] [--coverage FILE] [--mode schemata|patch] [--fresh]
-                      [--rerun-survivors] [--list]
-                      [--report-only] [--report FILE]
-      the generated mutation sweep: one mutant per enforcement site of the kernel source
-      (a check that returns an errno dropped, or a release/unblock/uncharge skipped), each
-      compiled into a private copy of the tree (--mode schemata, the default: all mutants in
-      one kernel, each switched on by a boot parameter; --mode patch: one incremental build
-      per mutant), booted on one intel-iommu guest with the suites that reach the site; prints killed / killed by crash / survived /
-      no-test / unbuildable per file and the survivors. Results are cached per kernel and
-      mutant: run the same command again to continue. Default kernel ${MAIN_JOB_KERNELS[0]};
-      default sites: every site of ${CORE_FILES.map((f) => path.basename(f)).join(', ')}
-      and a seeded sample (${DEFAULT_SAMPLES.join(', ')}). --sites GLOB: files or sites
-      ("drivers/vfio/group.c", "drivers/vfio/*.c", "drivers/vfio/group.c:417");
-      --budget MIN: start no mutant that would end after MIN minutes; --coverage FILE: a coverage.json of the same kernel (vfio-conform
-      coverage): sites whose error path no test takes are no-test without a boot, the others
-      run only the tests that take it; --rerun-survivors: run the survivors again (new tests), keep
-      the rest; --fresh: ignore every cached result; --list: the sites and mutants, nothing built; --report-only: the score from the cache.`
+                      [--rerun-survivors] [--list] [--report-only] [--report FILE] [--record]
+      The generated mutation sweep: one mutant per enforcement site of the kernel source (a
+      check that returns an errno dropped, or a release/unblock/uncharge skipped), compiled
+      into a private copy of the tree, booted on one intel-iommu guest with the tests that
+      reach the site; prints killed / killed by crash / survived / no-test / unbuildable per
+      file and the survivors. Results are cached per kernel and mutant: the same command
+      again continues where the last one stopped. Default kernel ${MAIN_JOB_KERNELS[0]};
+      default sites: all of ${CORE_FILES.map((f) => path.basename(f)).join(', ')},
+      and a seeded sample: ${DEFAULT_SAMPLES.join(', ')}.
+      --sites GLOB        files or sites: drivers/vfio/group.c, 'drivers/vfio/*.c', drivers/vfio/group.c:417
+      --sample GLOB=N     N sites of the files matching GLOB, chosen with --seed S (default 1)
+      --budget MIN        start no mutant that would end after MIN minutes, then stop cleanly
+      --coverage FILE     a coverage.json of the same kernel (vfio-conform coverage): a site whose
+                          error path no test takes is no-test without a boot; the others run only
+                          the tests that take it (else: the suites of the site's file)
+      --mode schemata     (default) every mutant in one kernel, vfio_conform_mutant=N at boot
+                          turns mutant N on; one build for the sweep
+      --mode patch        one incremental build per mutant (make rebuilds the mutated file)
+      --rerun-survivors   run the survivors again (after new tests); --fresh: ignore the cache
+      --list              the sites and their mutants, nothing built
+      --report FILE, --record   the score as Markdown to FILE / into docs/measurements.md
+      --report-only       the score from the cache, nothing run`
 
 /** The sites of a selection: globs (all their sites) plus seeded samples. */
 async function selectTargets(ws: Workspace, globs: string[], samples: string[], seed: number): Promise<Array<{ site: Site; mutant: Mutant }>> {
@@ -70,6 +77,7 @@ export const MUTATE_SPEC = commandSpec('mutate', {
   list: opt.flag(),
   'report-only': opt.flag(),
   report: opt.path(),
+  record: opt.flag(),
 })
 
 export async function mutateCommand(args: string[]): Promise<number> {
@@ -111,6 +119,11 @@ export async function mutateCommand(args: string[]): Promise<number> {
       await mkdir(path.dirname(path.resolve(values.report)), { recursive: true })
       await writeFile(values.report, text)
     }
+    if (values.record) {
+      const command = ['vfio-conform mutate', ...args.filter((a) => a !== '--record' && a !== '--report-only')].join(' ')
+      const file = await recordMeasurement({ id: 'mutate', title: 'Mutation sweep of the main job\'s kernel', command, lines: text.trimEnd().split('\n') })
+      progress(`mutate: score written to ${file}`)
+    }
   }
   const cachedMap = async () => {
     const m = new Map<string, MutantResult>()
@@ -151,6 +164,8 @@ export async function mutateCommand(args: string[]): Promise<number> {
       fresh: !!values.fresh,
       rerunSurvivors: !!values['rerun-survivors'],
       coverage,
+      // The files every site of which is asked for before the sampled ones.
+      first: (site) => globs.some((g) => siteMatches(site, g)),
       mode,
       signal: ac.signal,
       log: (m) => progress(`mutate: ${m}`),

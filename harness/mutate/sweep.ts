@@ -235,6 +235,8 @@ export interface SweepOptions {
   coverage?: CoverageIndex
   onResult?: (r: MutantResult, index: number, cached: boolean) => void
   log: (msg: string) => void
+  /** Sites run before the others (the schemata kernel's numbering does not depend on it). */
+  first?: (site: Site) => boolean
 }
 
 export interface SweepSummary {
@@ -410,6 +412,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
   }
   let pristine: TestKernel | undefined
 
+  if (o.first) todo.sort((a, b) => Number(o.first!(b.site)) - Number(o.first!(a.site)))
   for (const [k, { site, mutant, index }] of todo.entries()) {
     const remaining = todo.length - k
     if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
