@@ -22,7 +22,7 @@ import { applyMutant, applySchemata, mutantDiff, mutantFor, SCHEMATA_PARAM, type
 import { applyToTree, makeKernel, readTreeFile, snapshotKernel, type Workspace } from './workspace.js'
 import { suitesFor } from './select.js'
 import { testsPattern, type CoverageIndex, type SiteTests } from './coverage.js'
-import { selectedVerdicts } from '../gate/compare.js'
+import { selectedVerdicts, vitestMatchName } from '../gate/compare.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -116,7 +116,7 @@ export interface RunOutcome {
 }
 
 /** Environment for every run of a sweep: the ownership model's budget and seed fixed, so baseline and mutants see the same sequences. */
-export const SWEEP_ENV = { VFIO_CONFORM_MODEL_RUNS: '20', VFIO_CONFORM_MODEL_SEED: '20261207' }
+export const SWEEP_ENV = { VFIO_CONFORM_MODEL_RUNS: '10', VFIO_CONFORM_MODEL_SEED: '20261207' }
 
 /** `vfio-conform run` on one intel-iommu guest of the default topology with the given suites. */
 export async function runSuites(s: RunSpec): Promise<RunOutcome> {
@@ -175,6 +175,8 @@ const own = (name: string) => name.replace(/^[^>]*> /, '')
 export interface Baseline {
   suites: string[]
   verdicts: Record<string, string>
+  /** Tests that failed on the unmutated kernel and passed when run again: not run on mutants. */
+  flaky?: string[]
   ms: number
   date: string
 }
@@ -258,7 +260,7 @@ async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel
   const { ws } = o
   // The suites' own text is in the key: a changed test gets a new baseline.
   const texts = await Promise.all(suites.map((x) => readFile(path.join(ROOT, 'suites', `${x}.test.ts`), 'utf8').catch(() => '')))
-  const key = sha256([kernel.key, '\0', suites.join(','), '\0', ...texts]).slice(0, 12)
+  const key = sha256([kernel.key, '\0', suites.join(','), '\0', JSON.stringify(SWEEP_ENV), '\0', ...texts]).slice(0, 12)
   const file = path.join(ws.dir, 'baseline', `${key}.json`)
   const cached = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Baseline, () => undefined)
   if (cached && !o.fresh) return cached
@@ -267,11 +269,27 @@ async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel
     suites, kernel: kernel.spec, kernelArgs: kernel.args, bail: false, timeoutMs: 20 * 60_000, signal: o.signal,
     results: path.join(ws.dir, 'baseline', key), log: path.join(ws.dir, 'baseline', `${key}.log`),
   })
-  const problems = baselineProblems(r)
+  let problems = baselineProblems(r)
+  // A test that FAILs on the unmutated kernel and PASSes when run again is flaky here (a busy
+  // host's timing): left out of every mutant's run, and said so, rather than a false kill.
+  const failed = r.verdicts.filter((v) => v.verdict === 'FAIL')
+  const flaky: string[] = []
+  if (failed.length && failed.length === problems.length) {
+    o.log(`baseline: ${failed.length} test(s) failed on the unmutated kernel; running them again to tell flaky from broken`)
+    const again = await runSuites({
+      suites, kernel: kernel.spec, kernelArgs: kernel.args, filter: testsPattern(failed.map((v) => own(v.name))), bail: false, timeoutMs: 20 * 60_000, signal: o.signal,
+      results: path.join(ws.dir, 'baseline', `${key}-again`), log: path.join(ws.dir, 'baseline', `${key}-again.log`),
+    })
+    const passedAgain = new Set(again.verdicts.filter((v) => v.verdict === 'PASS').map((v) => own(v.name)))
+    for (const v of failed) if (passedAgain.has(own(v.name))) flaky.push(own(v.name))
+    problems = problems.filter((p) => !flaky.some((f) => p.startsWith(`FAIL ${f}`)))
+    if (flaky.length) o.log(`baseline: flaky on the unmutated kernel, left out of the mutants' runs: ${flaky.join('; ')}`)
+  }
   if (problems.length) {
     throw new HarnessError(`the unmutated kernel does not pass ${suites.join(', ')}: a killed mutant would mean nothing (results: ${path.join(ws.dir, 'baseline', key)})`, problems.slice(0, 10).join('\n'))
   }
-  const out: Baseline = { suites, verdicts: Object.fromEntries(r.verdicts.map((v) => [own(v.name), v.verdict])), ms: r.ms, date: new Date().toISOString() }
+  const verdicts = Object.fromEntries(r.verdicts.map((v) => [own(v.name), flaky.includes(own(v.name)) ? 'FLAKY' : v.verdict]))
+  const out: Baseline = { suites, verdicts, flaky, ms: r.ms, date: new Date().toISOString() }
   await mkdir(path.dirname(file), { recursive: true })
   await writeFile(file, JSON.stringify(out, null, 2) + '\n')
   o.log(`baseline: ${r.verdicts.length} tests, ${Object.values(out.verdicts).filter((v) => v === 'PASS').length} PASS, ${Math.round(r.ms / 1000)} s`)
@@ -365,6 +383,16 @@ async function pristineKernel(o: SweepOptions): Promise<TestKernel> {
   return { key: 'pristine', spec: await snapshotKernel(ws, path.join(ws.dir, 'kernel-baseline')), args: [] }
 }
 
+/** The tests a mutant runs: the coverage's (or all of the suites), without the baseline's flaky ones. */
+export function mutantFilter(only: string[] | undefined, baseline: Baseline): string | undefined {
+  const flaky = baseline.flaky ?? []
+  const keep = only?.filter((t) => !flaky.includes(t))
+  if (!flaky.length) return only ? testsPattern(only) : undefined
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const without = `^(?!.*(?:${flaky.map((t) => esc(vitestMatchName(t))).join('|')})$)`
+  return keep ? `${without}.*${testsPattern(keep)}` : without
+}
+
 export async function sweep(o: SweepOptions): Promise<SweepSummary> {
   const { ws } = o
   const t0 = Date.now()
@@ -420,7 +448,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
     const cov = reach.get(site.id)
     const byCoverage = cov?.status === 'reached' && cov.suites.length > 0
     const suites = byCoverage ? cov.suites : suitesFor(site.file)
-    const filter = byCoverage ? testsPattern(cov.tests) : undefined
+    const only = byCoverage ? cov.tests : undefined
     const n = schemata?.numbers.get(mutant.key)
     const started = Date.now()
     const logDir = path.join(ws.dir, 'runs', mutant.key)
@@ -428,6 +456,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
     let r: MutantResult
     if (schemata && n !== undefined) {
       const baseline = await baselineFor(o, suites, schemata.kernel)
+      const filter = mutantFilter(only, baseline)
       const run = await runSuites({
         suites, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
         results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
@@ -439,6 +468,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
     } else {
       pristine ??= await pristineKernel(o)
       const baseline = await baselineFor(o, suites, pristine)
+      const filter = mutantFilter(only, baseline)
       const original = await readTreeFile(ws, site.file)
       const restore = await applyToTree(ws, site.file, applyMutant(mutant, original))
       try {

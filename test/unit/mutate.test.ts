@@ -162,6 +162,19 @@ describe('mutate: outcomes', () => {
     expect(s.reason).toMatch(/b PASS->SKIP/)
   })
 
+  it('tests flaky on the unmutated kernel are left out of the mutants\' runs', async () => {
+    const { mutantFilter } = await import('../../harness/mutate/sweep.js')
+    const b: Baseline = { ...baseline, flaky: ['type1: a read-only mapping (fault logged)'] }
+    const all = new RegExp(mutantFilter(undefined, b)!)
+    expect(all.test('k/default/intel-iommu type1: a read-only mapping (fault logged)')).toBe(false)
+    expect(all.test('k/default/intel-iommu type1: DMA to a mapped IOVA')).toBe(true)
+    const some = new RegExp(mutantFilter(['a', 'type1: a read-only mapping (fault logged)'], b)!)
+    expect(some.test('k/default/intel-iommu a')).toBe(true)
+    expect(some.test('k/default/intel-iommu b')).toBe(false)
+    expect(some.test('k/default/intel-iommu type1: a read-only mapping (fault logged)')).toBe(false)
+    expect(mutantFilter(undefined, baseline)).toBeUndefined()
+  })
+
   it('a baseline with a FAIL, an ERROR or no test at all is refused', () => {
     expect(baselineProblems(outcome([v('a', 'PASS'), v('c', 'XFAIL')]))).toEqual([])
     expect(baselineProblems(outcome([v('a', 'FAIL', 'x')]))).toEqual(['FAIL a: x'])
