@@ -269,6 +269,7 @@ async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel
     suites, kernel: kernel.spec, kernelArgs: kernel.args, bail: false, timeoutMs: 20 * 60_000, signal: o.signal,
     results: path.join(ws.dir, 'baseline', key), log: path.join(ws.dir, 'baseline', `${key}.log`),
   })
+  if (o.signal.aborted) throw new HarnessError('stopped by a signal during the baseline run')
   let problems = baselineProblems(r)
   // A test that FAILs on the unmutated kernel and PASSes when run again is flaky here (a busy
   // host's timing): left out of every mutant's run, and said so, rather than a false kill.
