@@ -60,12 +60,18 @@ export const SCHEMATA_PARAM = 'vfio_conform_mutant'
 
 const SCHEMATA_HEAD = `/* vfio-conform mutant schemata: boot with ${SCHEMATA_PARAM}=N to turn mutant N on */
 extern int ${SCHEMATA_PARAM};
+static int vfio_conform_taken(int n, int cond);
 #define VFIO_CONFORM_MUTANT_ON(n) (${SCHEMATA_PARAM} == (n))
 `
 
+/** The console line a schemata kernel prints the first time a site's error path (or release call) runs. */
+export const TAKEN_LINE = /vfio-conform: mutant site (\d+) taken/g
+
 // Weak: each instrumented file defines it, the link keeps one. Every file's __setup writes
-// the same variable; the kernel calls the first one that matches the parameter.
-const SCHEMATA_TAIL = `
+// the same variable; the kernel calls the first one that matches the parameter. The probe
+// says once per boot which sites' error paths ran: on the unmutated kernel (N=0) that is the
+// error-path coverage of the tests that ran, which decides which mutants a test can kill.
+const schemataTail = (maxN: number) => `
 /* vfio-conform mutant schemata */
 int ${SCHEMATA_PARAM} __attribute__((weak));
 static int __init vfio_conform_mutant_setup(char *s)
@@ -73,12 +79,21 @@ static int __init vfio_conform_mutant_setup(char *s)
 	return kstrtoint(s, 0, &${SCHEMATA_PARAM}) == 0;
 }
 __setup("${SCHEMATA_PARAM}=", vfio_conform_mutant_setup);
+static unsigned long vfio_conform_seen[BITS_TO_LONGS(${maxN + 1})];
+static int vfio_conform_taken(int n, int cond)
+{
+	if (cond && !test_and_set_bit(n, vfio_conform_seen))
+		printk(KERN_NOTICE "vfio-conform: mutant site %d taken\\n", n);
+	return cond;
+}
 `
 
 /** The guarded replacement of mutant `m` under number n. */
 export function schemataReplacement(m: Mutant, original: string, n: number): string {
   const text = original.slice(m.site.span[0], m.site.span[1])
-  return m.operator === 'drop-check' ? `(${text}) && !VFIO_CONFORM_MUTANT_ON(${n})` : `if (!VFIO_CONFORM_MUTANT_ON(${n})) ${text}`
+  return m.operator === 'drop-check'
+    ? `vfio_conform_taken(${n}, !!(${text})) && !VFIO_CONFORM_MUTANT_ON(${n})`
+    : `if (vfio_conform_taken(${n}, 1) && !VFIO_CONFORM_MUTANT_ON(${n})) ${text}`
 }
 
 /** One file's content with the given mutants (all of that file) guarded by their numbers. */
@@ -93,5 +108,5 @@ export function applySchemata(original: string, mutants: Array<{ mutant: Mutant;
     out = out.slice(0, a) + schemataReplacement(mutant, original, n) + out.slice(b)
     prevStart = a
   }
-  return SCHEMATA_HEAD + out + SCHEMATA_TAIL
+  return SCHEMATA_HEAD + out + schemataTail(Math.max(0, ...mutants.map((m) => m.n)))
 }

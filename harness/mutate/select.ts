@@ -39,7 +39,14 @@ export const SUITES_BY_FILE: Array<{ glob: string; suites: string[] }> = [
 ]
 
 /** Every suite that runs under one intel-iommu guest of the default topology (the fallback). */
-export const ALL_SUITES = ['legacy-group', 'groups', 'iommufd-cdev', 'dma-isolation', 'mdev', 'cdev-mdev-smoke', 'privileges', 'ownership-model']
+export const ALL_SUITES = ['legacy-group', 'groups', 'iommufd-cdev', 'dma-isolation', 'mdev', 'cdev-mdev-smoke', 'privileges', 'resets', 'hotplug', 'ownership-model']
+
+/**
+ * Tests the sweep never runs: on a busy 2-core TCG host they wait for a fault line that comes
+ * late and fail on the unmutated kernel now and then (seen 2026-12-07 at load 20+), so a FAIL
+ * of theirs on a mutant proves nothing. ci/mutations' iotlb-flush patch covers their rule.
+ */
+export const SWEEP_EXCLUDED_TESTS = ['type1: a read-only mapping refuses device writes (fault logged) and allows device reads', 'iommufd: a read-only mapping refuses device writes (fault logged) and allows device reads']
 
 export function suitesFor(file: string): string[] {
   return SUITES_BY_FILE.find((s) => globToRegExp(s.glob).test(file))?.suites ?? ALL_SUITES

@@ -20,7 +20,7 @@ import type { TestVerdict } from '../report/verdict.js'
 import { findSites, type Site } from './sites.js'
 import { applyMutant, applySchemata, mutantDiff, mutantFor, SCHEMATA_PARAM, type Mutant } from './mutants.js'
 import { applyToTree, makeKernel, readTreeFile, snapshotKernel, type Workspace } from './workspace.js'
-import { suitesFor } from './select.js'
+import { ALL_SUITES, SWEEP_EXCLUDED_TESTS, suitesFor } from './select.js'
 import { testsPattern, type CoverageIndex, type SiteTests } from './coverage.js'
 import { selectedVerdicts, vitestMatchName } from '../gate/compare.js'
 
@@ -48,7 +48,7 @@ export interface MutantResult {
   /** schemata: the mutant ran in the sweep's one kernel, switched on at boot; patch: built on its own. */
   mode?: 'schemata' | 'patch'
   /** How the tests were chosen: coverage data (the tests that reach the site), the site file's suites, or no run needed (static). */
-  selection?: 'coverage' | 'suite-file' | 'static'
+  selection?: 'coverage' | 'probe' | 'suite-file' | 'static'
   date: string
 }
 
@@ -171,12 +171,54 @@ async function consoleSplats(dir: string): Promise<string[]> {
 
 const own = (name: string) => name.replace(/^[^>]*> /, '')
 
+/**
+ * Which sites' error paths ran during which test, from a schemata kernel's console logs: the
+ * probe's lines between the harness's "begin test <task id>" markers.
+ */
+export function takenFromConsole(text: string, names: Map<string, string>): Record<string, string[]> {
+  const out: Record<string, Set<string>> = {}
+  let current = '(boot)'
+  for (const line of text.split('\n')) {
+    const b = /vfio-conform: begin test (\S+)/.exec(line)
+    if (b) {
+      current = names.get(b[1]!) ?? `(task ${b[1]})`
+      continue
+    }
+    const t = /vfio-conform: mutant site (\d+) taken/.exec(line)
+    if (t) (out[t[1]!] ??= new Set()).add(current)
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, [...v].sort()]))
+}
+
+async function takenSites(dir: string, verdicts: TestVerdict[]): Promise<Record<string, string[]>> {
+  const names = new Map(verdicts.filter((v) => v.taskId).map((v) => [v.taskId!, own(v.name)]))
+  const merged: Record<string, Set<string>> = {}
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, e.name)
+      if (e.isDirectory()) await walk(p)
+      else if (e.name === 'console.log') {
+        for (const [k, v] of Object.entries(takenFromConsole(await readFile(p, 'utf8').catch(() => ''), names))) for (const t of v) (merged[k] ??= new Set()).add(t)
+      }
+    }
+  }
+  await walk(dir)
+  return Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, [...v].sort()]))
+}
+
 /** Baseline verdicts per suite set: every selected test must PASS, SKIP (with a reason) or XFAIL on the unmutated kernel. */
 export interface Baseline {
   suites: string[]
   verdicts: Record<string, string>
   /** Tests that failed on the unmutated kernel and passed when run again: not run on mutants. */
   flaky?: string[]
+  /**
+   * Schemata kernels: site number -> the tests (own names; "(boot)" before the first) during
+   * which the site's error path (or release call) ran on the unmutated kernel (the probe).
+   */
+  taken?: Record<string, string[]>
+  /** Suite file of each test (own name -> "legacy-group"). */
+  suiteOf?: Record<string, string>
   ms: number
   date: string
 }
@@ -251,6 +293,8 @@ export interface SweepSummary {
 interface TestKernel {
   /** What it is, for the baseline's key. */
   key: string
+  /** A schemata kernel: it says on the console which sites' error paths ran (mutants.ts). */
+  probe?: boolean
   spec: string
   args: string[]
 }
@@ -291,6 +335,11 @@ async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel
   }
   const verdicts = Object.fromEntries(r.verdicts.map((v) => [own(v.name), flaky.includes(own(v.name)) ? 'FLAKY' : v.verdict]))
   const out: Baseline = { suites, verdicts, flaky, ms: r.ms, date: new Date().toISOString() }
+  if (kernel.probe) {
+    out.taken = await takenSites(path.join(ws.dir, 'baseline', key), r.verdicts)
+    out.suiteOf = Object.fromEntries(r.verdicts.map((v) => [own(v.name), /suites\/(.+)\.test\.ts$/.exec(v.file)?.[1] ?? '']))
+    o.log(`baseline: the error paths of ${Object.keys(out.taken).length} sites ran`)
+  }
   await mkdir(path.dirname(file), { recursive: true })
   await writeFile(file, JSON.stringify(out, null, 2) + '\n')
   o.log(`baseline: ${r.verdicts.length} tests, ${Object.values(out.verdicts).filter((v) => v === 'PASS').length} PASS, ${Math.round(r.ms / 1000)} s`)
@@ -343,7 +392,7 @@ async function schemataKernel(o: SweepOptions, runnable: Array<{ site: Site; mut
     const spec = () => `path:${path.join(dir, 'bzImage')},modules=${ws.modules},config=${path.join(dir, 'config')}`
     if (await readFile(path.join(dir, 'numbers.json'), 'utf8').then(() => true, () => false)) {
       const kept = new Map(inKernel.map((t) => [t.mutant.key, numbers.get(t.mutant.key)!]))
-      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`] }, numbers: kept, buildMs: 0 }
+      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`], probe: true }, numbers: kept, buildMs: 0 }
     }
     o.log(`schemata: building one kernel with ${inKernel.length} mutants in ${files.length} files`)
     const restores: Array<() => Promise<void>> = []
@@ -365,7 +414,7 @@ async function schemataKernel(o: SweepOptions, runnable: Array<{ site: Site; mut
       const kept = new Map(inKernel.map((t) => [t.mutant.key, numbers.get(t.mutant.key)!]))
       await writeFile(path.join(dir, 'numbers.json'), JSON.stringify(Object.fromEntries(inKernel.map((t) => [t.site.id, numbers.get(t.mutant.key)])), null, 2) + '\n')
       o.log(`schemata: built in ${Math.round(b.ms / 1000)} s (${b.compiled.length} files compiled)`)
-      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`] }, numbers: kept, buildMs: b.ms }
+      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`], probe: true }, numbers: kept, buildMs: b.ms }
     }
     const log = await readFile(path.join(dir, 'build.log'), 'utf8').catch(() => b.tail)
     const bad = compileErrorFiles(log).filter((f) => files.includes(f))
@@ -386,7 +435,7 @@ async function pristineKernel(o: SweepOptions): Promise<TestKernel> {
 
 /** The tests a mutant runs: the coverage's (or all of the suites), without the baseline's flaky ones. */
 export function mutantFilter(only: string[] | undefined, baseline: Baseline): string | undefined {
-  const flaky = baseline.flaky ?? []
+  const flaky = [...(baseline.flaky ?? []), ...SWEEP_EXCLUDED_TESTS]
   const keep = only?.filter((t) => !flaky.includes(t))
   if (!flaky.length) return only ? testsPattern(only) : undefined
   const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -456,15 +505,37 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
     await mkdir(logDir, { recursive: true })
     let r: MutantResult
     if (schemata && n !== undefined) {
-      const baseline = await baselineFor(o, suites, schemata.kernel)
-      const filter = mutantFilter(only, baseline)
+      // One baseline of every suite: its probe says which tests take each site's error path.
+      const baseline = await baselineFor(o, ALL_SUITES, schemata.kernel)
+      const takers = baseline.taken?.[String(n)]
+      if (baseline.taken && !takers && !byCoverage) {
+        r = record(o, mutant, 'no-test', `its ${mutant.operator === 'skip-release' ? 'call' : 'error path'} never runs in ${ALL_SUITES.length} suites on the unmutated kernel (the schemata kernel's probe): dropping it changes nothing they run`, { suites: ALL_SUITES, mode: 'schemata', selection: 'probe' })
+        await saveResult(ws, r)
+        results.push(r)
+        o.onResult?.(r, index, false)
+        continue
+      }
+      let suitesHere = suites
+      let onlyHere = only
+      if (takers && !byCoverage) {
+        const tests = takers.filter((t) => baseline.suiteOf?.[t])
+        // Taken at boot, or by no test we can name: every suite; else exactly the tests that took it.
+        if (takers.includes('(boot)') || !tests.length) {
+          suitesHere = ALL_SUITES
+          onlyHere = undefined
+        } else {
+          suitesHere = [...new Set(tests.map((t) => baseline.suiteOf![t]!))].sort()
+          onlyHere = tests
+        }
+      }
+      const filter = mutantFilter(onlyHere, baseline)
       const run = await runSuites({
-        suites, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
+        suites: suitesHere, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
         results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
       })
       if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
       const c = classify(run, baseline)
-      r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, runMs: run.ms, mode: 'schemata', selection: byCoverage ? 'coverage' : 'suite-file' })
+      r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites: suitesHere, runMs: run.ms, mode: 'schemata', selection: byCoverage ? 'coverage' : takers ? 'probe' : 'suite-file' })
       if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
     } else {
       pristine ??= await pristineKernel(o)

@@ -69,6 +69,7 @@ export default class VerdictReporter implements Reporter {
           project: tc.project.name,
           file,
           name: tc.fullName,
+          taskId: tc.id,
           durationMs: d?.duration,
           startedAt: d?.startTime,
           timings: tc.meta().timings,

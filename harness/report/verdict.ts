@@ -25,6 +25,8 @@ export interface TestVerdict {
   file: string
   /** Full test name, including the target key. */
   name: string
+  /** vitest's task id: the tag of the test's begin/end markers in the guest's kernel log. */
+  taskId?: string
   verdict: Verdict
   /** Known issue id, reason and reference (XFAIL/XPASS). */
   knownIssue?: { id: string; reason: string; ref: string }

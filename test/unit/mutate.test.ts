@@ -172,7 +172,7 @@ describe('mutate: outcomes', () => {
     expect(some.test('k/default/intel-iommu a')).toBe(true)
     expect(some.test('k/default/intel-iommu b')).toBe(false)
     expect(some.test('k/default/intel-iommu type1: a read-only mapping (fault logged)')).toBe(false)
-    expect(mutantFilter(undefined, baseline)).toBeUndefined()
+    expect(new RegExp(mutantFilter(undefined, baseline)!).test('k/default/intel-iommu iommufd: a read-only mapping refuses device writes (fault logged) and allows device reads')).toBe(false)
   })
 
   it('a baseline with a FAIL, an ERROR or no test at all is refused', () => {
@@ -203,8 +203,9 @@ describe('mutate: schemata', () => {
     const sites = findSites('drivers/vfio/group.c', GROUP_C)
     const ms = sites.map((s, i) => ({ mutant: mutantFor(s, GROUP_C), n: i + 1 }))
     const out = applySchemata(GROUP_C, ms)
-    expect(out).toContain('if ((group->container_users != 1) && !VFIO_CONFORM_MUTANT_ON(2)) {')
-    expect(out).toContain('if (!VFIO_CONFORM_MUTANT_ON(6)) vfio_device_unblock_group(device);')
+    expect(out).toContain('if (vfio_conform_taken(2, !!(group->container_users != 1)) && !VFIO_CONFORM_MUTANT_ON(2)) {')
+    expect(out).toContain('if (vfio_conform_taken(6, 1) && !VFIO_CONFORM_MUTANT_ON(6)) vfio_device_unblock_group(device);')
+    expect(out).toContain('static unsigned long vfio_conform_seen[BITS_TO_LONGS(7)];')
     expect(out).toContain(`__setup("${SCHEMATA_PARAM}=", vfio_conform_mutant_setup);`)
     // The guards keep every check where it was: the instrumented file has the same checks, in order.
     const checks = (xs: ReturnType<typeof findSites>) => xs.filter((s) => s.kind === 'errno-check').map((s) => s.func)
@@ -249,5 +250,23 @@ describe('mutate: coverage picks the tests', () => {
     expect(re.test('k/default/intel-iommu the ownership model sequences')).toBe(true)
     expect(re.test('k/default/intel-iommu a (b) c')).toBe(true)
     expect(re.test('k/default/intel-iommu a b c')).toBe(false)
+  })
+})
+
+describe('mutate: the schemata kernel\'s probe', () => {
+  it('attributes each taken site to the test whose markers surround it', async () => {
+    const { takenFromConsole } = await import('../../harness/mutate/sweep.js')
+    const log = [
+      '[    1.0] vfio-conform: mutant site 7 taken',
+      '[    5.0] vfio-conform: begin test abc_0_1',
+      '[    5.1] vfio: vfio-conform: mutant site 3 taken',
+      '[    5.2] vfio-conform: end test abc_0_1',
+      '[    6.0] vfio-conform: begin test abc_0_2',
+      '[    6.1] vfio-conform: mutant site 12 taken',
+      '[    7.0] vfio-conform: begin test zzz_9',
+      '[    7.1] vfio-conform: mutant site 3 taken',
+    ].join('\n')
+    const names = new Map([['abc_0_1', 'a group opens once'], ['abc_0_2', 'UNSET_CONTAINER is EBUSY']])
+    expect(takenFromConsole(log, names)).toEqual({ '7': ['(boot)'], '3': ['(task zzz_9)', 'a group opens once'], '12': ['UNSET_CONTAINER is EBUSY'] })
   })
 })
