@@ -339,6 +339,7 @@ async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel
     out.taken = await takenSites(path.join(ws.dir, 'baseline', key), r.verdicts)
     out.suiteOf = Object.fromEntries(r.verdicts.map((v) => [own(v.name), /suites\/(.+)\.test\.ts$/.exec(v.file)?.[1] ?? '']))
     o.log(`baseline: the error paths of ${Object.keys(out.taken).length} sites ran`)
+    if (!Object.keys(out.taken).length) throw new HarnessError(`the schemata kernel's probe reported no site at all (boot and every suite run error paths): the kernel or the console log is not what the sweep expects (results: ${path.join(ws.dir, 'baseline', key)})`)
   }
   await mkdir(path.dirname(file), { recursive: true })
   await writeFile(file, JSON.stringify(out, null, 2) + '\n')
@@ -387,7 +388,8 @@ async function schemataKernel(o: SweepOptions, runnable: Array<{ site: Site; mut
   for (;;) {
     const inKernel = runnable.filter((t) => files.includes(t.site.file))
     if (!inKernel.length) return undefined
-    const key = sha256(inKernel.map((t) => `${t.mutant.key}=${numbers.get(t.mutant.key)}`).join('\n')).slice(0, 16)
+    // The guards' text is in the key (applySchemata of an empty file): a new probe is a new kernel.
+    const key = sha256([applySchemata('', []), ...inKernel.map((t) => `${t.mutant.key}=${numbers.get(t.mutant.key)}`)].join('\n')).slice(0, 16)
     const dir = path.join(ws.dir, 'schemata', key)
     const spec = () => `path:${path.join(dir, 'bzImage')},modules=${ws.modules},config=${path.join(dir, 'config')}`
     if (await readFile(path.join(dir, 'numbers.json'), 'utf8').then(() => true, () => false)) {
