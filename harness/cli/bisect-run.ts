@@ -229,7 +229,8 @@ interface BisectRunOptions {
   help: boolean
 }
 
-export const BISECT_RUN_SPEC = commandSpec('bisect-run', {
+/** What bisect-run and gate both take: a kernel tree, the tests and targets, confirmation. */
+export const TREE_RUN_OPTIONS = {
   tree: opt.path(),
   test: opt.many(opt.regex()),
   topology: topologyOption(),
@@ -238,8 +239,9 @@ export const BISECT_RUN_SPEC = commandSpec('bisect-run', {
   compat: opt.flag(),
   results: opt.path(),
   confirm: opt.int(0, CONFIRM_MAX),
-  help: { ...opt.flag(), short: 'h' },
-})
+}
+
+export const BISECT_RUN_SPEC = commandSpec('bisect-run', { ...TREE_RUN_OPTIONS, help: { ...opt.flag(), short: 'h' } })
 
 function parseBisectRunArgs(args: string[]): BisectRunOptions {
   const { values } = parseOptions(BISECT_RUN_SPEC, args)

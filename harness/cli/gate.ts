@@ -31,9 +31,9 @@ import { EXIT } from '../report/verdict.js'
 import { exists, withLock } from '../util/cache.js'
 import { HarnessError, UsageError } from '../util/errors.js'
 import { progress } from '../util/log.js'
-import { checkPatterns, checkTargets, runSuitesInChild } from './bisect-run.js'
-import { applyConfirmation, CONFIRM_MAX, confirmPattern, DEFAULT_CONFIRM } from '../gate/confirm.js'
-import { commandSpec, iommuOption, opt, parseOptions, qemuOption, topologyOption } from './options.js'
+import { checkPatterns, checkTargets, runSuitesInChild, TREE_RUN_OPTIONS } from './bisect-run.js'
+import { applyConfirmation, confirmPattern, DEFAULT_CONFIRM } from '../gate/confirm.js'
+import { commandSpec, opt, parseOptions } from './options.js'
 
 export const GATE_HELP = `  vfio-conform gate --tree DIR --base REV --series FILE.mbox [--test PATTERN]... [--topology NAME]...
                     [--iommu MODEL]... [--qemu SPEC] [--compat] [--results DIR] [--confirm K]
@@ -66,16 +66,9 @@ interface GateOptions {
 }
 
 export const GATE_SPEC = commandSpec('gate', {
-  tree: opt.path(),
+  ...TREE_RUN_OPTIONS,
   base: opt.text('a git revision, resolved in --tree before anything is built'),
   series: opt.path(),
-  test: opt.many(opt.regex()),
-  topology: topologyOption(),
-  iommu: iommuOption(),
-  qemu: qemuOption(),
-  compat: opt.flag(),
-  results: opt.path(),
-  confirm: opt.int(0, CONFIRM_MAX),
 })
 
 function parseGateArgs(args: string[]): GateOptions {
