@@ -137,6 +137,7 @@ export const defaultTopology: Topology = {
   // the virtio-iommu record's groupsFormAtProbe), so q35's builtins are probe-dependent there.
   expectedGroups: {
     'intel-iommu': [...Q35_GROUPS, ...DEVICE_GROUPS],
+    'intel-iommu-sm': [...Q35_GROUPS, ...DEVICE_GROUPS],
     'amd-iommu': [...Q35_GROUPS, ...DEVICE_GROUPS],
     'virtio-iommu': DEVICE_GROUPS,
   },

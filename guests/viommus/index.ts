@@ -3,13 +3,14 @@
 // expectations in the topologies (guests/topologies/).
 import { amdIommu } from './amd-iommu.js'
 import { intelIommu } from './intel-iommu.js'
+import { intelIommuSm } from './intel-iommu-sm.js'
 import { noViommu } from './none.js'
 import { virtioIommu } from './virtio-iommu.js'
 import type { ViommuRecord } from './types.js'
 export type * from './types.js'
 
 /** Every model, in the order lists and help texts show them. */
-export const VIOMMU_LIST = [intelIommu, virtioIommu, amdIommu, noViommu] as const
+export const VIOMMU_LIST = [intelIommu, virtioIommu, amdIommu, noViommu, intelIommuSm] as const
 
 export type IommuModel = (typeof VIOMMU_LIST)[number]['name']
 

@@ -50,6 +50,22 @@ export function acsOffPorts(t: Topology, deviceProps?: Record<string, Set<string
   return out.length ? out : undefined
 }
 
+/**
+ * A -device argument with each experimental "x-NAME" property this QEMU only knows as "NAME"
+ * renamed: QEMU drops the prefix when a property stabilises (intel-iommu's x-scalable-mode is
+ * scalable-mode in 11.1; 7.2 and 10.0 know only the x- name). Unknown properties: unchanged.
+ */
+export function stableProps(arg: string, props: Set<string> | undefined): string {
+  if (!props) return arg
+  return arg
+    .split(',')
+    .map((p) => {
+      const m = /^x-([^=]+)(=.*)?$/.exec(p)
+      return m && !props.has(`x-${m[1]}`) && props.has(m[1]!) ? `${m[1]}${m[2] ?? ''}` : p
+    })
+    .join(',')
+}
+
 /** The first kernel with pci=config_acs (acsOffPorts). */
 export const CONFIG_ACS_SINCE = [6, 11] as const
 
@@ -130,7 +146,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     '-append', kernelCmdline(i.iommu, [...(i.extraCmdline ?? []), ...(acsOff ? [`pci=config_acs=${acsOff.map((a) => `0000000@${a}`).join(';')}`] : [])]),
   ]
   // The vIOMMU must come before the PCI devices it translates for.
-  if (model.qemuDevice) args.push('-device', model.qemuDevice)
+  if (model.qemuDevice) args.push('-device', stableProps(model.qemuDevice, i.deviceProps?.[model.qemuDeviceName ?? '']))
   let chassis = 1
   const deviceArg = (n: PciNode, bus: string): string => {
     if (i.available && !i.available.has(n.model)) {
