@@ -1,10 +1,13 @@
-// The kernel's own iommufd selftests (tools/testing/selftests/iommu), built statically from
-// the same tree as the kernel (harness/selftests/build.ts), run inside the guest. Their KTAP
+// The kernel's own iommufd and VFIO selftests (tools/testing/selftests/iommu, and vfio where
+// the tree has it: Linux 6.18+), built statically from the same tree as the kernel
+// (harness/selftests/build.ts), run inside the guest. Their KTAP
 // is parsed and every subtest is reported as a test of its own next to our suites (the
 // reporter expands `meta.subtests`: harness/report/verdict-reporter.ts). The vitest test
 // itself says only whether the program ran to the end of its plan; the subtests carry the
-// verdicts. The mock domain and device come from CONFIG_IOMMUFD_TEST, so the vIOMMU does not
-// matter: the programs run once per kernel, on its first guest of the default topology.
+// verdicts. The iommufd programs use IOMMUFD_TEST's mock domain and device; the VFIO programs
+// take a real device (the topology's singleton-group edu on vfio-pci) and run their own
+// FIXTURE_VARIANT per IOMMU mode. Both run once per kernel, on its first guest of the default
+// topology (intel-iommu in the run's order).
 import { expect } from 'vitest'
 import { SELFTESTS } from '../harness/selftests/build.js'
 import { parseKtap } from '../harness/selftests/ktap.js'
@@ -30,21 +33,30 @@ forEachTarget((target, test) => {
       test(`upstream selftests ${st.dir}`, ({ skip }) => skip(`built, not run: ${st.note ?? 'no program to run'}`))
       continue
     }
+    for (const m of st.missing ?? []) {
+      test(`upstream selftest ${st.dir}/${m.name}: runs to the end of its plan in the guest (subtests reported one by one)`, ({ skip }) => skip(m.reason))
+    }
     for (const p of st.programs) {
       test(
         `upstream selftest ${st.dir}/${p.name}: runs to the end of its plan in the guest (subtests reported one by one)`,
-        async ({ guest, requireConfig, task }) => {
+        async ({ guest, requireConfig, task, castPart, skip }) => {
           requireConfig(...spec.needs)
+          // A program that drives a device gets the topology's device for the part, on
+          // vfio-pci, as its last argument (the VFIO selftests' vfio_selftests_get_bdf).
+          const bdf = spec.device ? (await guest.vfioGroup(castPart(spec.device))).bdf(castPart(spec.device)) : undefined
           const where = `/tmp/selftests/${st.dir}/${p.name}`
           await guest.run(`mkdir -p /tmp/selftests/${st.dir} && cat > ${where} && chmod +x ${where}`, { stdin: await readFile(p.file), timeoutMs: 120_000 })
           // The MAP_HUGETLB variants (iommufd_mock_domain.*_hugepage, dirty tracking *_huge up
           // to 128 MiB) need hugetlb pages reserved; given back afterwards.
           await guest.exec(`[ -w ${NR_HUGEPAGES} ] && echo ${HUGEPAGES} > ${NR_HUGEPAGES}`)
           // kselftest_harness prints KTAP on stdout; its own failures go to stderr.
-          const r = await guest.exec(`cd /tmp/selftests/${st.dir} && ./${p.name} 2>&1`, { timeoutMs: RUN_TIMEOUT_MS }).finally(() =>
+          const r = await guest.exec(`cd /tmp/selftests/${st.dir} && ./${p.name}${bdf ? ` ${bdf}` : ''} 2>&1`, { timeoutMs: RUN_TIMEOUT_MS }).finally(() =>
             guest.exec(`[ -w ${NR_HUGEPAGES} ] && echo 0 > ${NR_HUGEPAGES}`),
           )
           const ktap = parseKtap(r.stdout)
+          // kselftest's exit code 4 (KSFT_SKIP) before any KTAP: the program itself found
+          // nothing it can test here (vfio_pci_driver_test: no lib/drivers driver for the device).
+          if (!ktap.version && r.code === 4) skip(`${p.name} skipped itself (KSFT_SKIP): ${r.stdout.trim().split('\n').pop() ?? ''}`)
           const subtests: SubtestMeta[] = ktap.cases.map((c) => ({
             name: `${st.dir}/${p.name}: ${c.name}`,
             verdict: c.result,
