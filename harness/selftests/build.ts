@@ -9,7 +9,7 @@
 // kept). A selftest that does not compile against its own tree is a fact about that tree,
 // not a harness failure.
 import { execa } from 'execa'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { KernelBuild } from '../kernel/kernel-build.js'
 import { cachedDir, cachePath, exists, sha256 } from '../util/cache.js'
@@ -30,6 +30,13 @@ export interface SelftestSpec {
    * them the topology's device for this part, bound to vfio-pci. Without it they need none.
    */
   device?: 'singletonGroup'
+  /**
+   * Helpers a stable tree's selftests call without defining them anywhere in the tree (a
+   * backport that took a user of an upstream helper but not the helper): the harness supplies
+   * them with `-include`, only to a tree whose sources use the symbol and none defines it, and
+   * the report says so. The code is the helper's plain meaning; no test logic is changed.
+   */
+  shims?: Array<{ symbol: string; code: string; seen: string }>
   /**
    * Programs of the list that a tree may not have yet (the directory grew over releases): a
    * missing one is reported as not in the tree instead of failing the whole directory.
@@ -59,6 +66,16 @@ export const SELFTESTS: SelftestSpec[] = [
     needs: ['VFIO', 'VFIO_PCI'],
     device: 'singletonGroup',
     optional: true,
+    shims: [
+      {
+        symbol: 'calloc_assert',
+        seen: "Debian's 7.2.13: lib/vfio_pci_device.c calls it, no header of the tree declares it",
+        code:
+          '#include <stdio.h>\n#include <stdlib.h>\n' +
+          'static inline void *calloc_assert(size_t n, size_t size)\n' +
+          '{\n\tvoid *p = calloc(n, size);\n\tif (!p) { fprintf(stderr, "calloc(%zu, %zu) failed\\n", n, size); exit(1); }\n\treturn p;\n}\n',
+      },
+    ],
   },
 ]
 
@@ -116,7 +133,16 @@ async function buildOne(kernel: KernelBuild, spec: SelftestSpec): Promise<Selfte
     if (h.exitCode !== 0) failure = `make headers exited ${h.exitCode}: ${lastError(h.all ?? '')}`
     else {
       progress(`selftests ${spec.dir} for ${kernel.id}: building statically`)
-      const b = await execa('make', ['-C', src, `OUTPUT=${bin}`, `KHDR_INCLUDES=-isystem ${path.join(obj, 'usr/include')}`, 'LDFLAGS=-static'], {
+      const shims = await neededShims(src, spec.shims ?? [])
+      const extra: string[] = []
+      if (shims.length) {
+        const file = path.join(tmp, 'shims.h')
+        await writeFile(file, shims.map((x) => x.code).join('\n'))
+        extra.push(`EXTRA_CFLAGS=-include ${file}`)
+        progress(`selftests ${spec.dir} for ${kernel.id}: supplying ${shims.map((x) => x.symbol).join(', ')} (used, defined nowhere in the tree)`)
+        log.push(`vfio-conform: supplied ${shims.map((x) => `${x.symbol} (${x.seen})`).join(', ')}`)
+      }
+      const b = await execa('make', ['-C', src, `OUTPUT=${bin}`, `KHDR_INCLUDES=-isystem ${path.join(obj, 'usr/include')}`, 'LDFLAGS=-static', ...extra], {
         reject: false,
         all: true,
       })
@@ -151,6 +177,19 @@ async function buildOne(kernel: KernelBuild, spec: SelftestSpec): Promise<Selfte
 }
 
 class SelftestBuildFailure extends Error {}
+
+/** The shims whose symbol the selftest sources call and no file of them defines or declares. */
+async function neededShims(src: string, shims: NonNullable<SelftestSpec['shims']>): Promise<NonNullable<SelftestSpec['shims']>> {
+  if (!shims.length) return []
+  const files = ((await readdir(src, { recursive: true })) as string[]).filter((f) => /\.[ch]$/.test(f))
+  const texts = await Promise.all(files.map((f) => readFile(path.join(src, f), 'utf8')))
+  return shims.filter((x) => {
+    const call = new RegExp(`\\b${x.symbol}\\s*\\(`)
+    // A declaration or definition: a line "<type words> [*]symbol(" (no assignment, no return).
+    const defined = new RegExp(`^(?!\\s*return\\b)\\s*[A-Za-z_][\\w ]*[ *]+${x.symbol}\\s*\\(|^\\s*#\\s*define\\s+${x.symbol}\\b`, 'm')
+    return texts.some((t) => call.test(t)) && !texts.some((t) => defined.test(t))
+  })
+}
 
 /** The first compiler error of a build log ("file:line:col: error: ..."), else its last line. */
 export function lastError(log: string): string {
