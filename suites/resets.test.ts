@@ -38,6 +38,13 @@ async function firstDevice(guest: GuestSession, a: GuestAgent, set: string[], pl
   return { members, hold, devfd: await hold.deviceFd(members[0]!) }
 }
 
+/** The set's devices on vfio-pci, every group of them held by `a`, a device fd of the first. */
+async function holdAll(guest: GuestSession, a: GuestAgent, set: string[]) {
+  const members = await placeDevices(guest, set)
+  const hold = await LegacyHold.open(a, members)
+  return { members, hold, devfd: await hold.deviceFd(members[0]!), fds: [...hold.groups.values()] }
+}
+
 /**
  * A device fd of `dev`, its whole group held (under a vIOMMU the group's `test` devices go to
  * vfio-pci with it: guest.vfioGroup; in no-IOMMU mode the device is its own group).
@@ -91,12 +98,8 @@ function legacyResetRules(target: GuestTarget, base: ConformTest): void {
   // vfio_pci_dev_set_hot_reset: every device of the dev_set must be in one of the groups
   // passed (vfio_dev_in_groups); then pci_reset_bus().
   test('PCI_HOT_RESET succeeds when the caller passes the group fd of every device it reaches', async ({ guest, castPart }) => {
-    const set = castPart('resetSet')
     const a = await guest.agent()
-    const members = await placeDevices(guest, set)
-    const hold = await LegacyHold.open(a, members)
-    const devfd = await hold.deviceFd(members[0]!)
-    const fds = [...hold.groups.values()]
+    const { devfd, fds } = await holdAll(guest, a, castPart('resetSet'))
     expect(errnoOf(await hotReset(a, devfd, fds))).toBe('OK')
     // And again: a reset leaves nothing locked (memory_lock, dev_set lock).
     expect(errnoOf(await hotReset(a, devfd, fds)), 'a second reset').toBe('OK')
@@ -162,12 +165,8 @@ function legacyResetRules(target: GuestTarget, base: ConformTest): void {
   // devices". vfio_pci_ioctl_pci_hot_reset_groups: more fds than devices the reset reaches is
   // -EINVAL, an fd that is not open -EBADF, an fd that is not a VFIO group -EINVAL.
   test('PCI_HOT_RESET argument checks: flags, an empty array from a group-opened device, too many fds, a non-group fd are EINVAL; a closed fd is EBADF', async ({ guest, castPart }) => {
-    const set = castPart('resetSet')
     const a = await guest.agent()
-    const members = await placeDevices(guest, set)
-    const hold = await LegacyHold.open(a, members)
-    const devfd = await hold.deviceFd(members[0]!)
-    const fds = [...hold.groups.values()]
+    const { members, devfd, fds } = await holdAll(guest, a, castPart('resetSet'))
     expect(errnoOf(await hotReset(a, devfd, fds, { flags: 1 })), 'flags 1').toBe('EINVAL')
     expect(errnoOf(await hotReset(a, devfd, [])), 'empty array').toBe('EINVAL')
     const many = Array.from({ length: members.length + 1 }, (_, i) => fds[i % fds.length]!)
