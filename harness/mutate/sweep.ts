@@ -11,7 +11,7 @@
 // Results are cached per kernel (the workspace: pristine tree identity, fragment, compiler)
 // and mutant (file content, span, replacement): a stopped sweep continues where it stopped.
 import { execa } from 'execa'
-import { mkdir, readFile, rm, writeFile, readdir } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile, readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { sha256 } from '../util/cache.js'
@@ -128,17 +128,24 @@ export async function runSuites(s: RunSpec): Promise<RunOutcome> {
     '--results', s.results,
   ]
   const t0 = Date.now()
-  const r = await execa(process.execPath, args, {
+  const sub = execa(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...SWEEP_ENV, VFIO_CONFORM_QUIET: '1' },
     reject: false,
     all: true,
-    timeout: s.timeoutMs,
+    timeout: Math.min(s.timeoutMs, 15 * 60_000),
     killSignal: 'SIGTERM',
     forceKillAfterDelay: 15_000,
     cancelSignal: s.signal,
     stdin: 'ignore',
   })
+  // The verdicts are written when the tests end; a run that has not exited a minute later is
+  // stuck in its teardown (seen: a guest the harness rebooted after a mutant's oops): stop it.
+  const watch = setInterval(async () => {
+    const st = await stat(path.join(s.results, 'verdicts.json')).catch(() => undefined)
+    if (st && Date.now() - st.mtimeMs > 60_000) sub.kill('SIGTERM')
+  }, 5000)
+  const r = await sub.finally(() => clearInterval(watch))
   await writeFile(s.log, String(r.all ?? ''))
   const out = await readFile(path.join(s.results, 'verdicts.json'), 'utf8').then(JSON.parse, () => undefined) as
     | { verdicts: TestVerdict[]; runErrors: string[] }
@@ -239,8 +246,10 @@ export function classify(o: RunOutcome, baseline: Baseline): { outcome: Outcome;
   const passed = o.verdicts.filter((v) => v.verdict === 'PASS').length
   if (failed.length) {
     const first = failed[0]!
+    // A FAIL because the kernel died or splatted is a kill by crash, said so.
+    const crashed = failed.every((v) => /kernel died|kernel splat|BUG: |Oops|panic/.test(v.reason ?? ''))
     return {
-      outcome: 'killed',
+      outcome: crashed ? 'killed-by-crash' : 'killed',
       reason: `${first.verdict} ${own(first.name)}${first.reason ? ': ' + first.reason.split('\n')[0]!.slice(0, 200) : ''}${o.splats.length ? ` (console: ${o.splats[0]})` : ''}`,
       by: failed.map((v) => own(v.name)),
       passed,
@@ -532,7 +541,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
       }
       const filter = mutantFilter(onlyHere, baseline)
       const run = await runSuites({
-        suites: suitesHere, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
+        suites: suitesHere, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal,
         results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
       })
       if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
@@ -554,7 +563,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
           const kernel = await snapshotKernel(ws, path.join(ws.dir, 'kernel-mutant'))
           await restore()
           const run = await runSuites({
-            suites, kernel, kernelArgs: [], filter, bail: true, timeoutMs: Math.max(5 * 60_000, 3 * baseline.ms), signal: o.signal,
+            suites, kernel, kernelArgs: [], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal,
             results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
           })
           if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }

@@ -154,6 +154,7 @@ describe('mutate: outcomes', () => {
     expect(classify(outcome([v('a', 'PASS'), v('b', 'FAIL', 'expected EBUSY')]), baseline)).toMatchObject({ outcome: 'killed', by: ['b'] })
     expect(classify(outcome([v('c', 'XPASS')]), baseline).outcome).toBe('killed')
     expect(classify(outcome([v('a', 'ERROR', 'guest lost')]), baseline)).toMatchObject({ outcome: 'killed-by-crash' })
+    expect(classify(outcome([v('a', 'FAIL', 'the kernel died during this test (BUG: kernel NULL pointer dereference)')]), baseline).outcome).toBe('killed-by-crash')
     expect(classify(outcome([], { timedOut: true }), baseline).reason).toMatch(/hung/)
     expect(classify(outcome([], { runErrors: ['boot failed'] }), baseline).outcome).toBe('killed-by-crash')
     expect(classify(outcome([v('a', 'PASS')], { splats: ['BUG: kernel NULL pointer dereference'] }), baseline).outcome).toBe('killed-by-crash')
