@@ -308,12 +308,21 @@ interface TestKernel {
   args: string[]
 }
 
+async function baselineKey(suites: string[], kernel: TestKernel): Promise<string> {
+  // The suites' own text is in the key: a changed test gets a new baseline.
+  const texts = await Promise.all(suites.map((x) => readFile(path.join(ROOT, 'suites', `${x}.test.ts`), 'utf8').catch(() => '')))
+  return sha256([kernel.key, '\0', suites.join(','), '\0', JSON.stringify(SWEEP_ENV), '\0', ...texts]).slice(0, 12)
+}
+
+async function baselineCached(o: SweepOptions, suites: string[], kernel: TestKernel): Promise<boolean> {
+  if (o.fresh) return false
+  return stat(path.join(o.ws.dir, 'baseline', `${await baselineKey(suites, kernel)}.json`)).then(() => true, () => false)
+}
+
 /** The baseline for a suite set on a kernel (cached per workspace, kernel and suite set). */
 async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel): Promise<Baseline> {
   const { ws } = o
-  // The suites' own text is in the key: a changed test gets a new baseline.
-  const texts = await Promise.all(suites.map((x) => readFile(path.join(ROOT, 'suites', `${x}.test.ts`), 'utf8').catch(() => '')))
-  const key = sha256([kernel.key, '\0', suites.join(','), '\0', JSON.stringify(SWEEP_ENV), '\0', ...texts]).slice(0, 12)
+  const key = await baselineKey(suites, kernel)
   const file = path.join(ws.dir, 'baseline', `${key}.json`)
   const cached = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Baseline, () => undefined)
   if (cached && !o.fresh) return cached
@@ -502,10 +511,13 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
   let pristine: TestKernel | undefined
 
   if (o.first) todo.sort((a, b) => Number(o.first!(b.site)) - Number(o.first!(a.site)))
+  let skipped = 0
   for (const [k, { site, mutant, index }] of todo.entries()) {
     const remaining = todo.length - k
     if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
-    if (o.budgetMs !== undefined && Date.now() - t0 + estimate() > o.budgetMs) return { results, stoppedBy: 'budget', remaining }
+    // Over budget: no more guests, but sites the probe already rules out are still recorded.
+    const over = o.budgetMs !== undefined && Date.now() - t0 + estimate() > o.budgetMs
+    if (over && !(schemata && (await baselineCached(o, ALL_SUITES, schemata.kernel)))) return { results, stoppedBy: 'budget', remaining: todo.length - k + skipped }
     const cov = reach.get(site.id)
     const byCoverage = cov?.status === 'reached' && cov.suites.length > 0
     const suites = byCoverage ? cov.suites : suitesFor(site.file)
@@ -524,6 +536,10 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
         await saveResult(ws, r)
         results.push(r)
         o.onResult?.(r, index, false)
+        continue
+      }
+      if (over) {
+        skipped++
         continue
       }
       let suitesHere = suites
@@ -549,6 +565,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
       r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites: suitesHere, runMs: run.ms, mode: 'schemata', selection: byCoverage ? 'coverage' : takers ? 'probe' : 'suite-file' })
       if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
     } else {
+      if (over) return { results, stoppedBy: 'budget', remaining: todo.length - k + skipped }
       pristine ??= await pristineKernel(o)
       const baseline = await baselineFor(o, suites, pristine)
       const filter = mutantFilter(only, baseline)
@@ -580,5 +597,5 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
     results.push(r)
     o.onResult?.(r, index, false)
   }
-  return { results, remaining: 0 }
+  return skipped ? { results, stoppedBy: 'budget', remaining: skipped } : { results, remaining: 0 }
 }
