@@ -34,9 +34,11 @@ import { progress } from '../util/log.js'
 import { checkPatterns, checkTargets, runSuitesInChild, TREE_RUN_OPTIONS } from './bisect-run.js'
 import { applyConfirmation, confirmPattern, DEFAULT_CONFIRM } from '../gate/confirm.js'
 import { commandSpec, opt, parseOptions } from './options.js'
+import { judgeSites, renderCoverageSection, seriesSites } from '../gate/coverage.js'
+import { buildCoverage, gcovKernelOf } from '../coverage/gcov.js'
 
 export const GATE_HELP = `  vfio-conform gate --tree DIR --base REV --series FILE.mbox [--test PATTERN]... [--topology NAME]...
-                    [--iommu MODEL]... [--qemu SPEC] [--compat] [--results DIR] [--confirm K]
+                    [--iommu MODEL]... [--qemu SPEC] [--compat] [--results DIR] [--confirm K] [--coverage]
       Does a patch series break a VFIO rule? Applies the series (git am) on REV in a worktree of
       DIR kept under the cache, builds REV and REV + series (source: builds, cached by tree
       identity, incremental in that worktree), runs the tests matching a --test pattern (default:
@@ -48,7 +50,11 @@ export const GATE_HELP = `  vfio-conform gate --tree DIR --base REV --series FIL
       vfio-conform-results/gate-<time>/, with the runs in base/ and head/). Exit 0 no new failure,
       1 a new FAIL or splat on head, 125 an ERROR kept a head test from being compared or the
       series does not apply (the patch is named), 2 bad usage. The worktree stays registered in
-      DIR's repository for the next gate (git worktree remove --force <path> drops it).`
+      DIR's repository for the next gate (git worktree remove --force <path> drops it).
+      --coverage: both sides on the coverage build (",gcov", see vfio-conform coverage); gate.md
+      then lists the error returns the series adds, removes or changes and whether a test
+      reaches each (added and changed: on head; removed: on base), and which; an added or
+      changed check that no test reaches is a warning (the exit code stays the comparison's).`
 
 interface GateOptions {
   tree: string
@@ -63,12 +69,15 @@ interface GateOptions {
   results?: string
   /** Confirmation rounds of a new failure on head and on base (0: none). */
   confirm: number
+  /** Run both sides on the coverage build and report the touched enforcement sites. */
+  coverage: boolean
 }
 
 export const GATE_SPEC = commandSpec('gate', {
   ...TREE_RUN_OPTIONS,
   base: opt.text('a git revision, resolved in --tree before anything is built'),
   series: opt.path(),
+  coverage: opt.flag(),
 })
 
 function parseGateArgs(args: string[]): GateOptions {
@@ -86,6 +95,7 @@ function parseGateArgs(args: string[]): GateOptions {
     compat: values.compat ?? false,
     results: values.results,
     confirm: values.confirm ?? DEFAULT_CONFIRM,
+    coverage: values.coverage ?? false,
   }
 }
 
@@ -114,7 +124,7 @@ export async function gateCommand(args: string[]): Promise<number> {
 
   const wt = gateWorktreePath(repo)
   await mkdir(path.dirname(wt), { recursive: true })
-  const spec = `source:${wt}${opts.compat ? ',compat' : ''}`
+  const spec = `source:${wt}${opts.compat ? ',compat' : ''}${opts.coverage ? ',gcov' : ''}`
   const short = (c: string) => c.slice(0, 12)
   const baseInfo: GateSideInfo = { revision: `${opts.base} (${short(baseCommit)})` }
 
@@ -198,6 +208,7 @@ export async function gateCommand(args: string[]): Promise<number> {
         const baseRounds = await confirmSide('base', baseCommit)
         applyConfirmation(comparison, headRounds, baseRounds, opts.confirm)
       }
+      const coverageSection = opts.coverage ? await gateCoverage(wt, baseCommit, series.head, baseInfo, headInfo) : ''
       const report = renderGateReport(comparison, {
         tree: repo.top,
         worktree: wt,
@@ -209,8 +220,9 @@ export async function gateCommand(args: string[]): Promise<number> {
         base: baseInfo,
         head: headInfo,
       })
-      await writeFile(path.join(resultsDir, 'gate.md'), report)
-      process.stdout.write(report)
+      const full = coverageSection ? `${report.trimEnd()}\n\n${coverageSection}` : report
+      await writeFile(path.join(resultsDir, 'gate.md'), full)
+      process.stdout.write(full)
       console.error(`vfio-conform gate: report ${path.join(resultsDir, 'gate.md')}`)
       return gateExitCode(comparison)
     },
@@ -218,3 +230,23 @@ export async function gateCommand(args: string[]): Promise<number> {
   )
 }
 
+
+/**
+ * gate --coverage: the sites the series touches and whether a test reaches them, from the
+ * two runs' gcov snapshots (each side's coverage.json is written into its results).
+ */
+async function gateCoverage(wt: string, baseCommit: string, headCommit: string, base: GateSideInfo, head: GateSideInfo): Promise<string> {
+  const touched = await seriesSites(wt, baseCommit, headCommit)
+  const load = async (info: GateSideInfo) => {
+    if (!info.resultsDir) return undefined
+    try {
+      return await buildCoverage(info.resultsDir, await gcovKernelOf(info.resultsDir))
+    } catch (e) {
+      progress(`gate --coverage: no coverage for ${info.revision}: ${(e as Error).message}`)
+      return undefined
+    }
+  }
+  const headData = touched.some((t) => t.change !== 'removed') ? await load(head) : undefined
+  const baseData = touched.some((t) => t.change === 'removed') ? await load(base) : undefined
+  return renderCoverageSection(judgeSites(touched, headData, baseData))
+}

@@ -29,6 +29,7 @@ import { LIST_HELP, listCommand } from './list.js'
 import { commandSpec, parseOptions, type OptionValues } from './options.js'
 import { MODEL_SPEC, RUN_OPTIONS, RUN_SPEC } from './run-options.js'
 import { MUTATE_HELP, mutateCommand } from './mutate.js'
+import { COVERAGE_HELP, coverageCommand } from './coverage.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -78,6 +79,7 @@ ${BISECT_RUN_HELP}
 ${GATE_HELP}
 ${LIST_HELP}
 ${MUTATE_HELP}
+${COVERAGE_HELP}
 
 Kernel specs: ${KERNEL_SPEC_HELP}; append @MODEL+MODEL and/or @qemu=QEMUSPEC
 QEMU specs: ${QEMU_SPEC_HELP}
@@ -131,6 +133,8 @@ export async function main(argv: string[], registries: Registries): Promise<numb
         return await listCommand(rest, registries)
       case 'gate':
         return await gateCommand(rest)
+      case 'coverage':
+        return await coverageCommand(rest, runCommand)
       case 'compare':
         return await compareCommand(rest)
       case 'mutate':

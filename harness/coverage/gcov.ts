@@ -103,3 +103,13 @@ export async function readCoverage(file: string): Promise<CoverageData> {
   if (data.format !== 'vfio-conform-coverage/1') throw new UsageError(`${p}: format ${data.format}, not vfio-conform-coverage/1`)
   return data
 }
+
+/** The coverage kernel of a run, from its targets.json (the guests' kernels). */
+export async function gcovKernelOf(runDir: string): Promise<{ id: string; release: string; gcov: GcovBuildInfo }> {
+  const targets = JSON.parse(await readFile(path.join(runDir, 'targets.json'), 'utf8').catch(() => {
+    throw new UsageError(`${runDir}: no targets.json (not a vfio-conform results directory)`)
+  })) as Array<{ kernel: { id: string; release: string; gcov?: GcovBuildInfo } }>
+  const k = targets.find((t) => t.kernel.gcov)?.kernel
+  if (!k?.gcov) throw new UsageError(`${runDir}: its kernel is no coverage build (use a ,gcov kernel, e.g. vfio-conform coverage --kernel debian-source:stable)`)
+  return { id: k.id, release: k.release, gcov: k.gcov }
+}

@@ -1,0 +1,109 @@
+// `vfio-conform coverage [run options]`: the run on the coverage variant of its kernel
+// (`,gcov`: harness/coverage/profile.ts), the guests' gcov counters per test merged into
+// coverage.json, and the report: per file and per function, lines, branches and error
+// returns reached (by which tests), printed and as HTML.
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { exists } from '../util/cache.js'
+import { UsageError } from '../util/errors.js'
+import { progress } from '../util/log.js'
+import { MAIN_JOB_KERNELS, splitKernelEntry } from '../kernel/resolve.js'
+import { MAIN_JOB_MODEL_RUNS } from '../model/run.js'
+import { buildCoverage, gcovKernelOf, readCoverage } from '../coverage/gcov.js'
+import { coverageReport, pageName, renderHtmlFile, renderHtmlIndex, renderText, type CoverageReport } from '../coverage/report.js'
+import type { CoverageData } from '../coverage/data.js'
+import { EXIT } from '../report/verdict.js'
+
+export const COVERAGE_HELP = `  vfio-conform coverage [--from DIR] [--functions] [--sites] [run options]
+      Kernel coverage of the suites: runs them (run options as for run; default kernel
+      ${MAIN_JOB_KERNELS.join(' ')}) on the coverage variant of the kernel (",gcov": gcov for
+      drivers/vfio/{,pci,mdev}, drivers/iommu/iommufd and drivers/iommu/iommu.c), takes each
+      guest's counters per test, merges them with the host's gcov into
+      <results>/coverage/coverage.json (docs/coverage.md), prints per file (--functions: and
+      per function) lines, branches, functions and error returns reached (--sites: each error
+      return, and the tests that reach it), and writes <results>/coverage/report.txt and
+      html/index.html. --from DIR: report an earlier coverage run's results without running.
+      Exit: the run's (0, 1, 125); 2 bad usage.`
+
+/** "debian-source:stable@intel-iommu" -> "debian-source:stable,gcov@intel-iommu". Exported for unit tests. */
+export function gcovSpec(entry: string): string {
+  const { spec, iommus } = splitKernelEntry(entry)
+  if (!/^(source|debian-source):/.test(spec)) {
+    throw new UsageError(`coverage needs a kernel built from source (source:<dir> or debian-source:<version|suite>), not "${spec}": only a build can be profiled`)
+  }
+  const withGcov = spec.split(',').includes('gcov') ? spec : `${spec},gcov`
+  return withGcov + (iommus ? '@' + iommus.join('+') : '')
+}
+
+type RunFn = (args: string[]) => Promise<number>
+
+export async function coverageCommand(args: string[], run: RunFn): Promise<number> {
+  const rest: string[] = []
+  let from: string | undefined
+  const opts = { functions: false, sites: false }
+  const kernels: string[] = []
+  let results: string | undefined
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    const value = () => {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i]
+      if (v === undefined || v === '') throw new UsageError(`coverage: ${a.split('=')[0]} needs a value`)
+      return v
+    }
+    if (a === '--from' || a.startsWith('--from=')) from = value()
+    else if (a === '--functions') opts.functions = true
+    else if (a === '--sites') opts.sites = true
+    else if (a === '--kernel' || a.startsWith('--kernel=')) kernels.push(value())
+    else if (a === '--results' || a.startsWith('--results=')) results = value()
+    else if (a === '--matrix' || a.startsWith('--repeat')) throw new UsageError(`coverage: ${a} does not apply (one kernel, one run)`)
+    else rest.push(a)
+  }
+  if (from && (kernels.length || rest.length)) throw new UsageError('coverage: --from reports an earlier run; it takes no run options')
+  let runDir: string
+  let code: number = EXIT.ok
+  if (from) {
+    runDir = path.resolve(from)
+    if (!(await exists(runDir))) throw new UsageError(`coverage: --from ${from}: no such directory`)
+  } else {
+    const specs = (kernels.length ? kernels : MAIN_JOB_KERNELS).map(gcovSpec)
+    if (specs.length !== 1) throw new UsageError('coverage: one --kernel at a time (the counters of two kernels do not add up)')
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+    runDir = path.resolve(results ?? path.join('vfio-conform-results', `coverage-${stamp}`))
+    // Without --kernel this is the main job's run, with the main job's model budget.
+    if (!kernels.length) process.env.VFIO_CONFORM_MODEL_RUNS ??= String(MAIN_JOB_MODEL_RUNS)
+    code = await run([...rest, '--kernel', specs[0]!, '--results', runDir])
+  }
+  const data = (await exists(path.join(runDir, 'coverage', 'coverage.json'))) && from
+    ? await readCoverage(runDir)
+    : await buildCoverage(runDir, await gcovKernelOf(runDir))
+  const rep = await reportFor(data)
+  console.log(renderText(rep, opts))
+  const out = await writeReport(runDir, rep)
+  console.log(`coverage data and report: ${path.join(runDir, 'coverage')} (${path.relative(process.cwd(), out) || out})`)
+  return code
+}
+
+/** The report, with the profiled sources read from the kernel's tree. */
+export async function reportFor(data: CoverageData): Promise<CoverageReport> {
+  const sources = new Map<string, string>()
+  const files = new Set(Object.keys(data.files))
+  for (const f of files) {
+    if (!f.endsWith('.c')) continue
+    const text = await readFile(path.join(data.kernel.tree, f), 'utf8').catch(() => undefined)
+    if (text !== undefined) sources.set(f, text)
+    else progress(`coverage: ${f} is not in ${data.kernel.tree} any more: left out of the report`)
+  }
+  return coverageReport(data, sources)
+}
+
+async function writeReport(runDir: string, rep: CoverageReport): Promise<string> {
+  const dir = path.join(runDir, 'coverage')
+  await mkdir(path.join(dir, 'html'), { recursive: true })
+  await writeFile(path.join(dir, 'report.txt'), renderText(rep, { functions: true, sites: true }) + '\n')
+  await writeFile(path.join(dir, 'html', 'index.html'), renderHtmlIndex(rep))
+  for (const f of rep.files) {
+    const text = await readFile(path.join(rep.data.kernel.tree, f.file), 'utf8')
+    await writeFile(path.join(dir, 'html', pageName(f.file)), renderHtmlFile(rep, f, text))
+  }
+  return path.join(dir, 'html', 'index.html')
+}
