@@ -13,8 +13,12 @@ import { buildCoverage, gcovKernelOf, readCoverage } from '../coverage/gcov.js'
 import { coverageReport, pageName, renderHtmlFile, renderHtmlIndex, renderText, type CoverageReport } from '../coverage/report.js'
 import type { CoverageData } from '../coverage/data.js'
 import { EXIT } from '../report/verdict.js'
+import { unreachedFile } from '../coverage/unreached.js'
+import { renderRuleTable } from '../coverage/rule-table.js'
+import { PATH_RULES, RULE_PATHS } from '../../suites/rule-paths.js'
 
-export const COVERAGE_HELP = `  vfio-conform coverage [--from DIR] [--functions] [--sites] [run options]
+export const COVERAGE_HELP = `  vfio-conform coverage [--from DIR] [--functions] [--sites] [--unreached FILE] [--rule-table FILE]
+                        [run options]
       Kernel coverage of the suites: runs them (run options as for run; default kernel
       ${MAIN_JOB_KERNELS.join(' ')}) on the coverage variant of the kernel (",gcov": gcov for
       drivers/vfio/{,pci,mdev}, drivers/iommu/iommufd and drivers/iommu/iommu.c), takes each
@@ -23,6 +27,10 @@ export const COVERAGE_HELP = `  vfio-conform coverage [--from DIR] [--functions]
       per function) lines, branches, functions and error returns reached (--sites: each error
       return, and the tests that reach it), and writes <results>/coverage/report.txt and
       html/index.html. --from DIR: report an earlier coverage run's results without running.
+      --unreached FILE: write the error returns no test reaches, each with a reason (the
+      reasons already in FILE are kept; ci/coverage/unreached.yaml is the main job's).
+      --rule-table FILE: write the rule x path table (suites/rule-paths.ts filled with the
+      tests that reach each path's check; docs/rule-paths.md is the main job's).
       Exit: the run's (0, 1, 125); 2 bad usage.`
 
 /** "debian-source:stable@intel-iommu" -> "debian-source:stable,gcov@intel-iommu". Exported for unit tests. */
@@ -41,6 +49,8 @@ export async function coverageCommand(args: string[], run: RunFn): Promise<numbe
   const rest: string[] = []
   let from: string | undefined
   const opts = { functions: false, sites: false }
+  let unreached: string | undefined
+  let ruleTable: string | undefined
   const kernels: string[] = []
   let results: string | undefined
   for (let i = 0; i < args.length; i++) {
@@ -53,6 +63,8 @@ export async function coverageCommand(args: string[], run: RunFn): Promise<numbe
     if (a === '--from' || a.startsWith('--from=')) from = value()
     else if (a === '--functions') opts.functions = true
     else if (a === '--sites') opts.sites = true
+    else if (a === '--unreached' || a.startsWith('--unreached=')) unreached = value()
+    else if (a === '--rule-table' || a.startsWith('--rule-table=')) ruleTable = value()
     else if (a === '--kernel' || a.startsWith('--kernel=')) kernels.push(value())
     else if (a === '--results' || a.startsWith('--results=')) results = value()
     else if (a === '--matrix' || a.startsWith('--repeat')) throw new UsageError(`coverage: ${a} does not apply (one kernel, one run)`)
@@ -80,6 +92,27 @@ export async function coverageCommand(args: string[], run: RunFn): Promise<numbe
   console.log(renderText(rep, opts))
   const out = await writeReport(runDir, rep)
   console.log(`coverage data and report: ${path.join(runDir, 'coverage')} (${path.relative(process.cwd(), out) || out})`)
+  if (unreached) {
+    const file = path.resolve(unreached)
+    const previous = await readFile(file, 'utf8').catch(() => undefined)
+    const command = `vfio-conform coverage ${args.join(' ')}`.replace(file, path.relative(process.cwd(), file))
+    const text = unreachedFile(rep.files.flatMap((f) => f.sites), { kernel: `${data.kernel.id} (${data.kernel.release})`, command, date: data.generated.slice(0, 10) }, previous)
+    await mkdir(path.dirname(file), { recursive: true })
+    await writeFile(file, text)
+    console.log(`unreached error returns: ${file}`)
+  }
+  if (ruleTable) {
+    const file = path.resolve(ruleTable)
+    const sources = new Map<string, string>()
+    for (const f of Object.keys(data.files)) {
+      const t = await readFile(path.join(data.kernel.tree, f), 'utf8').catch(() => undefined)
+      if (t !== undefined) sources.set(f, t)
+    }
+    const command = `vfio-conform coverage ${args.join(' ')}`.replace(file, path.relative(process.cwd(), file))
+    await mkdir(path.dirname(file), { recursive: true })
+    await writeFile(file, renderRuleTable(PATH_RULES, RULE_PATHS, data, sources, { command, date: data.generated.slice(0, 10) }))
+    console.log(`rule x path table: ${file}`)
+  }
   return code
 }
 

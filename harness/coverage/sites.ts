@@ -360,7 +360,12 @@ function jumps(toks: Token[], s: Stmt | undefined): boolean {
  */
 function jumpsWith(toks: Token[], s: Stmt | undefined, name: string | undefined): boolean {
   if (!s) return false
-  if (s.kind === 'block') return jumpsWith(toks, s.children?.[s.children.length - 1], name)
+  if (s.kind === 'block') {
+    // A branch that stores its own value in the variable returns that, not ours.
+    const kids = s.children ?? []
+    if (name !== undefined && kids.some((k) => k.kind === 'simple' && assignedName(toks, k) === name)) return false
+    return jumpsWith(toks, kids[kids.length - 1], name)
+  }
   if (s.kind !== 'simple') return false
   const first = toks[s.first]!.t
   if (first === 'goto' || first === 'break') return true
