@@ -3,40 +3,8 @@
 import { describe, expect, it } from 'vitest'
 import { blankNonCode, tokenize } from '../../harness/coverage/c-tokens.js'
 import { cFunctions, errorSites } from '../../harness/coverage/sites.js'
+import { UNSET_CONTAINER } from './kernel-excerpts.js'
 
-// drivers/vfio/group.c
-const UNSET_CONTAINER = `/*
- * VFIO_GROUP_UNSET_CONTAINER should fail if there are other users or
- * if there was no container to unset.  Since the ioctl is called on
- * the group, we know that still exists, therefore the only valid
- * transition here is 1->0.
- */
-static int vfio_group_ioctl_unset_container(struct vfio_group *group)
-{
-	int ret = 0;
-
-	mutex_lock(&group->group_lock);
-	if (!vfio_group_has_iommu(group)) {
-		ret = -EINVAL;
-		goto out_unlock;
-	}
-	if (group->container) {
-		if (group->container_users != 1) {
-			ret = -EBUSY;
-			goto out_unlock;
-		}
-		vfio_group_detach_container(group);
-	}
-	if (group->iommufd) {
-		iommufd_ctx_put(group->iommufd);
-		group->iommufd = NULL;
-	}
-
-out_unlock:
-	mutex_unlock(&group->group_lock);
-	return ret;
-}
-`
 
 // drivers/vfio/container.c
 const NOIOMMU = `static struct vfio {

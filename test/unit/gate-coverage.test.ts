@@ -1,6 +1,6 @@
 // gate --coverage (harness/gate/coverage.ts): which error returns a series adds, removes or
-// changes, and the gate.md section. The diff is git's own (-U0) between two versions of
-// vfio_group_ioctl_unset_container (Linux 6.12, drivers/vfio/group.c).
+// changes, and the gate.md section. The diff is git's own (-U0) between Linux 6.12's
+// vfio_group_ioctl_unset_container (drivers/vfio/group.c) and a changed copy.
 import { execa } from 'execa'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -8,51 +8,28 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CoverageBuilder, parseGcovJson } from '../../harness/coverage/data.js'
 import { judgeSites, parseUnifiedDiff, renderCoverageSection, touchedSites } from '../../harness/gate/coverage.js'
+import { UNSET_CONTAINER } from './kernel-excerpts.js'
 
-const BASE = `static int vfio_group_ioctl_unset_container(struct vfio_group *group)
-{
-	int ret = 0;
+const BASE = UNSET_CONTAINER
 
-	mutex_lock(&group->group_lock);
-	if (!vfio_group_has_iommu(group)) {
+// The series: the EINVAL check goes, the EBUSY check changes, an EPERM check comes.
+const HEAD = BASE.replace(
+  `	if (!vfio_group_has_iommu(group)) {
 		ret = -EINVAL;
 		goto out_unlock;
 	}
-	if (group->container) {
-		if (group->container_users != 1) {
-			ret = -EBUSY;
-			goto out_unlock;
-		}
-		vfio_group_detach_container(group);
-	}
-out_unlock:
-	mutex_unlock(&group->group_lock);
-	return ret;
-}
-`
-
-// The series: the EINVAL check goes, the EBUSY check changes, an EPERM check comes.
-const HEAD = `static int vfio_group_ioctl_unset_container(struct vfio_group *group)
-{
-	int ret = 0;
-
-	mutex_lock(&group->group_lock);
-	if (group->container) {
-		if (group->container_users > 1) {
-			ret = -EBUSY;
-			goto out_unlock;
-		}
-		if (!capable(CAP_SYS_ADMIN)) {
+`,
+  '',
+)
+  .replace('group->container_users != 1', 'group->container_users > 1')
+  .replace(
+    `		vfio_group_detach_container(group);`,
+    `		if (!capable(CAP_SYS_ADMIN)) {
 			ret = -EPERM;
 			goto out_unlock;
 		}
-		vfio_group_detach_container(group);
-	}
-out_unlock:
-	mutex_unlock(&group->group_lock);
-	return ret;
-}
-`
+		vfio_group_detach_container(group);`,
+  )
 
 async function gitDiff(a: string, b: string): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gate-cov-'))
@@ -78,28 +55,28 @@ describe('gate --coverage', () => {
     const hunks = parseUnifiedDiff(await gitDiff(BASE, HEAD)).get('drivers/vfio/group.c')!
     const t = touchedSites('drivers/vfio/group.c', BASE, HEAD, hunks)
     expect(t.map((x) => [x.change, x.site.errno, x.site.line, x.site.guard?.text])).toEqual([
-      ['changed', 'EBUSY', 8, 'group->container_users > 1'],
-      ['added', 'EPERM', 12, '!capable(CAP_SYS_ADMIN)'],
-      ['removed', 'EINVAL', 7, '!vfio_group_has_iommu(group)'],
+      ['changed', 'EBUSY', 14, 'group->container_users > 1'],
+      ['added', 'EPERM', 18, '!capable(CAP_SYS_ADMIN)'],
+      ['removed', 'EINVAL', 13, '!vfio_group_has_iommu(group)'],
     ])
     // No hunk near a site: nothing touched.
-    expect(touchedSites('drivers/vfio/group.c', BASE, BASE.replace('int ret = 0;', 'int ret = 0; /* */'), [{ baseStart: 3, baseCount: 1, headStart: 3, headCount: 1 }])).toEqual([])
+    expect(touchedSites('drivers/vfio/group.c', BASE, BASE.replace('int ret = 0;', 'int ret = 0; /* */'), [{ baseStart: 9, baseCount: 1, headStart: 9, headCount: 1 }])).toEqual([])
   })
 
   it('warns of an added or changed check that no test reaches, and names the tests of the others', async () => {
     const hunks = parseUnifiedDiff(await gitDiff(BASE, HEAD)).get('drivers/vfio/group.c')!
     const touched = touchedSites('drivers/vfio/group.c', BASE, HEAD, hunks)
-    // Head's coverage: line 9 (the EBUSY goto) ran in one test; line 13 (the EPERM goto) never.
+    // Head's coverage: line 15 (the EBUSY goto) ran in one test; line 19 (the EPERM goto) never.
     const b = new CoverageBuilder({ id: 'source:/k,gcov', release: '6.12.118', tree: '/k', objDir: '/o', gcov: 'gcov-12' })
     const test = b.test({ name: 'k/default/intel-iommu > groups > unset while in use is EBUSY', file: 'suites/groups.test.ts', guest: 'k/default/intel-iommu' })
     const gcov = JSON.stringify({
-      files: [{ file: '/k/drivers/vfio/group.c', lines: [{ line_number: 9, count: 1 }, { line_number: 13, count: 0 }], functions: [] }],
+      files: [{ file: '/k/drivers/vfio/group.c', lines: [{ line_number: 15, count: 1 }, { line_number: 19, count: 0 }], functions: [] }],
     })
     b.add(test, parseGcovJson(gcov, '/k'))
     const md = renderCoverageSection(judgeSites(touched, b.result()))
-    expect(md).toContain('**Warning: an added check that no test reaches**: `drivers/vfio/group.c:12` vfio_group_ioctl_unset_container() -EPERM if (!capable(CAP_SYS_ADMIN))')
-    expect(md).toContain('| changed | `drivers/vfio/group.c:8` vfio_group_ioctl_unset_container() -EBUSY | `if (group->container_users > 1)` | yes | `groups > unset while in use is EBUSY` |')
-    expect(md).toContain('| removed | `drivers/vfio/group.c:7` vfio_group_ioctl_unset_container() -EINVAL | `if (!vfio_group_has_iommu(group))` | no coverage |')
+    expect(md).toContain('**Warning: an added check that no test reaches**: `drivers/vfio/group.c:18` vfio_group_ioctl_unset_container() -EPERM if (!capable(CAP_SYS_ADMIN))')
+    expect(md).toContain('| changed | `drivers/vfio/group.c:14` vfio_group_ioctl_unset_container() -EBUSY | `if (group->container_users > 1)` | yes | `groups > unset while in use is EBUSY` |')
+    expect(md).toContain('| removed | `drivers/vfio/group.c:13` vfio_group_ioctl_unset_container() -EINVAL | `if (!vfio_group_has_iommu(group))` | no coverage |')
     expect(renderCoverageSection([])).toContain('adds, removes or changes no error return')
   })
 })
