@@ -6,6 +6,7 @@
 import type { Claim, ClaimThread } from './claims/types.js'
 import type { Behaviour } from './report/behaviours.js'
 import type { KnownIssue } from './vitest/known-issues.js'
+import type { PathRules } from './coverage/rule-table.js'
 
 export interface Registries {
   /** Known, understood divergences: XFAIL while they reproduce, XPASS once they stop. */
@@ -16,4 +17,6 @@ export interface Registries {
   claims: Claim[]
   /** The threads the claims come from. */
   threads: ClaimThread[]
+  /** Rules on several user-space paths and each path's check (`vfio-conform coverage --rule-table`). */
+  pathRules: PathRules
 }

@@ -4,5 +4,12 @@ import type { Registries } from '../harness/registries.js'
 import { BEHAVIOURS } from './behaviours.js'
 import { CLAIMS, THREADS } from './claims/registry.js'
 import { KNOWN_ISSUES } from './known-issues.js'
+import { PATH_RULES, RULE_PATHS } from './rule-paths.js'
 
-export const REGISTRIES: Registries = { knownIssues: KNOWN_ISSUES, behaviours: BEHAVIOURS, claims: CLAIMS, threads: THREADS }
+export const REGISTRIES: Registries = {
+  knownIssues: KNOWN_ISSUES,
+  behaviours: BEHAVIOURS,
+  claims: CLAIMS,
+  threads: THREADS,
+  pathRules: { rules: PATH_RULES, paths: RULE_PATHS },
+}

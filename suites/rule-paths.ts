@@ -10,6 +10,8 @@
 //   group-iommufd  /dev/vfio/N given an iommufd by VFIO_GROUP_SET_CONTAINER (iommufd's
 //                  compat IOAS; the container ioctls are iommufd's vfio_compat.c)
 //   cdev-ioas      /dev/vfio/devices/vfioN bound to an iommufd and attached to an IOAS
+import type { TableCell, TableRule } from '../harness/coverage/rule-table.js'
+
 export type RulePath = 'group-type1' | 'group-iommufd' | 'cdev-ioas'
 
 export const RULE_PATHS: Record<RulePath, string> = {
@@ -19,16 +21,12 @@ export const RULE_PATHS: Record<RulePath, string> = {
 }
 
 /**
- * A path's check: error-return site ids (any of them reached counts); or, for a check that
- * jumps with an errno set earlier (no site of its own), `check`: "file:function:text of
- * its if condition"; or why the path has no such check.
+ * A path's check (TableCell): error-return site ids (any of them reached counts); or, for a
+ * check that jumps with an errno set earlier (no site of its own), `check`: "file:function:
+ * text of its if condition"; or why the path has no such check.
  */
-export type RuleCell = { sites: string[] } | { check: string } | { reason: string }
-
-export interface PathRule {
-  id: string
-  title: string
-  paths: Record<RulePath, RuleCell>
+export interface PathRule extends TableRule {
+  paths: Record<RulePath, TableCell>
 }
 
 const G = 'drivers/vfio/group.c'

@@ -15,7 +15,7 @@ import type { CoverageData } from '../coverage/data.js'
 import { EXIT } from '../report/verdict.js'
 import { unreachedFile } from '../coverage/unreached.js'
 import { renderRuleTable } from '../coverage/rule-table.js'
-import { PATH_RULES, RULE_PATHS } from '../../suites/rule-paths.js'
+import type { Registries } from '../registries.js'
 
 export const COVERAGE_HELP = `  vfio-conform coverage [--from DIR] [--functions] [--sites] [--unreached FILE] [--rule-table FILE]
                         [run options]
@@ -43,9 +43,9 @@ export function gcovSpec(entry: string): string {
   return withGcov + (iommus ? '@' + iommus.join('+') : '')
 }
 
-type RunFn = (args: string[]) => Promise<number>
+type RunFn = (args: string[], registries: Registries) => Promise<number>
 
-export async function coverageCommand(args: string[], run: RunFn): Promise<number> {
+export async function coverageCommand(args: string[], registries: Registries, run: RunFn): Promise<number> {
   const rest: string[] = []
   let from: string | undefined
   const opts = { functions: false, sites: false }
@@ -83,7 +83,7 @@ export async function coverageCommand(args: string[], run: RunFn): Promise<numbe
     runDir = path.resolve(results ?? path.join('vfio-conform-results', `coverage-${stamp}`))
     // Without --kernel this is the main job's run, with the main job's model budget.
     if (!kernels.length) process.env.VFIO_CONFORM_MODEL_RUNS ??= String(MAIN_JOB_MODEL_RUNS)
-    code = await run([...rest, '--kernel', specs[0]!, '--results', runDir])
+    code = await run([...rest, '--kernel', specs[0]!, '--results', runDir], registries)
   }
   const data = (await exists(path.join(runDir, 'coverage', 'coverage.json'))) && from
     ? await readCoverage(runDir)
@@ -110,7 +110,7 @@ export async function coverageCommand(args: string[], run: RunFn): Promise<numbe
     }
     const command = `vfio-conform coverage ${args.join(' ')}`.replace(file, path.relative(process.cwd(), file))
     await mkdir(path.dirname(file), { recursive: true })
-    await writeFile(file, renderRuleTable(PATH_RULES, RULE_PATHS, data, sources, { command, date: data.generated.slice(0, 10) }))
+    await writeFile(file, renderRuleTable(registries.pathRules.rules, registries.pathRules.paths, data, sources, { command, date: data.generated.slice(0, 10) }))
     console.log(`rule x path table: ${file}`)
   }
   return code

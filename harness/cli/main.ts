@@ -134,7 +134,7 @@ export async function main(argv: string[], registries: Registries): Promise<numb
       case 'gate':
         return await gateCommand(rest)
       case 'coverage':
-        return await coverageCommand(rest, runCommand)
+        return await coverageCommand(rest, registries, runCommand)
       case 'compare':
         return await compareCommand(rest)
       case 'mutate':

@@ -14,6 +14,12 @@ export interface TableRule {
   paths: Record<string, TableCell>
 }
 
+/** The registry: rules, and the paths (column id -> title). */
+export interface PathRules {
+  rules: TableRule[]
+  paths: Record<string, string>
+}
+
 export interface CellResult {
   kind: 'tested' | 'gap' | 'reason' | 'unknown'
   text: string
