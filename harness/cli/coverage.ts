@@ -13,12 +13,13 @@ import { buildCoverage, gcovKernelOf, readCoverage } from '../coverage/gcov.js'
 import { coverageReport, pageName, renderHtmlFile, renderHtmlIndex, renderText, type CoverageReport } from '../coverage/report.js'
 import type { CoverageData } from '../coverage/data.js'
 import { EXIT } from '../report/verdict.js'
+import { recordMeasurement } from '../report/measurements-file.js'
 import { unreachedFile } from '../coverage/unreached.js'
 import { renderRuleTable } from '../coverage/rule-table.js'
 import type { Registries } from '../registries.js'
 
 export const COVERAGE_HELP = `  vfio-conform coverage [--from DIR] [--functions] [--sites] [--unreached FILE] [--rule-table FILE]
-                        [run options]
+                        [--record] [run options]
       Kernel coverage of the suites: runs them (run options as for run; default kernel
       ${MAIN_JOB_KERNELS.join(' ')}) on the coverage variant of the kernel (",gcov": gcov for
       drivers/vfio/{,pci,mdev}, drivers/iommu/iommufd and drivers/iommu/iommu.c), takes each
@@ -31,6 +32,7 @@ export const COVERAGE_HELP = `  vfio-conform coverage [--from DIR] [--functions]
       reasons already in FILE are kept; ci/coverage/unreached.yaml is the main job's).
       --rule-table FILE: write the rule x path table (suites/rule-paths.ts filled with the
       tests that reach each path's check; docs/rule-paths.md is the main job's).
+      --record: write the per-file figures into docs/measurements.md (section "coverage").
       Exit: the run's (0, 1, 125); 2 bad usage.`
 
 /** "debian-source:stable@intel-iommu" -> "debian-source:stable,gcov@intel-iommu". Exported for unit tests. */
@@ -51,6 +53,7 @@ export async function coverageCommand(args: string[], registries: Registries, ru
   const opts = { functions: false, sites: false }
   let unreached: string | undefined
   let ruleTable: string | undefined
+  let record = false
   const kernels: string[] = []
   let results: string | undefined
   for (let i = 0; i < args.length; i++) {
@@ -63,6 +66,7 @@ export async function coverageCommand(args: string[], registries: Registries, ru
     if (a === '--from' || a.startsWith('--from=')) from = value()
     else if (a === '--functions') opts.functions = true
     else if (a === '--sites') opts.sites = true
+    else if (a === '--record') record = true
     else if (a === '--unreached' || a.startsWith('--unreached=')) unreached = value()
     else if (a === '--rule-table' || a.startsWith('--rule-table=')) ruleTable = value()
     else if (a === '--kernel' || a.startsWith('--kernel=')) kernels.push(value())
@@ -73,6 +77,7 @@ export async function coverageCommand(args: string[], registries: Registries, ru
   if (from && (kernels.length || rest.length)) throw new UsageError('coverage: --from reports an earlier run; it takes no run options')
   let runDir: string
   let code: number = EXIT.ok
+  const t0 = Date.now()
   if (from) {
     runDir = path.resolve(from)
     if (!(await exists(runDir))) throw new UsageError(`coverage: --from ${from}: no such directory`)
@@ -89,7 +94,14 @@ export async function coverageCommand(args: string[], registries: Registries, ru
     ? await readCoverage(runDir)
     : await buildCoverage(runDir, await gcovKernelOf(runDir))
   const rep = await reportFor(data)
-  console.log(renderText(rep, opts))
+  const text = renderText(rep, opts)
+  console.log(text)
+  if (record) {
+    const wall = from ? '' : `; run and merge ${Math.round((Date.now() - t0) / 60_000)} min`
+    const lines = [...renderText(rep).split('\n'), '', `${new Set(data.tests.map((t) => t.guest)).size} guests, ${data.tests.filter((t) => t.name !== '(boot)').length} tests with a snapshot${wall}`]
+    const file = await recordMeasurement({ id: 'coverage', title: "Kernel coverage of the main job's suites (lines, branches, functions, error returns reached)", command: `vfio-conform coverage ${args.join(' ')}`.trim(), lines, date: new Date(data.generated) })
+    console.error(`coverage: figures written to ${path.relative(process.cwd(), file) || file}`)
+  }
   const out = await writeReport(runDir, rep)
   console.log(`coverage data and report: ${path.join(runDir, 'coverage')} (${path.relative(process.cwd(), out) || out})`)
   if (unreached) {

@@ -15,7 +15,7 @@
 // index.
 import { execa } from 'execa'
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs'
-import { copyFile, lstat, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises'
+import { copyFile, lstat, mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
@@ -259,6 +259,14 @@ export interface SourceBuildRequest {
    * profile.ts; the fragments must include conform-gcov.config) and keep the notes files.
    */
   gcov?: boolean
+  /**
+   * The fragments of the variant this one adds options to (the gcov variant: the plain
+   * conform build). A first build of this variant starts from a copy of that variant's
+   * object directory: Kbuild then rebuilds only the objects whose config options or flags
+   * changed (fixdep records each object's CONFIG_ dependencies), minutes less than a build
+   * of every object, even with a warm ccache (a changed autoconf.h misses its direct mode).
+   */
+  seedFrom?: string[]
 }
 
 export interface SourceBuildResult extends KernelBuild {
@@ -348,7 +356,11 @@ export async function buildFromSource(req: SourceBuildRequest): Promise<SourceBu
     const logPath = path.join(tmp, 'build.log')
     const log = createWriteStream(logPath)
     try {
-      await withLock(objDir + '.lock', () => runBuild({ tree, objDir, tmp, options, fragmentText, tc, log, what: req.id, extraMakeVars }), () =>
+      const seed = req.seedFrom && !req.freshObj ? await baseObjDir(req.seedFrom, identity, tc.compiler, kver) : undefined
+      await withLock(objDir + '.lock', async () => {
+        if (seed) await seedObjDir(objDir, seed, req.id)
+        await runBuild({ tree, objDir, tmp, options, fragmentText, tc, log, what: req.id, extraMakeVars })
+      }, () =>
         progress(`kernel ${req.id}: waiting for another build in ${objDir}`),
       )
       await closeStream(log)
@@ -387,6 +399,37 @@ export async function buildFromSource(req: SourceBuildRequest): Promise<SourceBu
     objDir,
     ...(gcov ? { gcov } : {}),
   }
+}
+
+/**
+ * The object directory the base variant's cached build was made in (its origin.json): the
+ * obj dir key names the fragment files' paths, which differ between checkouts of the
+ * project, the cache entry's key does not.
+ */
+async function baseObjDir(fragments: string[], identity: string, compiler: string, kver: string): Promise<string | undefined> {
+  const { text } = await readFragments(fragments)
+  const entry = cachePath('kernels', 'source', `${kver}-${buildKey({ identity, fragment: text, compiler })}`)
+  if (!(await exists(path.join(entry, '.complete')))) return undefined
+  const origin = JSON.parse(await readFile(path.join(entry, 'origin.json'), 'utf8').catch(() => '{}')) as { objDir?: string }
+  return origin.objDir
+}
+
+/** A new variant's object directory as a copy of its base variant's (see SourceBuildRequest.seedFrom). */
+async function seedObjDir(objDir: string, base: string, what: string): Promise<void> {
+  if ((await exists(path.join(objDir, '.config'))) || !(await exists(path.join(base, '.config')))) return
+  await withLock(base + '.lock', async () => {
+    progress(`kernel ${what}: starting from the objects of ${base} (only what the added options change is rebuilt)`)
+    const tmp = `${objDir}.seed-${process.pid}`
+    await rm(tmp, { recursive: true, force: true })
+    const r = await execa('cp', ['-a', '--reflink=auto', base, tmp], { reject: false, all: true })
+    if (r.exitCode !== 0) {
+      await rm(tmp, { recursive: true, force: true })
+      progress(`kernel ${what}: copying ${base} failed (${(r.all ?? '').split('\n')[0]}): building every object`)
+      return
+    }
+    await rm(objDir, { recursive: true, force: true })
+    await rename(tmp, objDir)
+  }, () => progress(`kernel ${what}: waiting for a build in ${base} to end before copying it`))
 }
 
 /**

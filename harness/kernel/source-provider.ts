@@ -112,7 +112,7 @@ async function sourceRequest(spec: string): Promise<SourceBuildRequest> {
     fragments,
     id: `source:${dir}${suffix}`,
     label: `source-${path.basename(dir)}${s.fragment ? '-' + path.basename(s.fragment).replace(/\.config$/, '') : ''}${s.compat ? '-compat' : ''}${s.gcov ? '-gcov' : ''}`,
-    ...(s.gcov ? { gcov: true } : {}),
+    ...(s.gcov ? { gcov: true, seedFrom: fragmentsFor(s.compat, s.fragment) } : {}),
   }
 }
 
@@ -201,6 +201,6 @@ async function debianSourceRequest(spec: string): Promise<SourceBuildRequest> {
     fragments: fragmentsFor(s.compat, undefined, s.gcov),
     id: `debian-source:${picked.version}${suffix}`,
     label: `debian-source-${picked.version}${s.compat ? '-compat' : ''}${s.gcov ? '-gcov' : ''}`,
-    ...(s.gcov ? { gcov: true } : {}),
+    ...(s.gcov ? { gcov: true, seedFrom: fragmentsFor(s.compat) } : {}),
   }
 }
