@@ -13,6 +13,8 @@ import { buildCoverage, gcovKernelOf, readCoverage } from '../coverage/gcov.js'
 import { coverageReport, pageName, renderHtmlFile, renderHtmlIndex, renderText, type CoverageReport } from '../coverage/report.js'
 import type { CoverageData } from '../coverage/data.js'
 import { EXIT } from '../report/verdict.js'
+import { commandSpec, opt, parseOptions } from './options.js'
+import { RUN_OPTIONS } from './run-options.js'
 import { recordMeasurement } from '../report/measurements-file.js'
 import { unreachedFile } from '../coverage/unreached.js'
 import { renderRuleTable } from '../coverage/rule-table.js'
@@ -47,7 +49,20 @@ export function gcovSpec(entry: string): string {
 
 type RunFn = (args: string[], registries: Registries) => Promise<number>
 
+const { matrix: _m, repeat: _r, 'repeat-boot': _rb, 'allow-flaky': _af, ...RUN_OPTIONS_FOR_COVERAGE } = RUN_OPTIONS
+export const COVERAGE_SPEC = commandSpec('coverage', {
+  ...RUN_OPTIONS_FOR_COVERAGE,
+  from: opt.path(),
+  functions: opt.flag(),
+  sites: opt.flag(),
+  unreached: opt.path(),
+  'rule-table': opt.path(),
+  record: opt.flag(),
+})
+
 export async function coverageCommand(args: string[], registries: Registries, run: RunFn): Promise<number> {
+  // Every value checked before anything runs; the run's options then go to run as given.
+  parseOptions(COVERAGE_SPEC, args)
   const rest: string[] = []
   let from: string | undefined
   const opts = { functions: false, sites: false }
@@ -71,7 +86,6 @@ export async function coverageCommand(args: string[], registries: Registries, ru
     else if (a === '--rule-table' || a.startsWith('--rule-table=')) ruleTable = value()
     else if (a === '--kernel' || a.startsWith('--kernel=')) kernels.push(value())
     else if (a === '--results' || a.startsWith('--results=')) results = value()
-    else if (a === '--matrix' || a.startsWith('--repeat')) throw new UsageError(`coverage: ${a} does not apply (one kernel, one run)`)
     else rest.push(a)
   }
   if (from && (kernels.length || rest.length)) throw new UsageError('coverage: --from reports an earlier run; it takes no run options')
