@@ -47,7 +47,8 @@ export function gcovSpec(entry: string): string {
   return withGcov + (iommus ? '@' + iommus.join('+') : '')
 }
 
-type RunFn = (args: string[], registries: Registries) => Promise<number>
+/** Runs the suites as `run` does; `model` overrides the ownership model's budget (the main job's share without --kernel). */
+type RunFn = (args: string[], registries: Registries, model?: { runs?: number }) => Promise<number>
 
 const { matrix: _m, repeat: _r, 'repeat-boot': _rb, 'allow-flaky': _af, ...RUN_OPTIONS_FOR_COVERAGE } = RUN_OPTIONS
 export const COVERAGE_SPEC = commandSpec('coverage', {
@@ -101,8 +102,7 @@ export async function coverageCommand(args: string[], registries: Registries, ru
     const stamp = new Date().toISOString().replace(/[:.]/g, '-')
     runDir = path.resolve(results ?? path.join('vfio-conform-results', `coverage-${stamp}`))
     // Without --kernel this is the main job's run, with the main job's model budget.
-    if (!kernels.length) process.env.VFIO_CONFORM_MODEL_RUNS ??= String(MAIN_JOB_MODEL_RUNS)
-    code = await run([...rest, '--kernel', specs[0]!, '--results', runDir], registries)
+    code = await run([...rest, '--kernel', specs[0]!, '--results', runDir], registries, kernels.length ? {} : { runs: MAIN_JOB_MODEL_RUNS })
   }
   const data = (await exists(path.join(runDir, 'coverage', 'coverage.json'))) && from
     ? await readCoverage(runDir)

@@ -178,8 +178,8 @@ function reportTopLevel(e: unknown): number {
   return EXIT.error
 }
 
-async function runCommand(args: string[], registries: Registries): Promise<number> {
-  return runWith(parseOptions(RUN_SPEC, args).values, registries)
+async function runCommand(args: string[], registries: Registries, model: ModelOverride = {}): Promise<number> {
+  return runWith(parseOptions(RUN_SPEC, args).values, registries, model)
 }
 
 /** The ownership model's budget `model` sets for the run (over the main job's share and the environment). */
