@@ -65,22 +65,39 @@ export const KNOWN_ISSUES: KnownIssue[] = [
     id: 'amd-iommu-qemu72-bus-number',
     owner: 'qemu',
     test: /^(type1|iommufd): (DMA to a mapped|after UNMAP|one space shared)/,
-    where: { iommu: ['amd-iommu'], qemu: { from: 702 } },
+    // Seen on 7.2.22 and 10.0.13; on 11.1.3 (with dma-remap=on: guests/viommus/amd-iommu.ts)
+    // mapped DMA from acs-edu and sw-edu round-trips (2026-12-07).
+    where: { iommu: ['amd-iommu'], qemu: { from: 702, to: 1100 } },
     reason:
-      "QEMU 7.2's AMD IOMMU records a device's bus number when the device is created, before firmware numbers the " +
+      "QEMU's AMD IOMMU (7.2, 10.0) records a device's bus number when the device is created, before firmware numbers the " +
       'buses behind bridges, so devices behind root ports are translated with the table entry of bus 0: mapped DMA ' +
       'from acs-edu/sw-edu never reaches the user buffer (an edu on the root bus round-trips correctly)',
-    ref: 'QEMU 7.2 hw/i386/amd_iommu.c amdvi_host_dma_iommu (iommu_as[devfn]->bus_num); seen on QEMU 7.2.22, and again on 10.0.13 and 11.1.3 (main job with --qemu debian:trixie / debian:sid, 2026-12-07): still open',
+    ref: 'QEMU 7.2/10.0 hw/i386/amd_iommu.c amdvi_host_dma_iommu (iommu_as[devfn]->bus_num = pci_bus_num(bus) at device creation); seen on 7.2.22 and 10.0.13; not on 11.1.3, which looks the bus number up at translation time (qemu-devel "amd_iommu: Fix handling device on buses != 0", 2025-10)',
   },
   {
     id: 'amd-iommu-qemu72-no-fault-events',
     owner: 'qemu',
     test: /^(type1|iommufd): (DMA to an IOVA never mapped|a device cannot reach|a read-only mapping)/,
-    where: { iommu: ['amd-iommu'], qemu: { from: 702 } },
+    where: { iommu: ['amd-iommu'], qemu: { from: 702, to: 1100 } },
     reason:
-      "QEMU 7.2's AMD IOMMU page walk returns silently on an empty entry and logs no IO_PAGE_FAULT event, so the guest " +
+      "QEMU's AMD IOMMU (7.2, 10.0) page walk returns silently on an empty entry and logs no IO_PAGE_FAULT event, so the guest " +
       'never prints the fault line these tests require',
-    ref: 'QEMU 7.2 hw/i386/amd_iommu.c amdvi_page_walk ("if (!pte) return;"); on 10.0.13 and 11.1.3 (2026-12-07, after "Fix event log generation") the guest still prints no IO_PAGE_FAULT for acs-edu: its DMA is translated with the wrong device table entry (amd-iommu-qemu72-bus-number), so the event-log fix cannot be observed with devices behind root ports',
+    ref: 'QEMU 7.2/10.0 hw/i386/amd_iommu.c amdvi_page_walk ("if (!pte) return;"); seen on 7.2.22 and 10.0.13; 11.1.3 logs an event (qemu-devel "amd_iommu: Fix event log generation", 2025), see amd-iommu-fault-event-wrong-device',
+  },
+  {
+    id: 'amd-iommu-fault-event-wrong-device',
+    owner: 'qemu',
+    // Measured on 11.1.3 with dma-remap=on (2026-12-07): the DMA is blocked, QEMU's trace
+    // (amdvi_page_fault) names the right IOVA, and the guest prints
+    // "pci 0000:00:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0000 address=0x0 flags=0x000a]"
+    // for a write by 0000:01:00.0 to IOVA 0x5a5000.
+    test: /^(type1|iommufd): (DMA to an IOVA never mapped|after UNMAP|a device cannot reach|a read-only mapping)/,
+    where: { iommu: ['amd-iommu'], qemu: { from: 1100 } },
+    reason:
+      "QEMU's AMD IOMMU blocks the DMA and logs an IO_PAGE_FAULT event, but with the device's devfn as DeviceID (bus number " +
+      'dropped), address 0 and the IOMMU permission value in the flags instead of the write flag: the guest prints the fault ' +
+      'for 0000:00:00.0 at address 0x0, so no fault line names the device and IOVA the test provoked',
+    ref: 'QEMU hw/i386/amd_iommu.c amdvi_page_walk: amdvi_page_fault(as->iommu_state, as->devfn, addr, perms) (DeviceID without the bus; perms is IOMMU_WO = 2, not EVENT_FLAG_RW 0x20); amdvi_encode_event -> amdvi_setevent_bits(evt, addr, 64, 64) builds its mask with MAKE_64BIT_MASK(64, 64), a 64-bit shift by 64 (undefined in C), and the address field reads 0; seen on 11.1.3: still open',
   },
   {
     id: 'qemu72-root-port-link-never-active',

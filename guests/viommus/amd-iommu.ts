@@ -27,8 +27,9 @@ const faults: FaultFormat = {
   source: 'drivers/iommu/amd/iommu.c: amd_iommu_report_page_fault',
   // One __ratelimit(&dev_data->rs) (or pr_err_ratelimited) per line.
   ratelimit: { units: (line) => (IO_PAGE_FAULT.test(line) ? 1 : 0), perFault: 1 },
-  // QEMU 7.2 logs no event for a zero PTE (see limits), so no guest here printed one yet.
-  examples: [],
+  // QEMU 7.2 and 10.0 log no event for a zero PTE; 11.1.3 logs one, with the DeviceID and
+  // address wrong (see limits): this line is a write to IOVA 0x5a5000 by 0000:01:00.0.
+  examples: ['pci 0000:00:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0000 address=0x0 flags=0x000a]'],
 }
 
 /** QEMU's AMD-Vi. */
@@ -37,6 +38,13 @@ export const amdIommu = defineViommu({
   description: 'AMD-Vi, interrupt remapping on',
   qemuDevice: 'amd-iommu,intremap=on',
   qemuDeviceName: 'amd-iommu',
+  // QEMU's AMD IOMMU with a dma-remap property (11.1.3 has it, 10.0.13 not; default off) keeps
+  // every device's address space in pass-through until an INVALIDATE_DEVTAB_ENTRY finds a
+  // paging DTE, and checks that only with dma-remap=on (hw/i386/amd_iommu.c
+  // amdvi_inval_devtab_entry -> amdvi_update_addr_translation_mode; amdvi_switch_address_space):
+  // without it an emulated device's DMA is never translated. Measured on 11.1.3 (2026-12-07):
+  // without it the mapped-DMA tests read back zeros, with it they pass.
+  qemuPropsIfAvailable: ['dma-remap=on'],
   minQemu: 702,
   // The AMD IOMMU is on by default; 6.12 rejects "amd_iommu=on" as an unknown option.
   kernelArgs: [],
@@ -48,10 +56,22 @@ export const amdIommu = defineViommu({
   faults,
   limits: [
     {
+      what: 'devices behind a bridge are translated with the device-table entry of bus 0: their mapped DMA never reaches the user buffer',
+      owner: 'qemu',
+      qemu: { from: 702, to: 1100 },
+      source: 'hw/i386/amd_iommu.c: amdvi_host_dma_iommu stores pci_bus_num(bus) when the device is created, before firmware numbers the buses (seen on 7.2.22 and 10.0.13; 11.1.3 reads the bus number at translation time, "amd_iommu: Fix handling device on buses != 0")',
+    },
+    {
       what: 'a DMA to an unmapped IOVA raises no event-log entry: the guest never prints IO_PAGE_FAULT',
       owner: 'qemu',
-      qemu: { to: 1001 },
-      source: 'hw/i386/amd_iommu.c: amdvi_page_walk returns on a PTE without the present bit and never calls amdvi_log_event (fixed by "amd_iommu: Fix event log generation", QEMU 10.1)',
+      qemu: { from: 702, to: 1100 },
+      source: 'hw/i386/amd_iommu.c: amdvi_page_walk returns on a PTE without the present bit without logging an event (seen on 7.2.22 and 10.0.13; 11.1.3 logs one after "amd_iommu: Fix event log generation")',
+    },
+    {
+      what: 'the IO_PAGE_FAULT event names the wrong device (DeviceID = devfn, bus dropped), address 0 and no write flag: the guest prints it for 0000:00:00.0',
+      owner: 'qemu',
+      qemu: { from: 1100 },
+      source: 'hw/i386/amd_iommu.c: amdvi_page_walk calls amdvi_page_fault(s, as->devfn, addr, perms) (a devfn, not bus << 8 | devfn; the IOMMU permission 2, not EVENT_FLAG_RW 0x20), and amdvi_setevent_bits builds the address mask with MAKE_64BIT_MASK(64, 64), a shift by 64, so the address field stays 0 (seen on 11.1.3)',
     },
   ],
 })

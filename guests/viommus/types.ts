@@ -72,6 +72,12 @@ export interface ViommuRecord<Name extends string = string> {
   qemuDevice?: string
   /** The QEMU device name (`-device help`); a QEMU without it SKIPs the model's guests. */
   qemuDeviceName?: string
+  /**
+   * Properties appended to qemuDevice only on a QEMU whose device lists them
+   * (`-device NAME,help`): what a newer QEMU needs for the model to do what older ones did
+   * without asking (amd-iommu's dma-remap). A QEMU without the property runs without it.
+   */
+  qemuPropsIfAvailable?: string[]
   /** Oldest QEMU whose device has every property qemuDevice sets; older: the guests SKIP, naming it. */
   minQemu?: QemuVersionNum
   /** What -machine gets besides q35 under KVM (intel-iommu with intremap needs a split irqchip there). */

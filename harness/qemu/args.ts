@@ -66,6 +66,17 @@ export function stableProps(arg: string, props: Set<string> | undefined): string
     .join(',')
 }
 
+/**
+ * The model's -device argument for this QEMU: x- properties renamed where they stabilised
+ * (stableProps), and each of the record's qemuPropsIfAvailable appended when the device lists
+ * it. Without the device's property list (unit tests, golden files of the host QEMU) nothing
+ * is appended.
+ */
+export function viommuDeviceArg(model: { qemuDevice: string; qemuPropsIfAvailable?: string[] }, props: Set<string> | undefined): string {
+  const extra = (model.qemuPropsIfAvailable ?? []).filter((p) => props?.has(p.split('=')[0]!))
+  return stableProps([model.qemuDevice, ...extra].join(','), props)
+}
+
 /** The first kernel with pci=config_acs (acsOffPorts). */
 export const CONFIG_ACS_SINCE = [6, 11] as const
 
@@ -146,7 +157,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     '-append', kernelCmdline(i.iommu, [...(i.extraCmdline ?? []), ...(acsOff ? [`pci=config_acs=${acsOff.map((a) => `0000000@${a}`).join(';')}`] : [])]),
   ]
   // The vIOMMU must come before the PCI devices it translates for.
-  if (model.qemuDevice) args.push('-device', stableProps(model.qemuDevice, i.deviceProps?.[model.qemuDeviceName ?? '']))
+  if (model.qemuDevice) args.push('-device', viommuDeviceArg({ ...model, qemuDevice: model.qemuDevice }, i.deviceProps?.[model.qemuDeviceName ?? '']))
   let chassis = 1
   const deviceArg = (n: PciNode, bus: string): string => {
     if (i.available && !i.available.has(n.model)) {

@@ -21,9 +21,10 @@ export interface QemuInfo {
 /**
  * Devices whose properties decide how the harness builds a topology: pcie-root-port's
  * disable-acs is gone in newer QEMUs (harness/qemu/args.ts: acsOffPorts); intel-iommu's
- * experimental x- properties lose their prefix when they stabilise (stableProps).
+ * experimental x- properties lose their prefix when they stabilise (stableProps); a vIOMMU
+ * record's qemuPropsIfAvailable are set only where the device has them (amd-iommu's dma-remap).
  */
-export const PROBED_DEVICE_PROPS = ['pcie-root-port', 'intel-iommu']
+export const PROBED_DEVICE_PROPS = ['pcie-root-port', 'intel-iommu', 'amd-iommu']
 
 /** Version, devices and KVM of a QEMU binary (qemuFor in qemu-spec.ts caches it per spec). */
 export async function probeQemu(binary: string): Promise<Omit<QemuInfo, 'spec'>> {

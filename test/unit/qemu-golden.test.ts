@@ -6,8 +6,14 @@ import { describe, expect, test } from 'vitest'
 import { TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
 import { acsOffPorts, qemuArgs } from '../../harness/qemu/args.js'
 
-/** pcie-root-port's properties as QEMU 11.1 lists them (no disable-acs). */
-const NO_DISABLE_ACS = { 'pcie-root-port': new Set(['chassis', 'slot', 'addr', 'hotplug']) }
+/**
+ * Device properties as QEMU 11.1 lists them: pcie-root-port without disable-acs, amd-iommu
+ * with dma-remap (which the amd-iommu record sets where it exists).
+ */
+const NO_DISABLE_ACS = {
+  'pcie-root-port': new Set(['chassis', 'slot', 'addr', 'hotplug']),
+  'amd-iommu': new Set(['device-iotlb', 'dma-remap', 'dma-translation', 'intremap', 'pci-id', 'xtsup']),
+}
 
 /** The models a topology has a command line for: those it runs under and those it has expectations for. */
 function modelsOf(t: (typeof TOPOLOGIES)[string]): IommuModel[] {

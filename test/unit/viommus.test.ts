@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest'
 import { IOMMU_MODELS, VIOMMU_LIST, VIOMMUS } from '../../guests/viommus/index.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
-import { kernelCmdline, viommuUnsupported } from '../../harness/qemu/args.js'
+import { kernelCmdline, viommuDeviceArg, viommuUnsupported } from '../../harness/qemu/args.js'
 import { joinKernelEntry, splitKernelEntry } from '../../harness/kernel/resolve.js'
 import { parseQemuSpec, pickDebianQemu, qemuKeySuffix, wrapperScript } from '../../harness/qemu/qemu-spec.js'
 import { parseFaultLines } from '../../harness/dma/faults.js'
@@ -38,6 +38,12 @@ describe('vIOMMU records', () => {
       }
     })
   }
+  test("amd-iommu gets dma-remap=on only from a QEMU whose device lists it (11.1 yes, 10.0 and 7.2 no)", () => {
+    const amd = { ...VIOMMUS['amd-iommu'], qemuDevice: VIOMMUS['amd-iommu'].qemuDevice! }
+    expect(viommuDeviceArg(amd, new Set(['device-iotlb', 'dma-remap', 'dma-translation', 'intremap', 'pci-id', 'xtsup']))).toBe('amd-iommu,intremap=on,dma-remap=on')
+    expect(viommuDeviceArg(amd, new Set(['device-iotlb', 'intremap', 'pt', 'xtsup']))).toBe('amd-iommu,intremap=on')
+    expect(viommuDeviceArg(amd, undefined)).toBe('amd-iommu,intremap=on')
+  })
   test('a QEMU too old or without the device is named as the reason', () => {
     const q = { version: '7.1.0', versionNum: 701, devices: new Set(['intel-iommu']) }
     expect(viommuUnsupported('intel-iommu', q)).toMatch(/QEMU 7.1.0 is older than 7.2/)
