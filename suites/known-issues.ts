@@ -99,21 +99,6 @@ export const KNOWN_ISSUES: KnownIssue[] = [
       'for 0000:00:00.0 at address 0x0, so no fault line names the device and IOVA the test provoked',
     ref: 'QEMU hw/i386/amd_iommu.c amdvi_page_walk: amdvi_page_fault(as->iommu_state, as->devfn, addr, perms) (DeviceID without the bus; perms is IOMMU_WO = 2, not EVENT_FLAG_RW 0x20); amdvi_encode_event -> amdvi_setevent_bits(evt, addr, 64, 64) builds its mask with MAKE_64BIT_MASK(64, 64), a 64-bit shift by 64 (undefined in C), and the address field reads 0; seen on 11.1.3: still open',
   },
-  {
-    id: 'qemu72-root-port-link-never-active',
-    owner: 'qemu',
-    // Measured on QEMU 7.2.22 (Debian's 6.12.118 and the conform 6.12 build, 2026-12-07): the
-    // rp-mix port's bus holds e1000e, which has a PM capability (so a d3cold delay); edu has none,
-    // and a bus of edu functions alone resets without waiting (the noiommu topology's rst-port).
-    test: /^(PCI_HOT_RESET succeeds when the caller passes|a hot reset leaves the other devices|cdev: PCI_HOT_RESET with an empty array succeeds|PCI_HOT_RESET is EINVAL while another process holds)/,
-    where: { topology: ['default'], qemu: { from: 702 } },
-    reason:
-      "QEMU 7.2's pcie-root-port advertises Data Link Layer Link Active reporting (LNKCAP 0x00300604) but its LNKSTA " +
-      'never shows DLLLA (reads 0x0204 with devices present), so after the secondary bus reset the kernel waits for a link ' +
-      'that never reports active ("Data Link Layer Link Active not set in 100 msec") and pci_reset_bus returns -ENOTTY: the ' +
-      'reset of the rp-mix bus (edu + e1000e) is done, config space restored, but the ioctl says ENOTTY',
-    ref: 'drivers/pci/pci.c pci_bridge_wait_for_secondary_bus (pcie_wait_for_link_delay when the bus has a d3cold delay) -> -ENOTTY; QEMU 7.2 hw/pci/pcie.c pcie_cap_slot_plug_cb (sets LNKSTA DLLLA only when a device is plugged, x-pcie-lnksta-dllla); root port config read in the guest; the same ENOTTY on 10.0.13 and 11.1.3 (2026-12-07)',
-  },
   // iommufd's compat /dev/vfio/vfio (CONFIG_IOMMUFD_VFIO_CONTAINER=y, VFIO_CONTAINER=n) is
   // not the VFIO container; these legacy rules do not carry over (seen on the compat build).
   {

@@ -10,7 +10,7 @@
 // they were, and fails the test when the kernel splatted (WARN, BUG, Oops, ...) or logged an
 // IOMMU fault in between that the test did not declare (guest.expected: harness/guest/expected-log.ts).
 import { afterAll, beforeAll, describe, inject, test as base } from 'vitest'
-import { TOPOLOGIES, type SuiteCast } from '../../guests/topologies/index.js'
+import { TOPOLOGIES, type IommuModel, type SuiteCast } from '../../guests/topologies/index.js'
 import { ConsoleFailure } from '../guest/console-log.js'
 import { GuestSession, SSH_LOST } from '../guest/session.js'
 import { askSupervisor, askSupervisorBoot } from '../guest/supervisor.js'
@@ -321,12 +321,27 @@ export function isKernelsFirstGuest(target: GuestTarget): boolean {
 }
 
 /**
+ * Whether `target` runs a suite that keeps to `iommus` in the main job (`vfio-conform run` with
+ * no kernel, no --matrix and no --iommu): a suite whose rules do not depend on the vIOMMU model
+ * may keep the main job within its budget that way; npm test (--matrix) and a run that names
+ * its models run it under every model. Topologies without a vIOMMU are not narrowed.
+ */
+export function inMainJobShare(
+  target: Pick<GuestTarget, 'iommu'>,
+  iommus: readonly IommuModel[] | undefined,
+  o: Pick<RunOptions, 'mainJob' | 'iommus'> = runOptions(),
+): boolean {
+  if (!iommus || !o.mainJob || o.iommus?.length || target.iommu === 'none') return true
+  return iommus.includes(target.iommu)
+}
+
+/**
  * Declare a suite once for every guest of the run (for a dedicated suite: every guest of the
  * topologies dedicated to it). Test names carry the target key (kernel/topology/vIOMMU).
  */
 export function forEachTarget(
   body: (target: GuestTarget, test: ConformTest) => void,
-  opts: { dedicatedTo?: string; everywhere?: boolean; oncePerKernel?: boolean } = {},
+  opts: { dedicatedTo?: string; everywhere?: boolean; oncePerKernel?: boolean; mainJobIommus?: readonly IommuModel[] } = {},
 ): void {
   // A topology dedicated to one suite runs that suite only (and the `everywhere` suites:
   // boot checks); general suites skip it. A suite that does not depend on the topology or
@@ -335,6 +350,7 @@ export function forEachTarget(
   const targets = runTargets()
     .filter((t) => opts.everywhere || TOPOLOGIES[t.topology]?.dedicatedTo === opts.dedicatedTo)
     .filter((t) => !opts.oncePerKernel || isKernelsFirstGuest(t))
+    .filter((t) => inMainJobShare(t, opts.mainJobIommus))
   if (!targets.length && runTargets().length) {
     // The run has guests, none of them for this suite (e.g. a dedicated topology not chosen).
     describe('no guest for this suite', () => {

@@ -65,3 +65,20 @@ describe('run options', () => {
     expect(writes.map((w) => `${w.at}: ${w.line.trim()}`)).toEqual([])
   })
 })
+
+describe("a suite's main-job share of vIOMMU models (forEachTarget's mainJobIommus)", () => {
+  const share = ['intel-iommu'] as const
+  test('the main job keeps such a suite to its models, and never drops a guest without a vIOMMU', async () => {
+    const { inMainJobShare } = await import('../../harness/vitest/fixtures.js')
+    const main = { mainJob: true, iommus: undefined }
+    expect(inMainJobShare({ iommu: 'intel-iommu' }, share, main)).toBe(true)
+    expect(inMainJobShare({ iommu: 'virtio-iommu' }, share, main)).toBe(false)
+    expect(inMainJobShare({ iommu: 'none' }, share, main)).toBe(true)
+    expect(inMainJobShare({ iommu: 'virtio-iommu' }, undefined, main)).toBe(true)
+  })
+  test('npm test (not the main job) and a run that names its models run the suite under every model', async () => {
+    const { inMainJobShare } = await import('../../harness/vitest/fixtures.js')
+    expect(inMainJobShare({ iommu: 'amd-iommu' }, share, { mainJob: false, iommus: undefined })).toBe(true)
+    expect(inMainJobShare({ iommu: 'amd-iommu' }, share, { mainJob: true, iommus: ['amd-iommu'] })).toBe(true)
+  })
+})
