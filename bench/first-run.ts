@@ -14,7 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { commandSpec, opt, parseOptions } from '../harness/cli/options.js'
-import { printAndRecord } from '../harness/report/measurements-file.js'
+import { machineAndCommit, printAndRecord } from '../harness/report/measurements-file.js'
 import { countVerdicts, type TestVerdict } from '../harness/report/verdict.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -97,7 +97,7 @@ export async function benchFirstRun(argv: string[], command = `vfio-conform benc
   await writeFile(path.join(base, 'first-run.log'), log)
   if (values.keep || exitCode) console.error(`bench --first-run: kept ${base} (its output in first-run.log)`)
   else await rm(base, { recursive: true, force: true })
-  return printAndRecord({ id: 'bench-first-run', title: 'First run on a machine without caches', command, lines }, { record: !values['no-record'], exitCode })
+  return printAndRecord({ id: 'bench-first-run', title: 'First run on a machine without caches', command, lines, where: machineAndCommit(head) }, { record: !values['no-record'], exitCode })
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

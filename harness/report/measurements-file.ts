@@ -30,8 +30,9 @@ const begin = (id: string) => `<!-- measurement ${id} begin: written by its comm
 const end = (id: string) => `<!-- measurement ${id} end -->`
 
 /** Where the figures were taken: cores, kernel, KVM or not, and the commit. */
-export function machineAndCommit(): string {
+export function machineAndCommit(measured?: string): string {
   let commit = 'unknown commit'
+  if (measured) return `${os.availableParallelism()} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, project at ${measured}`
   try {
     commit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
     const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
