@@ -127,6 +127,31 @@ export const CLAIMS: Claim[] = [
       'not tested.',
   },
   {
+    id: 'shared-reset-needs-every-owner',
+    thread: IOASID_V4_05,
+    claimedBy: 'David Gibson (against the group as "a fiction")',
+    claim:
+      'Devices are coupled by more than the IOMMU: an isolation concern that is not about DMA translation is still ' +
+      'real, so what one device\'s user can do to hardware shared with other devices must depend on owning all of ' +
+      'them. Tested on the coupling PCI gives: a bus reset reaches every device on the bus, and the kernel does it ' +
+      'only for a caller that owns every one of them.',
+    decidedBy: [
+      { test: /^PCI_HOT_RESET is EINVAL while a device it reaches is not on vfio-pci, even with every group fd passed$/, path: 'legacy' },
+      { test: /^PCI_HOT_RESET without the group fd of one device it reaches is EINVAL$/, path: 'legacy', optional: true },
+      { test: /^PCI_HOT_RESET is EINVAL while another process holds the group of a device it reaches/, path: 'legacy', optional: true },
+      { test: /^cdev: a device the reset reaches that is not on vfio-pci reads NOT_OWNED without DEV_ID_OWNED/, path: 'iommufd', optional: true },
+      { test: /^cdev: PCI_HOT_RESET with an empty array succeeds when the caller's iommufd owns every device it reaches/, path: 'iommufd', optional: true },
+    ],
+    ...common,
+    note:
+      'vfio_pci_dev_set_hot_reset (drivers/vfio/pci/vfio_pci_core.c) refuses unless every device of the reset\'s ' +
+      'dev_set is on vfio-pci and owned by the caller (vfio_pci_dev_set_resettable, vfio_dev_in_groups / ' +
+      'vfio_device_owned). The tests that need devices of one bus in different groups (a missing group fd, another ' +
+      'owner) are optional: under a vIOMMU the default topology puts the reset\'s devices in one group, so they run on ' +
+      'the noiommu topology (a group per device). The claim as made is wider than resets (e.g. peer-to-peer DMA, ' +
+      'see p2p-dma-bypasses-iommu).',
+  },
+  {
     id: 'p2p-dma-bypasses-iommu',
     thread: IOASID_V4_05,
     claimedBy: 'David Gibson (Jason Gunthorpe agrees)',
