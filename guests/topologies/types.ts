@@ -131,6 +131,20 @@ export interface SuiteCast {
   functionReset?: string
   /** A `test` device without one (no FLR or PM reset, and not alone on a resettable bus). */
   noFunctionReset?: string
+  /**
+   * An SR-IOV PF (a `test` device) whose VFs the guest enables through sriov_numvfs, on its
+   * host driver or on vfio-pci with enable_sriov. VFs are not topology nodes (QEMU makes them
+   * when the guest enables them); `vfGroups` is how pci_device_group groups each VF per
+   * vIOMMU model: `own` (a group per VF) or `pf` (in the PF's group).
+   */
+  sriov?: {
+    pf: string
+    hostDriver: string
+    numVfs: number
+    vfGroups: Partial<Record<IommuModel, 'own' | 'pf'>>
+    /** A `test` device that is neither PF nor VF (a vf_token given for it is refused). */
+    notSriov: string
+  }
 }
 
 /** Functions that q35 always creates, even with -nodefaults; they have groups too. */

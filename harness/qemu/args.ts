@@ -103,6 +103,24 @@ export function viommuUnsupported(iommu: IommuModel, qemu: { version: string; ve
   return undefined
 }
 
+/**
+ * The first QEMU release of each device model a topology may use that is younger than the
+ * oldest QEMU the project supports (7.2): for the SKIP reason only. Whether a QEMU has a model
+ * is read from its `-device help` (QemuInfo.devices), never from its version.
+ */
+export const DEVICE_MODEL_SINCE: Partial<Record<PciNode['model'], string>> = { igb: '8.0' }
+
+/**
+ * Why this QEMU cannot build a topology (undefined: it can): a device model the topology uses
+ * is missing from its `-device help`. The topology's guests then SKIP with it, naming the QEMU.
+ */
+export function topologyUnsupported(t: Topology, qemu: { version: string; devices: Set<string> }): string | undefined {
+  const lacking = [...new Set(flattenTopology(t).map((x) => x.node.model))].filter((m) => !qemu.devices.has(m))
+  if (!lacking.length) return undefined
+  const since = lacking.flatMap((m) => (DEVICE_MODEL_SINCE[m as PciNode['model']] ? [`${m} is in QEMU ${DEVICE_MODEL_SINCE[m as PciNode['model']]} and later`] : []))
+  return `QEMU ${qemu.version} has no ${lacking.map((m) => `"${m}"`).join(', ')} device${since.length ? ` (${since.join('; ')})` : ''}: topology ${t.name} needs it`
+}
+
 /** Kernel command line per vIOMMU model. */
 export function kernelCmdline(iommu: IommuModel, extra: string[] = []): string {
   const base = [

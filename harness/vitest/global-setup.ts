@@ -16,7 +16,7 @@ import { VIOMMUS } from '../../guests/viommus/index.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
 import { buildSelftests } from '../selftests/build.js'
 import { resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
-import { acsFallbackUnsupported, viommuUnsupported } from '../qemu/args.js'
+import { acsFallbackUnsupported, topologyUnsupported, viommuUnsupported } from '../qemu/args.js'
 import { qemuFor, qemuKeySuffix } from '../qemu/qemu-spec.js'
 import type { QemuInfo } from '../qemu/qemu-binary.js'
 import { HarnessError } from '../util/errors.js'
@@ -115,8 +115,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
         Object.assign(target, { status: 'skip', error: undefined, skipReason: `${cfg.missing(needs)}: this kernel cannot drive ${iommu}` })
         continue
       }
-      // A vIOMMU this QEMU cannot emulate (too old, or built without it): SKIP, naming QEMU.
-      const qemuLacks = viommuUnsupported(iommu, qemu) ?? acsFallbackUnsupported(topology, qemu, kernel.release)
+      // A vIOMMU or a device model this QEMU cannot emulate (too old, or built without it): SKIP, naming QEMU.
+      const qemuLacks = viommuUnsupported(iommu, qemu) ?? topologyUnsupported(topology, qemu) ?? acsFallbackUnsupported(topology, qemu, kernel.release)
       if (qemuLacks) {
         Object.assign(target, { status: 'skip', error: undefined, skipReason: qemuLacks })
         continue

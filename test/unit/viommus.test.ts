@@ -1,8 +1,8 @@
 // The vIOMMU records (guests/viommus/) are consistent, and what derives from them does.
 import { describe, expect, test } from 'vitest'
 import { IOMMU_MODELS, VIOMMU_LIST, VIOMMUS } from '../../guests/viommus/index.js'
+import { kernelCmdline, topologyUnsupported, viommuDeviceArg, viommuUnsupported } from '../../harness/qemu/args.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
-import { kernelCmdline, viommuDeviceArg, viommuUnsupported } from '../../harness/qemu/args.js'
 import { joinKernelEntry, splitKernelEntry } from '../../harness/kernel/resolve.js'
 import { parseQemuSpec, pickDebianQemu, qemuKeySuffix, wrapperScript } from '../../harness/qemu/qemu-spec.js'
 import { parseFaultLines } from '../../harness/dma/faults.js'
@@ -49,6 +49,13 @@ describe('vIOMMU records', () => {
     expect(viommuUnsupported('intel-iommu', q)).toMatch(/QEMU 7.1.0 is older than 7.2/)
     expect(viommuUnsupported('amd-iommu', { ...q, version: '7.2.22', versionNum: 702 })).toMatch(/no "amd-iommu" device/)
     expect(viommuUnsupported('none', q)).toBeUndefined()
+  })
+  test("a topology whose device model the QEMU's -device help lacks SKIPs naming the QEMU version and the model's first release", () => {
+    const base = ['virtio-net-pci', 'edu', 'pcie-root-port']
+    const q72 = { version: '7.2.22', devices: new Set(base) }
+    expect(topologyUnsupported(TOPOLOGIES.igb!, q72)).toBe('QEMU 7.2.22 has no "igb" device (igb is in QEMU 8.0 and later): topology igb needs it')
+    expect(topologyUnsupported(TOPOLOGIES.igb!, { version: '10.0.13', devices: new Set([...base, 'igb']) })).toBeUndefined()
+    expect(topologyUnsupported(TOPOLOGIES.noiommu!, q72)).toBeUndefined()
   })
 })
 
