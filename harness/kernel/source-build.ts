@@ -15,7 +15,7 @@
 // index.
 import { execa } from 'execa'
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs'
-import { copyFile, lstat, mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises'
+import { copyFile, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
@@ -289,6 +289,8 @@ export interface Toolchain {
   /** gcc --version first line. */
   compiler: string
   ccache: boolean
+  /** ccache runs through ccache-shim/ (kbuildEnv()). */
+  shim: boolean
 }
 
 export async function toolchain(): Promise<Toolchain> {
@@ -300,6 +302,7 @@ export async function toolchain(): Promise<Toolchain> {
   const env: Record<string, string> = {}
   const makeVars: string[] = []
   const useCcache = cc.exitCode === 0 && !process.env.VFIO_CONFORM_NO_CCACHE
+  const shim = useCcache && process.env.VFIO_CONFORM_CCACHE_SHIM !== '0'
   if (useCcache) {
     env.CCACHE_DIR = process.env.CCACHE_DIR ?? cachePath('ccache')
     // The obj dir moves between builds (fresh obj dirs): hash relative to it, not absolute.
@@ -307,7 +310,39 @@ export async function toolchain(): Promise<Toolchain> {
     env.CCACHE_MAXSIZE = process.env.CCACHE_MAXSIZE ?? '5G'
     makeVars.push('CC=ccache gcc')
   }
-  return { makeVars, env, compiler, ccache: useCcache }
+  if (shim) {
+    env.VFIO_CONFORM_CCACHE = cc.stdout.trim()
+    env.PATH = `${CCACHE_SHIM_DIR}:${process.env.PATH ?? '/usr/bin:/bin'}`
+  }
+  return { makeVars, env, compiler, ccache: useCcache, shim }
+}
+
+/**
+ * ccache-shim/ccache: what "ccache" runs during kernel builds, so that a copy of a tree at
+ * another path hits the objects of the original (see the script). VFIO_CONFORM_CCACHE_SHIM=0
+ * goes without it (bench/kernel-build.ts --nearby measures both).
+ */
+export const CCACHE_SHIM_DIR = fileURLToPath(new URL('./ccache-shim/', import.meta.url)).replace(/\/$/, '')
+
+/** The link in an object directory through which the shim names the tree. */
+export const TREE_LINK = '.vfio-conform-src'
+
+/**
+ * The environment of a make in `objDir` for `tree` (the toolchain's, the tree the shim
+ * rewrites, a fixed build user and host), with the object directory's link to the tree made.
+ */
+export async function kbuildEnv(tc: Toolchain, tree: string, objDir: string): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...tc.env, KBUILD_BUILD_USER: 'vfio-conform', KBUILD_BUILD_HOST: 'vfio-conform', LC_ALL: 'C' }
+  if (!tc.shim) return env
+  // kbuild names the tree by its real path (abs_srctree); so must the shim.
+  const real = await realpath(tree)
+  const link = path.join(objDir, TREE_LINK)
+  await mkdir(objDir, { recursive: true })
+  if ((await readlink(link).catch(() => undefined)) !== real) {
+    await rm(link, { force: true })
+    await symlink(real, link)
+  }
+  return { ...env, VFIO_CONFORM_KTREE: real }
 }
 
 /**
@@ -480,7 +515,7 @@ async function runBuild(a: RunBuildArgs): Promise<void> {
   await mkdir(objDir, { recursive: true })
   const jobs = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
   const base = ['-C', tree, `O=${objDir}`, 'ARCH=x86_64', ...tc.makeVars, ...a.extraMakeVars]
-  const env = { ...process.env, ...tc.env, KBUILD_BUILD_USER: 'vfio-conform', KBUILD_BUILD_HOST: 'vfio-conform', LC_ALL: 'C' }
+  const env = await kbuildEnv(tc, tree, objDir)
   const t0 = Date.now()
 
   const make = async (step: string, args: string[], opts: { count?: boolean; expected?: number } = {}) => {
@@ -574,7 +609,7 @@ export function firstBuildEstimate(cores: number, builtBefore: boolean, ccache: 
   const min = Math.max(2, Math.round((FIRST_BUILD_MIN_ON_2_CORES * 2) / Math.max(1, cores)))
   return (
     `a first build takes about ${min} min with ${cores} core${cores === 1 ? '' : 's'} (${FIRST_BUILD_MIN_ON_2_CORES} min measured on 2 cores with an empty ccache)` +
-    (ccache ? '; less when ccache holds this tree\'s objects from an earlier build of it' : '; ccache is not in use, so every new object dir builds from scratch')
+    (ccache ? '; less when ccache holds this tree\'s objects from an earlier build of it or of a copy of it' : '; ccache is not in use, so every new object dir builds from scratch')
   )
 }
 

@@ -21,7 +21,7 @@ import { cachePath, exists, sha256, withLock } from '../util/cache.js'
 import { HarnessError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { sourceBuildRequest } from '../kernel/source-provider.js'
-import { canonicalFragment, mergeConfigText, mergeFragments, parseFragment, toolchain, type SourceBuildRequest, type Toolchain } from '../kernel/source-build.js'
+import { canonicalFragment, kbuildEnv, mergeConfigText, mergeFragments, parseFragment, toolchain, type SourceBuildRequest, type Toolchain } from '../kernel/source-build.js'
 
 export interface Workspace {
   /** The kernel spec the sweep mutates ("debian-source:stable"). */
@@ -240,7 +240,7 @@ export interface MakeResult {
 export async function makeKernel(ws: Workspace, targets: string[], logFile: string, signal?: AbortSignal): Promise<MakeResult> {
   const jobs = Math.max(1, os.availableParallelism?.() ?? os.cpus().length)
   const args = ['-C', ws.tree, `O=${ws.obj}`, 'ARCH=x86_64', ...ws.tc.makeVars, `-j${jobs}`, ...targets]
-  const env = { ...process.env, ...ws.tc.env, KBUILD_BUILD_USER: 'vfio-conform', KBUILD_BUILD_HOST: 'vfio-conform', LC_ALL: 'C' }
+  const env = await kbuildEnv(ws.tc, ws.tree, ws.obj)
   const t0 = Date.now()
   const out = createWriteStream(logFile, { flags: 'a' })
   out.write(`\n### make ${args.join(' ')}\n`)
