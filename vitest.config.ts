@@ -40,6 +40,17 @@ export default defineConfig({
         },
       },
       {
+        // The GitLab template run by gitlab-ci-local on one real shard and the report job
+        // (test/pipeline/gitlab-pipeline.test.ts): after the others (groupOrder), so that its
+        // guest does not compete with the conformance project's and the shard's kernel is cached.
+        test: {
+          name: 'pipeline',
+          include: ['test/pipeline/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
+          testTimeout: 10 * 60_000,
+        },
+      },
+      {
         // End-to-end checks that build kernels (git bisect run on a synthetic tree): SKIP
         // unless VFIO_CONFORM_SLOW=1 (`VFIO_CONFORM_SLOW=1 npx vitest run --project slow`).
         test: {

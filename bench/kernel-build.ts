@@ -9,10 +9,12 @@
 //     --no-shim    (with --nearby) without harness/kernel/ccache-shim: how ccache fared before it
 // Always prints (without --nearby): the cache-hit time (resolving an entry that is already built; built
 // first if needed) and the rebuild time after touching one file in drivers/vfio (same
-// object dir, forced past the cache entry). The figures are written into
-// docs/measurements.md unless --no-record.
+// object dir, forced past the cache entry). --nearby prints each build's wall time, the CPU
+// seconds of its processes (comparable on a busy machine) and ccache's hits and misses.
+// The figures are written into docs/measurements.md unless --no-record.
 import { execa } from 'execa'
-import { appendFile, rm, utimes } from 'node:fs/promises'
+import { appendFile, readFile, rm, utimes } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildFromSource, toolchain, type SourceBuildResult } from '../harness/kernel/source-build.js'
@@ -82,6 +84,17 @@ async function ccacheCounts(env: Record<string, string>): Promise<CcacheCounts> 
   return { hit: n('direct_cache_hit') + n('preprocessed_cache_hit'), miss: n('cache_miss') }
 }
 
+/**
+ * CPU seconds of this process's finished children (make and everything under it, once
+ * reaped): /proc/self/stat's cutime + cstime. What a build costs whatever else the machine runs.
+ */
+async function childCpuSeconds(): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8')
+  // Fields after the command name (in parentheses, which may hold spaces): cutime and cstime are the 16th and 17th fields.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[13]) + Number(f[14])) / 100
+}
+
 function ccacheDelta(a: CcacheCounts, b: CcacheCounts): string {
   const hit = b.hit - a.hit
   const miss = b.miss - a.miss
@@ -108,10 +121,14 @@ async function benchNearby(spec: string, noShim: boolean, record: boolean, comma
   try {
     const timed = async (what: string, build: () => Promise<SourceBuildResult>) => {
       const c0 = await ccacheCounts(tc.env)
+      const cpu0 = await childCpuSeconds()
+      const load0 = os.loadavg()[0]!
       const t0 = Date.now()
       const k = await build()
       built.push(k)
-      rows.push([what, `${secs(Date.now() - t0)}, ${ccacheDelta(c0, await ccacheCounts(tc.env))}`])
+      const cpu = (await childCpuSeconds()) - cpu0
+      rows.push([what, `${secs(Date.now() - t0)} wall, ${cpu.toFixed(0)} s CPU, ${ccacheDelta(c0, await ccacheCounts(tc.env))}`])
+      rows.push(['  load average (1 min) before, after', `${load0.toFixed(1)}, ${os.loadavg()[0]!.toFixed(1)}`])
       return k
     }
     await timed('original tree, fresh object dir', () =>

@@ -4,7 +4,7 @@
 // GitLab: gitlab-ci-local, which expands includes, extends and the parallel matrix and
 // validates the result against GitLab's JSON schema. Each parser is also shown a broken
 // copy, to prove it would say so. The pipeline itself running a real shard under
-// gitlab-ci-local: test/slow/gitlab-pipeline.e2e.test.ts.
+// gitlab-ci-local: test/pipeline/gitlab-pipeline.test.ts.
 import { NoOperationTraceWriter, convertWorkflowTemplate, parseWorkflow } from '@actions/workflow-parser'
 import { execa } from 'execa'
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
