@@ -1,6 +1,7 @@
 // The CI matrix, one place: which shards the GitHub and GitLab templates run, each shard
-// being what one runner boots and tests. Built from the harness's own defaults so that the
-// templates cannot drift from `npm test`: test/unit/ci-templates.test.ts checks that the
+// being what one runner boots and tests. Built from the harness's own kernel lists
+// (MATRIX_KERNELS: `npm test`'s test set, then the QEMU x vIOMMU product of `run --matrix`) so
+// that the templates cannot drift from them: test/unit/ci-templates.test.ts checks that the
 // static matrices in ci/github-actions.yml and ci/gitlab-ci.yml equal what this file computes.
 //
 // Why one shard per kernel spec: the conformance project boots every guest of its run plan in
@@ -18,7 +19,8 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, TOPOLOGIES, type IommuModel } from '../guests/topologies/index.js'
-import { DEFAULT_KERNELS, splitKernelEntry } from '../harness/kernel/resolve.js'
+import { MATRIX_KERNELS, splitKernelEntry } from '../harness/kernel/resolve.js'
+import { modelsFor } from '../harness/vitest/run-plan.js'
 
 export interface CiShard {
   /** 1-based, as in `ci/run-shard.sh INDEX COUNT` (and vitest's --shard). */
@@ -42,7 +44,7 @@ export function shardName(spec: string): string {
   return spec.replace(/[^A-Za-z0-9.]+/g, '-').replace(/^-+|-+$/g, '')
 }
 
-export function ciShards(kernels: readonly string[] = DEFAULT_KERNELS, topologyNames: readonly string[] = DEFAULT_TOPOLOGIES): CiShard[] {
+export function ciShards(kernels: readonly string[] = MATRIX_KERNELS, topologyNames: readonly string[] = DEFAULT_TOPOLOGIES): CiShard[] {
   const shards = kernels.map((spec, i): CiShard => {
     const only = splitKernelEntry(spec).iommus
     const topologies: string[] = []
@@ -50,7 +52,7 @@ export function ciShards(kernels: readonly string[] = DEFAULT_KERNELS, topologyN
     for (const name of topologyNames) {
       const topology = TOPOLOGIES[name]
       if (!topology) throw new Error(`ci/matrix.ts: unknown topology "${name}"`)
-      const models = topology.iommus.filter((m) => !only || only.includes(m))
+      const models = modelsFor(topology, only)
       if (!models.length) continue
       topologies.push(name)
       for (const m of models) if (!iommus.includes(m)) iommus.push(m)

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, IOMMU_MODELS, isIommuModel, TOPOLOGIES } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
 import { MAIN_JOB_MODEL_RUNS, NPM_TEST_BUDGET } from '../model/run.js'
-import { DEFAULT_KERNELS, isSourceSpec, joinKernelEntry, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
+import { DEFAULT_KERNELS, isSourceSpec, MATRIX_KERNELS, joinKernelEntry, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { killAllGuestsNow } from '../guest/guest.js'
 import { useTcgOnly } from '../qemu/qemu-binary.js'
 import { availableQemus, QEMU_SPEC_HELP, qemuFor, qemuInfo } from '../qemu/qemu-spec.js'
@@ -46,7 +46,8 @@ Usage:
       --repeat-boot: N whole runs on fresh guests, in round-K/ of the results); a test whose
       verdict varies is FLAKY (with its counts) and fails the run (exit 1) unless an
       --allow-flaky pattern matches its name. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (a conform build of Debian's current kernel source);
-      --matrix: the test set npm test runs (${DEFAULT_KERNELS.join(' ')}).
+      --matrix: the test set npm test runs (${DEFAULT_KERNELS.join(' ')})
+      and the wider product of QEMUs x vIOMMU models and modes that CI shards (${MATRIX_KERNELS.slice(DEFAULT_KERNELS.length).join(' ')}).
       The main job runs the ownership model with ${MAIN_JOB_MODEL_RUNS} sequences, everything else with ${NPM_TEST_BUDGET.runs}.
       Default topologies: ${DEFAULT_TOPOLOGIES.join(", ")}. --qemu: the QEMU(s) every kernel runs on
       (default host; a kernel entry's own "@qemu=SPEC" wins); a guest on another QEMU than the
@@ -188,10 +189,10 @@ type ModelOverride = Partial<RunOptions['model']>
 async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Registries, model: ModelOverride = {}): Promise<number> {
   const repeat = values.repeat ?? 1
   if (values['repeat-boot'] && values.repeat === undefined) throw new UsageError('--repeat-boot needs --repeat N (the number of runs)')
-  if (values.matrix && values.kernel?.length) throw new UsageError('--matrix and --kernel exclude each other (--matrix is the test set)')
+  if (values.matrix && values.kernel?.length) throw new UsageError('--matrix and --kernel exclude each other (--matrix is the test set and the QEMU x vIOMMU product)')
   stopEverythingOnSignal()
   const mainJob = !values.kernel?.length && !values.matrix
-  const kernels = values.kernel?.length ? values.kernel : values.matrix ? DEFAULT_KERNELS : MAIN_JOB_KERNELS
+  const kernels = values.kernel?.length ? values.kernel : values.matrix ? MATRIX_KERNELS : MAIN_JOB_KERNELS
   if (values.tcg) useTcgOnly()
   const suiteFiles = await suiteFilesFor(values.suite ?? [])
   for (const a of values['kernel-arg'] ?? []) if (!/^[\w.-]+(=\S+)?$/.test(a)) throw new UsageError(`--kernel-arg "${a}": one kernel parameter (name or name=value, no spaces)`)

@@ -22,7 +22,7 @@ import type { QemuInfo } from '../qemu/qemu-binary.js'
 import { HarnessError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { runOptionsFromEnv, type RunOptions } from './run-options.js'
-import { runPlan } from './run-plan.js'
+import { entryCombos, runPlan } from './run-plan.js'
 import type { GuestTarget } from './targets.js'
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -80,8 +80,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       }
     }
     const selftests = kernel && !kernelError ? await buildSelftests(kernel) : undefined
-    const only = splitKernelEntry(spec).iommus
-    for (const { topology, iommu } of plan.combos.filter((c) => !only || only.includes(c.iommu))) {
+    for (const { topology, iommu } of entryCombos(plan, options, spec)) {
       const label = kernel?.label ?? spec.replace(/[^A-Za-z0-9.+-]/g, '_')
       const suffix = qemu ? qemuKeySuffix(qemu) : qemuSpec === 'host' ? '' : `@qemu-${qemuSpec.replace(/[^A-Za-z0-9.+-]/g, '_')}`
       const key = `${label}/${topology.name}/${iommu}${suffix}`

@@ -1,13 +1,36 @@
 // What a run covers: kernels x topologies x vIOMMU models, from the run's options
 // (harness/vitest/run-options.ts).
 import { TOPOLOGIES, type IommuModel, type Topology } from '../../guests/topologies/index.js'
+import { splitKernelEntry } from '../kernel/resolve.js'
 import { UsageError } from '../util/errors.js'
 import type { RunOptions } from './run-options.js'
 
+export type Combo = { topology: Topology; iommu: IommuModel }
+
 export interface RunPlan {
   kernels: string[]
-  combos: Array<{ topology: Topology; iommu: IommuModel }>
+  combos: Combo[]
   runDir: string
+}
+
+/**
+ * The models a topology can run under: those it runs under by default (`iommus`) and those it
+ * has measured group expectations for (`expectedGroups`, e.g. intel-iommu-sm on default), which
+ * run only where a kernel entry's "@model" list or --iommu names them.
+ */
+export function topologyModels(t: Topology): IommuModel[] {
+  return [...new Set([...t.iommus, ...(Object.keys(t.expectedGroups) as IommuModel[])])]
+}
+
+/**
+ * The vIOMMU models of one topology for one kernel entry: --iommu when given (every topology),
+ * else the topology's defaults; an entry's "@model" list picks from the topology's models
+ * (topologyModels), so "SPEC@intel-iommu-sm" runs scalable mode on default without --iommu.
+ */
+export function modelsFor(t: Topology, only: readonly IommuModel[] | undefined, iommus?: readonly IommuModel[]): IommuModel[] {
+  if (iommus) return iommus.filter((m) => !only || only.includes(m))
+  if (!only) return [...t.iommus]
+  return topologyModels(t).filter((m) => only.includes(m))
 }
 
 export function runPlan(opts: RunOptions): RunPlan {
@@ -20,4 +43,16 @@ export function runPlan(opts: RunOptions): RunPlan {
     for (const iommu of opts.iommus ?? topology.iommus) combos.push({ topology, iommu })
   }
   return { kernels: opts.kernels, combos, runDir: opts.runDir }
+}
+
+/** The guests of one kernel entry of the plan: each topology under the entry's models (modelsFor). */
+export function entryCombos(plan: RunPlan, opts: Pick<RunOptions, 'topologies' | 'iommus'>, entry: string): Combo[] {
+  const only = splitKernelEntry(entry).iommus
+  if (!only) return plan.combos
+  const out: Combo[] = []
+  for (const name of opts.topologies) {
+    const topology = TOPOLOGIES[name]!
+    for (const iommu of modelsFor(topology, only, opts.iommus)) out.push({ topology, iommu })
+  }
+  return out
 }

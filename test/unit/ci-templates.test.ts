@@ -1,6 +1,6 @@
 // The CI templates (ci/github-actions.yml, ci/gitlab-ci.yml) against their job graphs and
 // against ci/matrix.ts, the single source of the sharded matrix: a kernel added to
-// DEFAULT_KERNELS without updating the templates fails here, not in someone's pipeline.
+// MATRIX_KERNELS without updating the templates fails here, not in someone's pipeline.
 // Each check is a function returning the problems it found, so that the tests below can also
 // show, on broken copies of the templates, that every check does fail.
 import { execFileSync } from 'node:child_process'
@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { parse } from 'yaml'
 import { CI_SHARDS, ciShards, githubMatrix, gitlabMatrix, shardAssignments, shardEnv, type CiShard } from '../../ci/matrix.js'
-import { DEFAULT_KERNELS } from '../../harness/kernel/resolve.js'
+import { TOPOLOGIES } from '../../guests/topologies/index.js'
+import { DEFAULT_KERNELS, MATRIX_KERNELS, splitKernelEntry } from '../../harness/kernel/resolve.js'
+import { modelsFor } from '../../harness/vitest/run-plan.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 type Doc = Record<string, any>
@@ -50,8 +52,8 @@ const kernelsOf = (entries: Array<Record<string, unknown>>, key: string) => entr
 
 function kernelCoverageProblems(kernels: string[], expected: readonly string[]): string[] {
   const problems: string[] = []
-  for (const k of expected) if (!kernels.includes(k)) problems.push(`kernel ${k} of DEFAULT_KERNELS has no shard`)
-  for (const k of kernels) if (!expected.includes(k)) problems.push(`kernel ${k} is not in DEFAULT_KERNELS`)
+  for (const k of expected) if (!kernels.includes(k)) problems.push(`kernel ${k} of MATRIX_KERNELS has no shard`)
+  for (const k of kernels) if (!expected.includes(k)) problems.push(`kernel ${k} is not in MATRIX_KERNELS`)
   for (const k of new Set(kernels)) if (kernels.filter((x) => x === k).length > 1) problems.push(`kernel ${k} is in more than one shard`)
   return problems
 }
@@ -62,7 +64,7 @@ const GITHUB_SHARD_JOB = 'conformance'
 const GITHUB_SUMMARY_JOB = 'summary'
 const GITHUB_MUTATIONS_JOB = 'mutations'
 
-function githubProblems(wf: Doc, shards: readonly CiShard[] = CI_SHARDS, kernels: readonly string[] = DEFAULT_KERNELS): string[] {
+function githubProblems(wf: Doc, shards: readonly CiShard[] = CI_SHARDS, kernels: readonly string[] = MATRIX_KERNELS): string[] {
   const problems: string[] = []
   const jobs = (wf.jobs ?? {}) as Record<string, Doc>
   const needs = new Map(Object.entries(jobs).map(([id, j]) => [id, asList(j.needs)]))
@@ -167,7 +169,7 @@ function merge(a: Doc, b: Doc): Doc {
 }
 const needName = (n: unknown) => (typeof n === 'string' ? n : String((n as Doc)?.job ?? ''))
 
-function gitlabProblems(doc: Doc, shards: readonly CiShard[] = CI_SHARDS, kernels: readonly string[] = DEFAULT_KERNELS): string[] {
+function gitlabProblems(doc: Doc, shards: readonly CiShard[] = CI_SHARDS, kernels: readonly string[] = MATRIX_KERNELS): string[] {
   const problems: string[] = []
   const stages = asList(doc.stages)
   if (!stages.length) problems.push('no stages declared')
@@ -256,10 +258,23 @@ function gitlabProblems(doc: Doc, shards: readonly CiShard[] = CI_SHARDS, kernel
 // ---------------------------------------------------------------- tests
 
 describe('ci/matrix.ts', () => {
-  test('one shard per kernel of DEFAULT_KERNELS, in order, named after it', () => {
-    expect(CI_SHARDS.map((s) => s.kernels)).toEqual(DEFAULT_KERNELS.map((k) => [k]))
-    expect(CI_SHARDS.map((s) => s.index)).toEqual(DEFAULT_KERNELS.map((_, i) => i + 1))
-    expect(CI_SHARDS.map((s) => s.name)).toEqual(['debian-bookworm', 'debian-trixie', 'debian-source-6.12', 'debian-source-6.12-compat-intel-iommu', 'debian-source-7.2-intel-iommu'])
+  test('one shard per kernel of MATRIX_KERNELS, in order, named after it', () => {
+    expect(CI_SHARDS.map((s) => s.kernels)).toEqual(MATRIX_KERNELS.map((k) => [k]))
+    expect(CI_SHARDS.map((s) => s.index)).toEqual(MATRIX_KERNELS.map((_, i) => i + 1))
+    expect(CI_SHARDS.map((s) => s.name).slice(0, 6)).toEqual(['debian-bookworm', 'debian-trixie', 'debian-source-6.12', 'debian-source-6.12-compat-intel-iommu', 'debian-source-7.2-intel-iommu', 'debian-source-6.12-amd-iommu-intel-iommu-sm-qemu-debian-sid'])
+  })
+
+  test('the matrix is the test set first, then the QEMU x vIOMMU product, each guest once', () => {
+    expect(MATRIX_KERNELS.slice(0, DEFAULT_KERNELS.length)).toEqual(DEFAULT_KERNELS)
+    // A (kernel, QEMU, topology, model) in two shards would boot twice and collide in the results.
+    const guests = CI_SHARDS.flatMap((s) => {
+      const e = splitKernelEntry(s.kernels[0]!)
+      return s.topologies.flatMap((t) => modelsFor(TOPOLOGIES[t]!, e.iommus).map((m) => `${e.spec}|${e.qemu ?? 'host'}|${t}|${m}`))
+    })
+    expect(guests.filter((g, i) => guests.indexOf(g) !== i)).toEqual([])
+    // Scalable mode runs where an entry names it, though default's own list does not hold it.
+    const sm = CI_SHARDS.find((s) => s.kernels[0] === 'debian-source:6.12@amd-iommu+intel-iommu-sm@qemu=debian:sid')!
+    expect(sm.iommus).toEqual(['amd-iommu', 'intel-iommu-sm'])
   })
 
   test('topologies and vIOMMUs follow the run plan: a kernel restricted to intel-iommu gets no noiommu guest', () => {
@@ -278,7 +293,7 @@ describe('ci/matrix.ts', () => {
   })
 
   test('--shard I/N: a count that is not the matrix\'s, or an index outside it, is an error', () => {
-    expect(shardAssignments(`1/${CI_SHARDS.length + 1}`)).toEqual({ error: expect.stringMatching(/the CI runs 6 shards but ci\/matrix.ts has 5/) })
+    expect(shardAssignments(`1/${CI_SHARDS.length + 1}`)).toEqual({ error: expect.stringMatching(new RegExp(`the CI runs ${CI_SHARDS.length + 1} shards but ci/matrix.ts has ${CI_SHARDS.length}`)) })
     expect(shardAssignments(`0/${CI_SHARDS.length}`)).toEqual({ error: expect.stringMatching(/shard 0 does not exist/) })
     expect(shardAssignments('1')).toEqual({ error: expect.stringMatching(/expected SHARD_INDEX\/SHARD_COUNT/) })
   })
@@ -300,14 +315,14 @@ describe('ci/github-actions.yml', () => {
     expect(githubProblems(wf)).toEqual([])
   })
 
-  test('the matrix is exactly the kernels of DEFAULT_KERNELS', () => {
-    expect(kernelsOf(wf.jobs.conformance.strategy.matrix.include, 'kernels')).toEqual(DEFAULT_KERNELS)
+  test('the matrix is exactly the kernels of MATRIX_KERNELS', () => {
+    expect(kernelsOf(wf.jobs.conformance.strategy.matrix.include, 'kernels')).toEqual(MATRIX_KERNELS)
   })
 
-  test('a kernel added to DEFAULT_KERNELS without updating the workflow is a problem', () => {
-    const more = [...DEFAULT_KERNELS, 'debian:sid']
+  test('a kernel added to MATRIX_KERNELS without updating the workflow is a problem', () => {
+    const more = [...MATRIX_KERNELS, 'debian:sid']
     expect(githubProblems(wf, ciShards(more), more)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/matrix is not `npx tsx ci\/matrix.ts --github`/), 'kernel debian:sid of DEFAULT_KERNELS has no shard']),
+      expect.arrayContaining([expect.stringMatching(/matrix is not `npx tsx ci\/matrix.ts --github`/), 'kernel debian:sid of MATRIX_KERNELS has no shard']),
     )
   })
 
@@ -330,7 +345,7 @@ describe('ci/github-actions.yml', () => {
     expect(broken((d) => (d.jobs.unit.steps[0].uses = 'actions/checkout@main'))).toContain('unit: action "actions/checkout@main" is not pinned to a major version')
     expect(broken((d) => (d.jobs.unit.steps[0].uses = 'actions/checkout'))).toContain('unit: action "actions/checkout" is not pinned to a major version')
     expect(broken((d) => (d.jobs.unit.steps = d.jobs.unit.steps.filter((s: Doc) => s.run !== 'npm ci')))).toContain('unit: runs "sudo env "PATH=$PATH" node bin/vfio-conform.mjs setup" without npm ci')
-    expect(broken((d) => d.jobs.conformance.strategy.matrix.include.pop())).toContain('kernel debian-source:7.2@intel-iommu of DEFAULT_KERNELS has no shard')
+    expect(broken((d) => d.jobs.conformance.strategy.matrix.include.pop())).toContain(`kernel ${MATRIX_KERNELS.at(-1)} of MATRIX_KERNELS has no shard`)
     expect(broken((d) => (d.jobs.conformance.strategy.matrix.include[1].kernels = 'debian:bookworm'))).toContain('kernel debian:bookworm is in more than one shard')
     expect(broken((d) => (d.jobs.conformance.strategy['fail-fast'] = true))).toContain('conformance: fail-fast would cancel the other kernels on the first FAIL')
     expect(broken((d) => (d.jobs.conformance.steps.find((s: Doc) => s.uses?.startsWith('actions/cache/save@')).if = 'success()'))).toContain('conformance: cache is not saved after a FAIL')
@@ -352,17 +367,17 @@ describe('ci/gitlab-ci.yml', () => {
     expect(gitlabProblems(doc)).toEqual([])
   })
 
-  test('the matrix is exactly the kernels of DEFAULT_KERNELS', () => {
-    expect(kernelsOf(doc['vfio-conform:conformance'].parallel.matrix, 'KERNELS')).toEqual(DEFAULT_KERNELS)
+  test('the matrix is exactly the kernels of MATRIX_KERNELS', () => {
+    expect(kernelsOf(doc['vfio-conform:conformance'].parallel.matrix, 'KERNELS')).toEqual(MATRIX_KERNELS)
   })
 
-  test('a kernel added to DEFAULT_KERNELS without updating the pipeline is a problem', () => {
-    const more = [...DEFAULT_KERNELS, 'debian:sid']
+  test('a kernel added to MATRIX_KERNELS without updating the pipeline is a problem', () => {
+    const more = [...MATRIX_KERNELS, 'debian:sid']
     expect(gitlabProblems(doc, ciShards(more), more)).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/matrix is not `npx tsx ci\/matrix.ts --gitlab`/),
-        'kernel debian:sid of DEFAULT_KERNELS has no shard',
-        'vfio-conform:conformance: VFIO_CONFORM_SHARD_COUNT is 5, ci/matrix.ts has 6 shards',
+        'kernel debian:sid of MATRIX_KERNELS has no shard',
+        `vfio-conform:conformance: VFIO_CONFORM_SHARD_COUNT is ${MATRIX_KERNELS.length}, ci/matrix.ts has ${MATRIX_KERNELS.length + 1} shards`,
       ]),
     )
   })
@@ -387,8 +402,8 @@ describe('ci/gitlab-ci.yml', () => {
     expect(broken((d) => (d['vfio-conform:conformance'].artifacts.when = 'on_success'))).toContain('vfio-conform:conformance: artifacts are not kept after a FAIL')
     expect(broken((d) => (d['vfio-conform:conformance'].script = ['ci/run-shard.sh "$SHARD_INDEX" "$VFIO_CONFORM_SHARD_COUNT"'])))
       .toContain('vfio-conform:conformance: runs "ci/run-shard.sh "$SHARD_INDEX" "$VFIO_CONFORM_SHARD_COUNT"" without npm ci')
-    expect(broken((d) => d['vfio-conform:conformance'].parallel.matrix.splice(1, 1))).toContain('kernel debian:trixie of DEFAULT_KERNELS has no shard')
-    expect(broken((d) => (d['.vfio-conform'].variables.VFIO_CONFORM_SHARD_COUNT = '3'))).toContain('vfio-conform:conformance: VFIO_CONFORM_SHARD_COUNT is 3, ci/matrix.ts has 5 shards')
+    expect(broken((d) => d['vfio-conform:conformance'].parallel.matrix.splice(1, 1))).toContain('kernel debian:trixie of MATRIX_KERNELS has no shard')
+    expect(broken((d) => (d['.vfio-conform'].variables.VFIO_CONFORM_SHARD_COUNT = '3'))).toContain(`vfio-conform:conformance: VFIO_CONFORM_SHARD_COUNT is 3, ci/matrix.ts has ${MATRIX_KERNELS.length} shards`)
     expect(broken((d) => delete d['.vfio-conform'].image)).toContain('vfio-conform:unit: no image')
     expect(broken((d) => (d['vfio-conform:conformance'].extends = '.missing'))).toContain('vfio-conform:conformance: extends unknown job ".missing"')
     expect(broken((d) => (d['vfio-conform:report'].when = 'on_success'))).toContain('vfio-conform:report: does not run after failed shards')

@@ -3,8 +3,9 @@
 // an intended change: `npx vitest run --project unit -u test/unit/qemu-golden.test.ts`, and
 // commit the files with the change.
 import { describe, expect, test } from 'vitest'
-import { TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
+import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { acsOffPorts, qemuArgs } from '../../harness/qemu/args.js'
+import { topologyModels } from '../../harness/vitest/run-plan.js'
 
 /**
  * Device properties as QEMU 11.1 lists them: pcie-root-port without disable-acs, amd-iommu
@@ -13,11 +14,6 @@ import { acsOffPorts, qemuArgs } from '../../harness/qemu/args.js'
 const NO_DISABLE_ACS = {
   'pcie-root-port': new Set(['chassis', 'slot', 'addr', 'hotplug']),
   'amd-iommu': new Set(['device-iotlb', 'dma-remap', 'dma-translation', 'intremap', 'pci-id', 'xtsup']),
-}
-
-/** The models a topology has a command line for: those it runs under and those it has expectations for. */
-function modelsOf(t: (typeof TOPOLOGIES)[string]): IommuModel[] {
-  return [...new Set([...t.iommus, ...(Object.keys(t.expectedGroups) as IommuModel[])])]
 }
 
 /** One argument per line, an option and its value on one line, so that a diff names what changed. */
@@ -33,7 +29,7 @@ function render(args: string[]): string {
 
 describe('golden QEMU command lines', () => {
   for (const t of Object.values(TOPOLOGIES)) {
-    for (const iommu of modelsOf(t)) {
+    for (const iommu of topologyModels(t)) {
       test(`${t.name} under ${iommu} (TCG)`, async () => {
         const args = qemuArgs({
           topology: t,

@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest'
 import { DEFAULT_TOPOLOGIES } from '../../guests/topologies/index.js'
 import { NPM_TEST_BUDGET } from '../../harness/model/budget.js'
 import { modelBudgetFromEnv, runOptionsFromEnv } from '../../harness/vitest/run-options.js'
-import { runPlan } from '../../harness/vitest/run-plan.js'
+import { entryCombos, runPlan } from '../../harness/vitest/run-plan.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -45,6 +45,17 @@ describe('run options', () => {
       mainJob: false,
     })
     expect(runPlan(o).combos.map((c) => `${c.topology.name}/${c.iommu}`)).toEqual(['default/intel-iommu', 'default/amd-iommu'])
+  })
+
+  test("a kernel entry's @models pick from every model a topology has expectations for (intel-iommu-sm on default), in the topology's order", () => {
+    const o = runOptionsFromEnv({ VFIO_CONFORM_KERNELS: 'x' })
+    const plan = runPlan(o)
+    const names = (entry: string, opts = o) => entryCombos(plan, opts, entry).map((c) => `${c.topology.name}/${c.iommu}`)
+    expect(names('debian-source:6.12@amd-iommu+intel-iommu-sm@qemu=debian:sid')).toEqual(['default/amd-iommu', 'default/intel-iommu-sm'])
+    expect(names('debian-source:7.2@intel-iommu')).toEqual(['default/intel-iommu'])
+    expect(names('debian:trixie')).toEqual(['default/intel-iommu', 'default/virtio-iommu', 'default/amd-iommu', 'noiommu/none'])
+    // --iommu applies to every topology; the entry's list narrows it.
+    expect(names('k@intel-iommu', { ...o, iommus: ['intel-iommu', 'amd-iommu'] })).toEqual(['default/intel-iommu', 'noiommu/intel-iommu'])
   })
 
   test('the model budget from the environment is only what is set there', () => {
