@@ -73,5 +73,17 @@ export const amdIommu = defineViommu({
       qemu: { from: 1100 },
       source: 'hw/i386/amd_iommu.c: amdvi_page_walk calls amdvi_page_fault(s, as->devfn, addr, perms) (a devfn, not bus << 8 | devfn; the IOMMU permission 2, not EVENT_FLAG_RW 0x20), and amdvi_setevent_bits builds the address mask with MAKE_64BIT_MASK(64, 64), a shift by 64, so the address field stays 0 (seen on 11.1.3)',
     },
+    {
+      key: 'blocked-dma-passes-through',
+      what: "a device on the kernel's blocked domain is not blocked: its DMA is not translated and lands in guest memory at the IOVA taken as a physical address",
+      owner: 'qemu',
+      qemu: { from: 1100 },
+      source:
+        'hw/i386/amd_iommu.c: amdvi_update_addr_translation_mode switches a device to pass-through for any DTE with V=1 and Mode=0 ' +
+        '(enable_nodma_mode), ignoring TV, IR and IW; the kernel blocks a device with exactly such an entry (drivers/iommu/amd/iommu.c ' +
+        'clear_dte_entry: DTE_FLAG_V | DTE_FLAG_TV, Mode 0, no IR/IW). 7.2 and 10.0 walked Mode 0 entries with IR/IW as the permission ' +
+        '(amdvi_page_walk no_remap), so nothing passed. Seen on 11.1.3 (2026-12-07): the ownership model\'s DMA to IOVA 0x100000 from a ' +
+        "blocked edu overwrote the guest's vmalloc PUD page at physical 0x100000 (P4D entry 0x100067) and the guest oopsed",
+    },
   ],
 })

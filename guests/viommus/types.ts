@@ -52,6 +52,8 @@ export type QemuVersionNum = number
 
 /** A limit of the model (QEMU's or the guest driver's) that the suites meet, with where it is decided. */
 export interface ViommuLimit {
+  /** A name suites ask for (qemuLimit in harness/vitest/known-issues.ts) when they must step around it. */
+  key?: string
   what: string
   /** 'qemu' with the versions it holds on, or 'kernel'. */
   owner: 'qemu' | 'kernel'

@@ -38,7 +38,7 @@ export const HOST_QEMU_KERNELS = [
  * under intel-iommu in scalable mode, and under amd-iommu, whose DMA verdicts differ there
  * (suites/known-issues.ts: amd-iommu-*). What they cost: docs/measurements.md.
  */
-export const NEWER_QEMU_KERNELS = ['debian-source:6.12@amd-iommu+intel-iommu-sm@qemu=debian:sid']
+export const NEWER_QEMU_KERNELS = ['debian-source:6.12@intel-iommu-sm+amd-iommu@qemu=debian:sid']
 
 /** The test set, for `npm test`: the host-QEMU columns and the newer-QEMU ones. */
 export const DEFAULT_KERNELS = [...HOST_QEMU_KERNELS, ...NEWER_QEMU_KERNELS]

@@ -4,6 +4,7 @@
 // and its passing reports XPASS as a failure, loudly, so that a stale entry is noticed.
 import type {} from 'vitest' // the TaskMeta augmentation below needs vitest's types loaded, whoever imports this first
 import type { IommuModel } from '../../guests/topologies/types.js'
+import { VIOMMUS, type ViommuLimit } from '../../guests/viommus/index.js'
 import { isHarnessErrorLike } from '../util/errors.js'
 import type { GuestTarget } from './targets.js'
 
@@ -62,6 +63,15 @@ export function inQemuRange(r: { from?: number; to?: number }, version: string |
   if (!m) return false
   const v = Number(m[1]) * 100 + Number(m[2])
   return (r.from === undefined || v >= r.from) && (r.to === undefined || v < r.to)
+}
+
+/**
+ * The vIOMMU record's limit named `key` (guests/viommus/) when it holds on this guest's QEMU:
+ * for a suite that must not do what the limit makes harmful (a DMA that would land in guest
+ * memory), and SKIPs naming it.
+ */
+export function qemuLimit(target: Pick<GuestTarget, 'iommu' | 'qemu'>, key: string): ViommuLimit | undefined {
+  return VIOMMUS[target.iommu]?.limits.find((l) => l.key === key && l.owner === 'qemu' && l.qemu && inQemuRange(l.qemu, target.qemu))
 }
 
 export function matchKnownIssue(list: KnownIssue[], target: GuestTarget, testName: string): KnownIssue | undefined {

@@ -25,12 +25,15 @@ export function topologyModels(t: Topology): IommuModel[] {
 /**
  * The vIOMMU models of one topology for one kernel entry: --iommu when given (every topology),
  * else the topology's defaults; an entry's "@model" list picks from the topology's models
- * (topologyModels), so "SPEC@intel-iommu-sm" runs scalable mode on default without --iommu.
+ * (topologyModels), in the entry's order, so "SPEC@intel-iommu-sm" runs scalable mode on default
+ * without --iommu. The order matters: suites that run once per kernel (the ownership model, the
+ * kernel's selftests) run on a kernel's first guest of the default topology.
  */
 export function modelsFor(t: Topology, only: readonly IommuModel[] | undefined, iommus?: readonly IommuModel[]): IommuModel[] {
   if (iommus) return iommus.filter((m) => !only || only.includes(m))
   if (!only) return [...t.iommus]
-  return topologyModels(t).filter((m) => only.includes(m))
+  const can = topologyModels(t)
+  return only.filter((m) => can.includes(m))
 }
 
 export function runPlan(opts: RunOptions): RunPlan {

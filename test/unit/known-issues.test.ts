@@ -1,7 +1,7 @@
 // The known-issues mechanism: XFAIL while a known divergence reproduces, XPASS (a failure)
 // once it stops; harness errors and SKIPs are never turned into XFAIL.
 import { describe, expect, test } from 'vitest'
-import { matchKnownIssue, withKnownIssue, type KnownIssue } from '../../harness/vitest/known-issues.js'
+import { matchKnownIssue, qemuLimit, withKnownIssue, type KnownIssue } from '../../harness/vitest/known-issues.js'
 import type { GuestTarget } from '../../harness/vitest/targets.js'
 import { HarnessError } from '../../harness/util/errors.js'
 import { KNOWN_ISSUES } from '../../suites/known-issues.js'
@@ -58,6 +58,15 @@ describe('known issues: matching', () => {
     const builtin: KnownIssue = { ...issue, where: { configBuiltin: ['VIRTIO_IOMMU'] } }
     expect(matchKnownIssue([builtin], target(), 'group pcipci')?.id).toBe('demo')
     expect(matchKnownIssue([builtin], target({ config: [['VIRTIO_IOMMU', 'm']] }), 'group pcipci')).toBeUndefined()
+  })
+})
+
+describe("vIOMMU records' QEMU limits a suite steps around", () => {
+  test("amd-iommu's blocked-domain pass-through holds from QEMU 11.1, not on 10.0 or 7.2, nor under intel-iommu", () => {
+    expect(qemuLimit({ iommu: 'amd-iommu', qemu: '11.1.3' }, 'blocked-dma-passes-through')?.owner).toBe('qemu')
+    expect(qemuLimit({ iommu: 'amd-iommu', qemu: '10.0.13' }, 'blocked-dma-passes-through')).toBeUndefined()
+    expect(qemuLimit({ iommu: 'amd-iommu', qemu: '7.2.22' }, 'blocked-dma-passes-through')).toBeUndefined()
+    expect(qemuLimit({ iommu: 'intel-iommu', qemu: '11.1.3' }, 'blocked-dma-passes-through')).toBeUndefined()
   })
 })
 

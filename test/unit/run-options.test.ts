@@ -47,11 +47,12 @@ describe('run options', () => {
     expect(runPlan(o).combos.map((c) => `${c.topology.name}/${c.iommu}`)).toEqual(['default/intel-iommu', 'default/amd-iommu'])
   })
 
-  test("a kernel entry's @models pick from every model a topology has expectations for (intel-iommu-sm on default), in the topology's order", () => {
+  test("a kernel entry's @models pick from every model a topology has expectations for (intel-iommu-sm on default), in the entry's order", () => {
     const o = runOptionsFromEnv({ VFIO_CONFORM_KERNELS: 'x' })
     const plan = runPlan(o)
     const names = (entry: string, opts = o) => entryCombos(plan, opts, entry).map((c) => `${c.topology.name}/${c.iommu}`)
     expect(names('debian-source:6.12@amd-iommu+intel-iommu-sm@qemu=debian:sid')).toEqual(['default/amd-iommu', 'default/intel-iommu-sm'])
+    expect(names('debian-source:6.12@intel-iommu-sm+amd-iommu@qemu=debian:sid')).toEqual(['default/intel-iommu-sm', 'default/amd-iommu'])
     expect(names('debian-source:7.2@intel-iommu')).toEqual(['default/intel-iommu'])
     expect(names('debian:trixie')).toEqual(['default/intel-iommu', 'default/virtio-iommu', 'default/amd-iommu', 'noiommu/none'])
     // --iommu applies to every topology; the entry's list narrows it.
