@@ -336,12 +336,22 @@ export function inMainJobShare(
 }
 
 /**
+ * For suites whose rules do not depend on QEMU's emulation (mdev's mtty is a kernel sample;
+ * node permissions and capabilities): true when another guest of the run runs this kernel on
+ * the same topology on the host's QEMU, so a guest on another QEMU would only repeat it.
+ */
+export function isCoveredOnHostQemu(target: GuestTarget): boolean {
+  if ((target.qemuSpec ?? 'host') === 'host') return false
+  return runTargets().some((t) => (t.qemuSpec ?? 'host') === 'host' && t.kernel.label === target.kernel.label && t.topology === target.topology)
+}
+
+/**
  * Declare a suite once for every guest of the run (for a dedicated suite: every guest of the
  * topologies dedicated to it). Test names carry the target key (kernel/topology/vIOMMU).
  */
 export function forEachTarget(
   body: (target: GuestTarget, test: ConformTest) => void,
-  opts: { dedicatedTo?: string; everywhere?: boolean; oncePerKernel?: boolean; mainJobIommus?: readonly IommuModel[] } = {},
+  opts: { dedicatedTo?: string; everywhere?: boolean; oncePerKernel?: boolean; mainJobIommus?: readonly IommuModel[]; qemuIndependent?: boolean } = {},
 ): void {
   // A topology dedicated to one suite runs that suite only (and the `everywhere` suites:
   // boot checks); general suites skip it. A suite that does not depend on the topology or
@@ -351,6 +361,9 @@ export function forEachTarget(
     .filter((t) => opts.everywhere || TOPOLOGIES[t.topology]?.dedicatedTo === opts.dedicatedTo)
     .filter((t) => !opts.oncePerKernel || isKernelsFirstGuest(t))
     .filter((t) => inMainJobShare(t, opts.mainJobIommus))
+    // A suite that does not depend on QEMU's emulation runs on a newer QEMU's guests only
+    // where the run has no host-QEMU guest of that kernel (npm test's newer-QEMU column).
+    .filter((t) => !opts.qemuIndependent || !isCoveredOnHostQemu(t))
   if (!targets.length && runTargets().length) {
     // The run has guests, none of them for this suite (e.g. a dedicated topology not chosen).
     describe('no guest for this suite', () => {
