@@ -55,7 +55,8 @@ export async function readSnapshot(tarPath: string, info: GcovBuildInfo, gcov: s
       gcdas.push(gcda)
     }
     if (!gcdas.length) return new Map()
-    const r = await execa(gcov, ['--json-format', '--stdout', '--branch-counts', ...gcdas], { cwd: work, reject: false, maxBuffer: 512 * 1024 * 1024 })
+    // --branch-probabilities: without it gcov's JSON has an empty "branches" on every line.
+    const r = await execa(gcov, ['--json-format', '--stdout', '--branch-probabilities', ...gcdas], { cwd: work, reject: false, maxBuffer: 512 * 1024 * 1024 })
     if (r.exitCode !== 0) throw new HarnessError(`${gcov} failed on ${tarPath}: ${r.stderr.split('\n').slice(-5).join(' | ')}`)
     return parseGcovJson(r.stdout, info.tree)
   } finally {

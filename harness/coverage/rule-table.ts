@@ -6,7 +6,13 @@ import { siteReach, type CoverageData } from './data.js'
 import { shortTest } from './report.js'
 import { cFunctions, errorSites, type ErrorSite } from './sites.js'
 
-export type TableCell = { sites: string[] } | { check: string } | { reason: string }
+/**
+ * A path's check: error-return site ids, or a check by its `if` condition, or the reason the
+ * path has no such check. `via`: "file:function" entries that make the path (e.g. the cdev's
+ * bind, the group's compat attach): when given, a test counts for the cell only if it also
+ * ran one of them, so two paths sharing a check in common code are told apart.
+ */
+export type TableCell = ({ sites: string[] } | { check: string }) & { via?: string[] } | { reason: string }
 
 export interface TableRule {
   id: string
@@ -44,8 +50,37 @@ function names(data: CoverageData, idx: number[]): string[] {
   return [...new Set(idx.filter((i) => data.tests[i]!.name !== '(boot)').map((i) => shortTest(data, i).replace(/ \[[^\]]*\]$/, '')))].sort()
 }
 
+/** Tests (indexes) that ran a function, or undefined when the function is not in the data. */
+function testsInFunction(data: CoverageData, ref: string): Set<number> | undefined {
+  const [file, fn] = ref.split(':')
+  const f = data.files[file!]?.functions[fn!]
+  return f ? new Set(f.tests) : undefined
+}
+
 export function cellResult(cell: TableCell, data: CoverageData, sources: Map<string, string>, sitesOf: (file: string) => ErrorSite[]): CellResult {
   if ('reason' in cell) return { kind: 'reason', text: cell.reason, tests: [] }
+  if (cell.via?.length) {
+    // Only tests that also ran one of the path's functions count.
+    const allowed = new Set<number>()
+    for (const ref of cell.via) {
+      const t = testsInFunction(data, ref)
+      if (!t) return { kind: 'unknown', text: `no function ${ref} in this kernel's coverage`, tests: [] }
+      for (const i of t) allowed.add(i)
+    }
+    const { via, ...rest } = cell
+    const sub: CoverageData = { ...data, files: {} }
+    for (const [file, f] of Object.entries(data.files)) {
+      const lines: typeof f.lines = {}
+      for (const [n, l] of Object.entries(f.lines)) {
+        const tests = l.tests.filter((t) => allowed.has(t))
+        lines[n] = { count: tests.length ? l.count : 0, tests }
+      }
+      sub.files[file] = { ...f, lines }
+    }
+    const r = cellResult(rest, sub, sources, sitesOf)
+    const through = via.map((v) => v.split(':')[1] + '()').join(' or ')
+    return { ...r, text: `${r.text} (via ${through})` }
+  }
   if ('sites' in cell) {
     const tests = new Set<string>()
     const where: string[] = []

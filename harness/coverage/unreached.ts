@@ -58,6 +58,12 @@ export function suggestReason(r: SiteReach): { class: UnreachedClass; reason: st
   return { class: 'unclassified', reason: 'TODO' }
 }
 
+/** Entries of an unreached file that lack a reason: class 'unclassified', an unknown class, or reason TODO / empty. */
+export function unexplained(text: string): UnreachedEntry[] {
+  const doc = YAML.parse(text) as { sites?: UnreachedEntry[] } | null
+  return (doc?.sites ?? []).filter((e) => !(e.class in UNREACHED_CLASSES) || e.class === 'unclassified' || !e.reason?.trim() || /^TODO\b/.test(e.reason.trim()))
+}
+
 /** The new file text: every not-reached site of the report, reasons kept from `previous`. */
 export function unreachedFile(reach: SiteReach[], meta: { kernel: string; command: string; date: string }, previous?: string): string {
   const old = new Map<string, UnreachedEntry>()
