@@ -10,9 +10,10 @@ import { cFunctions, errorSites, type ErrorSite } from './sites.js'
  * A path's check: error-return site ids, or a check by its `if` condition, or the reason the
  * path has no such check. `via`: "file:function" entries that make the path (e.g. the cdev's
  * bind, the group's compat attach): when given, a test counts for the cell only if it also
- * ran one of them, so two paths sharing a check in common code are told apart.
+ * ran one of them, so two paths sharing a check in common code are told apart. `untested`:
+ * why no test of the run can reach the check (shown, instead of a bare gap, when none does).
  */
-export type TableCell = ({ sites: string[] } | { check: string }) & { via?: string[] } | { reason: string }
+export type TableCell = (({ sites: string[] } | { check: string }) & { via?: string[]; untested?: string }) | { reason: string }
 
 export interface TableRule {
   id: string
@@ -27,7 +28,7 @@ export interface PathRules {
 }
 
 export interface CellResult {
-  kind: 'tested' | 'gap' | 'reason' | 'unknown'
+  kind: 'tested' | 'gap' | 'explained' | 'reason' | 'unknown'
   text: string
   tests: string[]
 }
@@ -50,20 +51,35 @@ function names(data: CoverageData, idx: number[]): string[] {
   return [...new Set(idx.filter((i) => data.tests[i]!.name !== '(boot)').map((i) => shortTest(data, i).replace(/ \[[^\]]*\]$/, '')))].sort()
 }
 
-/** Tests (indexes) that ran a function, or undefined when the function is not in the data. */
-function testsInFunction(data: CoverageData, ref: string): Set<number> | undefined {
+/**
+ * Tests (indexes) that ran a function: gcov's function record, else (a static function
+ * inlined into its caller has none) the tests that ran a line of its body in the source.
+ * Undefined when the function is in neither.
+ */
+function testsInFunction(data: CoverageData, sources: Map<string, string>, ref: string): Set<number> | undefined {
   const [file, fn] = ref.split(':')
-  const f = data.files[file!]?.functions[fn!]
-  return f ? new Set(f.tests) : undefined
+  const f = data.files[file!]
+  if (f?.functions[fn!]) return new Set(f.functions[fn!]!.tests)
+  const text = sources.get(file!)
+  const def = text ? cFunctions(text).find((x) => x.name === fn) : undefined
+  if (!f || !def) return undefined
+  const out = new Set<number>()
+  for (let n = def.body.startLine; n <= def.body.endLine; n++) for (const t of f.lines[n]?.tests ?? []) out.add(t)
+  return out
 }
 
 export function cellResult(cell: TableCell, data: CoverageData, sources: Map<string, string>, sitesOf: (file: string) => ErrorSite[]): CellResult {
   if ('reason' in cell) return { kind: 'reason', text: cell.reason, tests: [] }
+  if (cell.untested) {
+    const { untested, ...rest } = cell
+    const r = cellResult(rest, data, sources, sitesOf)
+    return r.kind === 'gap' ? { kind: 'explained', text: `${untested} (${r.text})`, tests: [] } : r
+  }
   if (cell.via?.length) {
     // Only tests that also ran one of the path's functions count.
     const allowed = new Set<number>()
     for (const ref of cell.via) {
-      const t = testsInFunction(data, ref)
+      const t = testsInFunction(data, sources, ref)
       if (!t) return { kind: 'unknown', text: `no function ${ref} in this kernel's coverage`, tests: [] }
       for (const i of t) allowed.add(i)
     }
@@ -142,20 +158,23 @@ export function renderRuleTable(
     `|---|${cols.map(() => '---').join('|')}|`,
   ]
   let gaps = 0
+  let explained = 0
   for (const r of rules) {
     const cells = cols.map((c) => {
       const cell = r.paths[c]
       if (!cell) return 'n/a'
       const res = cellResult(cell, data, sources, sitesOf)
       if (res.kind === 'gap') gaps++
+      if (res.kind === 'explained') explained++
       const tests = res.tests.slice(0, 3).map((t) => `\`${t.replace(/\|/g, '\\|')}\``).join('<br>') + (res.tests.length > 3 ? `<br>+${res.tests.length - 3} more` : '')
       if (res.kind === 'tested') return `${tests}<br><small>${res.text}</small>`
       if (res.kind === 'gap') return `**GAP**: ${res.text}`
       if (res.kind === 'reason') return `n/a: ${res.text}`
+      if (res.kind === 'explained') return `not tested: ${res.text}`
       return `?: ${res.text}`
     })
     out.push(`| **${r.id}**: ${r.title} | ${cells.join(' | ')} |`)
   }
-  out.push('', `${rules.length} rules, ${gaps} gap${gaps === 1 ? '' : 's'}.`, '')
+  out.push('', `${rules.length} rules, ${gaps} gap${gaps === 1 ? '' : 's'}${explained ? `, ${explained} path${explained === 1 ? '' : 's'} not tested with the reason given` : ''}.`, '')
   return out.join('\n')
 }

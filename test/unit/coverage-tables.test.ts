@@ -106,4 +106,21 @@ describe('rule x path table', () => {
     expect(md).toContain('| **checked**: a check by its condition | `legacy group > a group opens once`<br><small>group.c:18 vfio_group_fops_open() if (group->opened_file)</small> | ?: no site drivers/vfio/group.c:nope:EIO#1 in this kernel |')
     expect(md).toContain('2 rules, 1 gap.')
   })
+
+  it('via: only tests that also ran the path\'s own function count; untested: a gap with its reason', () => {
+    const rules = [
+      {
+        id: 'r',
+        title: 't',
+        paths: {
+          a: { sites: ['drivers/vfio/group.c:vfio_group_fops_open:EBUSY#2'], via: ['drivers/vfio/group.c:vfio_group_fops_open'] },
+          b: { sites: ['drivers/vfio/group.c:vfio_group_fops_open:EBUSY#2'], via: ['drivers/vfio/group.c:vfio_group_alloc'] },
+          c: { sites: ['drivers/vfio/group.c:vfio_group_fops_open:EBUSY#1'], untested: 'needs a cdev' },
+        },
+      },
+    ]
+    const md = renderRuleTable(rules, { a: 'a', b: 'b', c: 'c' }, run(), new Map([['drivers/vfio/group.c', GROUP]]), { command: 'c', date: '2026-12-07' })
+    expect(md).toContain('| **r**: t | `legacy group > a group opens once`<br><small>group.c:19 vfio_group_fops_open() (via vfio_group_fops_open())</small> | **GAP**: no test reaches group.c:19 vfio_group_fops_open() (via vfio_group_alloc()) | not tested: needs a cdev (no test reaches group.c:15 vfio_group_fops_open()) |')
+    expect(md).toContain('1 rules, 1 gap, 1 path not tested with the reason given.')
+  })
 })
