@@ -104,16 +104,19 @@ export async function coverageCommand(args: string[], registries: Registries, ru
     // Without --kernel this is the main job's run, with the main job's model budget.
     code = await run([...rest, '--kernel', specs[0]!, '--results', runDir], registries, kernels.length ? {} : { runs: MAIN_JOB_MODEL_RUNS })
   }
+  // The run's own command, for the files made from it (also when reported again with --from).
+  const runCommand = ['vfio-conform coverage', ...rest, ...kernels.flatMap((k) => ['--kernel', k])].join(' ')
   const data = (await exists(path.join(runDir, 'coverage', 'coverage.json'))) && from
     ? await readCoverage(runDir)
-    : await buildCoverage(runDir, await gcovKernelOf(runDir))
+    : await buildCoverage(runDir, await gcovKernelOf(runDir), from ? undefined : runCommand)
+  const madeBy = (option: string) => `${data.command ?? `vfio-conform coverage --from ${from ?? runDir}`} ${option}`.trim()
   const rep = await reportFor(data)
   const text = renderText(rep, opts)
   console.log(text)
   if (record) {
     const wall = from ? '' : `; run and merge ${Math.round((Date.now() - t0) / 60_000)} min`
     const lines = [...renderText(rep).split('\n'), '', `${new Set(data.tests.map((t) => t.guest)).size} guests, ${data.tests.filter((t) => t.name !== '(boot)').length} tests with a snapshot${wall}`]
-    const file = await recordMeasurement({ id: 'coverage', title: "Kernel coverage of the main job's suites (lines, branches, functions, error returns reached)", command: `vfio-conform coverage ${args.join(' ')}`.trim(), lines, date: new Date(data.generated) })
+    const file = await recordMeasurement({ id: 'coverage', title: "Kernel coverage of the main job's suites (lines, branches, functions, error returns reached)", command: madeBy('--record'), lines, date: new Date(data.generated) })
     console.error(`coverage: figures written to ${path.relative(process.cwd(), file) || file}`)
   }
   const out = await writeReport(runDir, rep)
@@ -121,7 +124,7 @@ export async function coverageCommand(args: string[], registries: Registries, ru
   if (unreached) {
     const file = path.resolve(unreached)
     const previous = await readFile(file, 'utf8').catch(() => undefined)
-    const command = `vfio-conform coverage ${args.join(' ')}`.replace(file, path.relative(process.cwd(), file))
+    const command = madeBy(`--unreached ${path.relative(process.cwd(), file)}`)
     const text = unreachedFile(rep.files.flatMap((f) => f.sites), { kernel: `${data.kernel.id} (${data.kernel.release})`, command, date: data.generated.slice(0, 10) }, previous)
     await mkdir(path.dirname(file), { recursive: true })
     await writeFile(file, text)
@@ -140,7 +143,7 @@ export async function coverageCommand(args: string[], registries: Registries, ru
       const t = await readFile(path.join(data.kernel.tree, f), 'utf8').catch(() => undefined)
       if (t !== undefined) sources.set(f, t)
     }
-    const command = `vfio-conform coverage ${args.join(' ')}`.replace(file, path.relative(process.cwd(), file))
+    const command = madeBy(`--rule-table ${path.relative(process.cwd(), file)}`)
     await mkdir(path.dirname(file), { recursive: true })
     await writeFile(file, renderRuleTable(registries.pathRules.rules, registries.pathRules.paths, data, sources, { command, date: data.generated.slice(0, 10) }))
     console.log(`rule x path table: ${file}`)

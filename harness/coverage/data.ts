@@ -14,7 +14,8 @@
 //       "drivers/vfio/group.c": {
 //         "lines":     { "<line>": { "count": 12, "tests": [1, 4] }, … },   // every line with code; count 0: not reached
 //         "functions": { "<name>": { "line": 70, "endLine": 95, "count": 3, "tests": [4] }, … },
-//         "branches":  { "<line>": [3, 0], … }                               // per outcome, as gcov numbers them
+//         "branches":  { "<line>": [3, 0], … },                              // per outcome, as gcov numbers them
+//         "branchTests": { "<line>": [[1, 4], []], … }                       // per outcome, the tests that took it
 //       }, …
 //     }
 //   }
@@ -50,12 +51,16 @@ export interface FileCoverage {
   lines: Record<string, LineCoverage>
   functions: Record<string, FunctionCoverage>
   branches: Record<string, number[]>
+  /** Per line, per branch outcome (as in `branches`), the tests that took it. */
+  branchTests?: Record<string, number[][]>
 }
 
 export interface CoverageData {
   format: typeof COVERAGE_FORMAT
   generated: string
   kernel: { id: string; release: string; tree: string; objDir: string; gcov: string }
+  /** The run's command (its run options; no --results, no report options), when recorded. */
+  command?: string
   tests: CoverageTest[]
   files: Record<string, FileCoverage>
 }
@@ -133,7 +138,12 @@ export class CoverageBuilder {
         if (l.count > 0 && lc.tests[lc.tests.length - 1] !== test && !lc.tests.includes(test)) lc.tests.push(test)
         if (l.branches.length) {
           const b = (f.branches[n] ??= [])
-          l.branches.forEach((c, i) => (b[i] = (b[i] ?? 0) + c))
+          const bt = ((f.branchTests ??= {})[n] ??= [])
+          l.branches.forEach((c, i) => {
+            b[i] = (b[i] ?? 0) + c
+            const ts = (bt[i] ??= [])
+            if (c > 0 && !ts.includes(test)) ts.push(test)
+          })
         }
       }
       for (const fn of g.functions) {
@@ -147,6 +157,7 @@ export class CoverageBuilder {
   result(generated = new Date()): CoverageData {
     for (const f of Object.values(this.files)) {
       for (const l of Object.values(f.lines)) l.tests.sort((a, b) => a - b)
+      for (const arcs of Object.values(f.branchTests ?? {})) for (const ts of arcs) ts.sort((a, b) => a - b)
       for (const fn of Object.values(f.functions)) fn.tests.sort((a, b) => a - b)
     }
     return { format: COVERAGE_FORMAT, generated: generated.toISOString(), kernel: this.kernel, tests: this.tests, files: this.files }
@@ -182,10 +193,59 @@ export function siteLines(site: ErrorSite): Array<{ from: number; to: number }> 
   return [{ from: site.statement.startLine, to: site.statement.endLine }]
 }
 
-/** Was the site's error path run, and by which tests? */
+/**
+ * The branch outcomes of a guard's condition that lead into its guarded branch, as indexes
+ * into the outcomes gcov lists for the condition's lines (in line order). gcc makes each
+ * `if` of the gimplified condition one block whose outcomes are [true, false]; `a || b` is
+ * two such ifs whose true outcomes both enter the then-branch, `a && b` two whose false
+ * outcomes both leave it. Undefined when the shape is not one of those (an odd count, a
+ * condition mixing && and ||).
+ */
+export function guardOutcomes(site: ErrorSite, outcomes: number): number[] | undefined {
+  const g = site.guard
+  if (!g || outcomes === 0 || outcomes % 2) return undefined
+  const conds = outcomes / 2
+  const and = /&&/.test(g.text)
+  const or = /\|\|/.test(g.text)
+  const trues = Array.from({ length: conds }, (_, i) => 2 * i)
+  const falses = trues.map((i) => i + 1)
+  const then = g.branch === 'then'
+  if (conds === 1) return [then ? 0 : 1]
+  if (or && !and) return then ? trues : [falses[falses.length - 1]!]
+  if (and && !or) return then ? [trues[trues.length - 1]!] : falses
+  return undefined
+}
+
+/**
+ * Was the site's error path run, and by which tests?
+ *
+ * An error branch seldom has a line of its own once compiled: `return -EBUSY;` or `ret =
+ * -EBUSY; goto out;` becomes an edge into the shared exit (the errno a phi there), and gcov
+ * gives its `goto` line the exit's count. So a guard with one condition is read from the
+ * condition's branch outcomes (checked against the lines on the main job's data: they agree
+ * wherever the branch has code of its own); a compound condition from the branch's lines,
+ * else from its outcomes (guardOutcomes); a site without a guard from its statement's lines.
+ */
 export function siteReach(data: CoverageData, site: ErrorSite): SiteReach {
   const f = data.files[site.file]
   if (!f) return { site, status: 'not built', count: 0, tests: [] }
+  const g = site.guard
+  const counts: number[] = []
+  const byTest: number[][] = []
+  if (g) {
+    for (let n = g.cond.startLine; n <= g.cond.endLine; n++) {
+      f.branches[n]?.forEach((c, i) => {
+        counts.push(c)
+        byTest.push(f.branchTests?.[n]?.[i] ?? [])
+      })
+    }
+  }
+  const fromOutcomes = (into: number[]): SiteReach => {
+    const count = into.reduce((sum, i) => sum + counts[i]!, 0)
+    const tests = [...new Set(into.flatMap((i) => byTest[i]!))].sort((a, b) => a - b)
+    return { site, status: count > 0 ? 'reached' : 'not reached', count, tests }
+  }
+  if (counts.length === 2) return fromOutcomes(guardOutcomes(site, 2)!)
   for (const { from, to } of siteLines(site)) {
     let seen = false
     let count = 0
@@ -199,6 +259,8 @@ export function siteReach(data: CoverageData, site: ErrorSite): SiteReach {
     }
     if (seen) return { site, status: count > 0 ? 'reached' : 'not reached', count, tests: [...tests].sort((a, b) => a - b) }
   }
+  const into = guardOutcomes(site, counts.length)
+  if (into) return fromOutcomes(into)
   return { site, status: 'no code', count: 0, tests: [] }
 }
 

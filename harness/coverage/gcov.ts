@@ -68,7 +68,7 @@ export async function readSnapshot(tarPath: string, info: GcovBuildInfo, gcov: s
  * Merge a run's snapshots into <runDir>/coverage/coverage.json and return it. `kernel`: the
  * coverage build the run used (its gcov notes and obj dir).
  */
-export async function buildCoverage(runDir: string, kernel: { id: string; release: string; gcov: GcovBuildInfo }): Promise<CoverageData> {
+export async function buildCoverage(runDir: string, kernel: { id: string; release: string; gcov: GcovBuildInfo }, command?: string): Promise<CoverageData> {
   const snaps = await rawSnapshots(runDir)
   if (!snaps.length) throw new HarnessError(`${runDir}: no gcov snapshots (coverage/raw/*/index.jsonl): did the run use a ,gcov kernel?`)
   const gcov = await gcovTool(kernel.gcov)
@@ -90,6 +90,7 @@ export async function buildCoverage(runDir: string, kernel: { id: string; releas
   // Added in snapshot order, so that test indexes follow the run.
   snaps.forEach((s, i) => builder.add(builder.test({ name: s.test, file: s.file, guest: s.guest }), results.get(i)!))
   const data = builder.result()
+  if (command) data.command = command
   await mkdir(path.join(runDir, 'coverage'), { recursive: true })
   await writeFile(path.join(runDir, 'coverage', COVERAGE_JSON), JSON.stringify(data))
   progress(`coverage: ${snaps.length} snapshots of ${new Set(snaps.map((s) => s.guest)).size} guests merged in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${path.join(runDir, 'coverage', COVERAGE_JSON)}`)

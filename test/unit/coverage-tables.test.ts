@@ -87,6 +87,33 @@ describe('unreached error returns', () => {
   })
 })
 
+describe('error paths without a line of their own', () => {
+  it('a one-condition guard is read from its branch outcomes [true, false], per test, not from the goto line gcov gives the exit\'s count', () => {
+    const b = new CoverageBuilder({ id: 'k', release: '6.12.118', tree: '/k', objDir: '/o', gcov: 'gcov-12' })
+    const t1 = b.test({ name: 'g > s > one', file: 'suites/s.test.ts', guest: 'g' })
+    const t2 = b.test({ name: 'g > s > two', file: 'suites/s.test.ts', guest: 'g' })
+    // line 6: if (refcount_read(&group->drivers) == 0) {  never true; lines 7-8 (ret = -ENODEV; goto) carry the exit's count.
+    // line 10: if (group->type == VFIO_NO_IOMMU && !capable(CAP_SYS_RAWIO)) {  two conditions: its lines decide.
+    // line 14: if (group->cdev_device_open_cnt) {  true once, in test two only; its branch lines have no code.
+    const snap = (arcs14: number[]) => parseGcovJson(JSON.stringify({ files: [{ file: '/k/drivers/vfio/group.c', lines: [
+      { line_number: 6, count: 2, branches: [{ count: 0 }, { count: 2 }] },
+      { line_number: 7, count: 2 }, { line_number: 8, count: 2 },
+      { line_number: 10, count: 2, branches: [{ count: 0 }, { count: 2 }, { count: 0 }, { count: 0 }] },
+      { line_number: 11, count: 0 },
+      { line_number: 14, count: 2, branches: arcs14.map((count) => ({ count })) },
+    ] }] }), '/k')
+    b.add(t1, snap([0, 2]))
+    b.add(t2, snap([1, 1]))
+    const data = b.result()
+    const reach = errorSites(GROUP, 'drivers/vfio/group.c').map((s) => siteReach(data, s))
+    expect(reach.slice(0, 3).map((r) => [r.site.errno, r.status, r.count, r.tests])).toEqual([
+      ['ENODEV', 'not reached', 0, []],
+      ['EPERM', 'not reached', 0, []],
+      ['EBUSY', 'reached', 1, [t2]],
+    ])
+  })
+})
+
 describe('rule x path table', () => {
   it('a cell names the tests that reach its check, a gap when none does, or the reason', () => {
     const rules = [
