@@ -285,14 +285,16 @@ export function findSites(file: string, src: string): Site[] {
   }
   ERRNO_ASSIGN.lastIndex = 0
 
-  // (3) release calls as statements of their own.
+  // (3) release calls as statements of their own (an else's included).
   for (const fn of fns) {
     const body = code.slice(fn.start + 1, fn.end - 1)
     let offset = fn.start + 1
     for (const stmt of body.split(/(?<=[;{}])/)) {
-      const m = RELEASE_CALL.exec(stmt)
+      // The body of an `else` too (`else decr_user_locked_vm(pages, npages);`): the mutant leaves `else ;`.
+      const elseLead = /^\s*else\s+/.exec(stmt)?.[0].length ?? 0
+      const m = RELEASE_CALL.exec(stmt.slice(elseLead))
       if (m) {
-        const lead = stmt.length - stmt.trimStart().length
+        const lead = elseLead + (stmt.length - elseLead - stmt.slice(elseLead).trimStart().length)
         const start = offset + lead
         const end = start + m[1]!.trim().length
         // Not a definition or declaration of the function itself (we are inside a body).

@@ -117,6 +117,32 @@ describe('mutate: sites', () => {
   })
 })
 
+describe('mutate: release sites', () => {
+  // drivers/iommu/iommufd/pages.c do_update_pinned (6.12): the uncharge is an else's body.
+  const PAGES_C = `static int do_update_pinned(struct iopt_pages *pages, unsigned long npages,
+			    bool inc, struct pfn_reader_user *user)
+{
+	int rc = 0;
+
+	switch (pages->account_mode) {
+	case IOPT_PAGES_ACCOUNT_USER:
+		if (inc)
+			rc = incr_user_locked_vm(pages, npages);
+		else
+			decr_user_locked_vm(pages, npages);
+		break;
+	}
+	return rc;
+}
+`
+  it('a release call that is an else\'s body is a site; its mutant leaves an empty else', () => {
+    const sites = findSites('drivers/iommu/iommufd/pages.c', PAGES_C).filter((s) => s.kind === 'release')
+    expect(sites.map((s) => [s.line, s.func, s.text])).toEqual([[11, 'do_update_pinned', 'decr_user_locked_vm(pages, npages);']])
+    const mutated = applyMutant(mutantFor(sites[0]!, PAGES_C), PAGES_C)
+    expect(mutated).toMatch(/else\n\t\t\t; \/\* vfio-conform mutant: skipped decr_user_locked_vm \*\/\n\t\tbreak;/)
+  })
+})
+
 describe('mutate: selection', () => {
   it('globs match files and sites', () => {
     expect(globToRegExp('drivers/iommu/iommufd/*.c').test('drivers/iommu/iommufd/ioas.c')).toBe(true)
