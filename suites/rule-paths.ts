@@ -108,7 +108,8 @@ export const PATH_RULES: PathRule[] = [
     paths: {
       'group-type1': { sites: [`${G}:vfio_group_ioctl_unset_container:EBUSY#1`] },
       'group-iommufd': { sites: [`${G}:vfio_group_ioctl_unset_container:EBUSY#1`] },
-      'cdev-ioas': { sites: [`${DEV}:iommufd_device_do_replace:EINVAL#2`, `${MAIN}:iommufd_object_dec_wait_shortterm:EBUSY#1`] },
+      // IOMMU_DESTROY of an IOAS or HWPT a device is attached to: its users count is not one.
+      'cdev-ioas': { sites: [`${MAIN}:iommufd_object_remove:EBUSY#1`] },
     },
   },
   {

@@ -91,7 +91,13 @@ export function cellResult(cell: TableCell, data: CoverageData, sources: Map<str
         const tests = l.tests.filter((t) => allowed.has(t))
         lines[n] = { count: tests.length ? l.count : 0, tests }
       }
-      sub.files[file] = { ...f, lines }
+      const branches: typeof f.branches = {}
+      const branchTests: NonNullable<typeof f.branchTests> = {}
+      for (const [n, arcs] of Object.entries(f.branchTests ?? {})) {
+        branchTests[n] = arcs.map((ts) => ts.filter((t) => allowed.has(t)))
+        branches[n] = branchTests[n]!.map((ts, i) => (ts.length ? f.branches[n]?.[i] ?? 0 : 0))
+      }
+      sub.files[file] = { ...f, lines, branches, branchTests }
     }
     const r = cellResult(rest, sub, sources, sitesOf)
     const through = via.map((v) => v.split(':')[1] + '()').join(' or ')
@@ -127,8 +133,14 @@ export function cellResult(cell: TableCell, data: CoverageData, sources: Map<str
         if (depth <= 0) break
       }
     } else while (end < f.range.endLine && !/;\s*$/.test(lines[end - 1]!)) end++
-    const r = testsOnLines(data, file!, n + 1, end)
     const where = `${file!.split('/').pop()}:${n} ${fn}() if (${cond})`
+    // One condition: its true outcome is the branch (the branch's own lines may have no code).
+    const arcs = data.files[file!]?.branches[n]
+    if (arcs?.length === 2) {
+      const tests = names(data, arcs[0]! > 0 ? data.files[file!]!.branchTests?.[n]?.[0] ?? [] : [])
+      return tests.length ? { kind: 'tested', text: where, tests } : { kind: 'gap', text: `no test reaches ${where}`, tests: [] }
+    }
+    const r = testsOnLines(data, file!, n + 1, end)
     if (!r.seen) return { kind: 'unknown', text: `${where}: no code`, tests: [] }
     return r.tests.length ? { kind: 'tested', text: where, tests: r.tests } : { kind: 'gap', text: `no test reaches ${where}`, tests: [] }
   }

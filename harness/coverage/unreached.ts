@@ -16,6 +16,8 @@ export type UnreachedClass =
   | 'dead-on-x86'
   | 'selftest-only'
   | 'race'
+  | 'kernel-caller'
+  | 'other-guest'
   | 'unclassified'
 
 export const UNREACHED_CLASSES: Record<UnreachedClass, string> = {
@@ -27,6 +29,8 @@ export const UNREACHED_CLASSES: Record<UnreachedClass, string> = {
   'dead-on-x86': 'code for another architecture or platform, dead on x86',
   'selftest-only': 'the iommufd selftest interface (IOMMUFD_TEST): reached by the kernel own selftests only',
   race: 'a race window (concurrent removal, a lost reference): not reachable deterministically',
+  'kernel-caller': 'reached only through an in-kernel API whose callers here never take that path (another driver, module registration, the mdev pin/rw API mtty does not use)',
+  'other-guest': 'reachable from user space, but not on the main job\'s guests: needs a topology, kernel option or QEMU the main job does not boot',
   unclassified: 'not yet explained',
 }
 

@@ -1,11 +1,12 @@
 // The unreached list (harness/coverage/unreached.ts) and the rule x path table
 // (harness/coverage/rule-table.ts), on excerpts of Linux 6.12 and a hand-made coverage run.
+import { readFileSync } from 'node:fs'
 import YAML from 'yaml'
 import { describe, expect, it } from 'vitest'
 import { CoverageBuilder, parseGcovJson, siteReach } from '../../harness/coverage/data.js'
 import { renderRuleTable } from '../../harness/coverage/rule-table.js'
 import { errorSites } from '../../harness/coverage/sites.js'
-import { suggestReason, unreachedFile } from '../../harness/coverage/unreached.js'
+import { suggestReason, unexplained, unreachedFile } from '../../harness/coverage/unreached.js'
 
 // drivers/vfio/group.c (vfio_group_fops_open, its checks)
 const GROUP = `static int vfio_group_fops_open(struct inode *inode, struct file *filep)
@@ -149,5 +150,17 @@ describe('rule x path table', () => {
     const md = renderRuleTable(rules, { a: 'a', b: 'b', c: 'c' }, run(), new Map([['drivers/vfio/group.c', GROUP]]), { command: 'c', date: '2026-12-07' })
     expect(md).toContain('| **r**: t | `legacy group > a group opens once`<br><small>group.c:19 vfio_group_fops_open() (via vfio_group_fops_open())</small> | **GAP**: no test reaches group.c:19 vfio_group_fops_open() (via vfio_group_alloc()) | not tested: needs a cdev (no test reaches group.c:15 vfio_group_fops_open()) |')
     expect(md).toContain('1 rules, 1 gap, 1 path not tested with the reason given.')
+  })
+})
+
+describe('ci/coverage/unreached.yaml (the main job\'s kernel)', () => {
+  it('every unreached error return has a class and a reason', () => {
+    const text = readFileSync(new URL('../../ci/coverage/unreached.yaml', import.meta.url), 'utf8')
+    expect(unexplained(text).map((e) => e.site)).toEqual([])
+    expect((YAML.parse(text) as { sites: unknown[] }).sites.length).toBeGreaterThan(0)
+  })
+  it('a site without a reason is named', () => {
+    const text = YAML.stringify({ sites: [{ site: 'a:f:EINVAL#1', line: 1, check: 'if (x)', class: 'unclassified', reason: 'TODO' }, { site: 'a:f:EBUSY#1', line: 2, check: 'if (y)', class: 'race', reason: 'r' }, { site: 'a:g:EIO#1', line: 3, check: 'if (z)', class: 'whatever', reason: 'r' }] })
+    expect(unexplained(text).map((e) => e.site)).toEqual(['a:f:EINVAL#1', 'a:g:EIO#1'])
   })
 })
