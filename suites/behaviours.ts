@@ -141,8 +141,11 @@ export const BEHAVIOURS: Behaviour[] = [
   {
     id: 17,
     area: 'accounting',
-    title: 'memory accounting: type1 and iommufd maps beyond RLIMIT_MEMLOCK fail for an unprivileged user',
-    tests: [{ file: PRIV, test: /^(type1 MAP_DMA beyond RLIMIT_MEMLOCK|iommufd IOAS_MAP beyond RLIMIT_MEMLOCK)/ }],
+    title: 'memory accounting: type1 and iommufd maps beyond RLIMIT_MEMLOCK fail for an unprivileged user; an unmap gives the pages back',
+    tests: [
+      { file: PRIV, test: /^(type1 MAP_DMA beyond RLIMIT_MEMLOCK|iommufd IOAS_MAP beyond RLIMIT_MEMLOCK)/ },
+      { file: 'suites/memlock-accounting.test.ts', test: /^(type1 UNMAP_DMA|iommufd IOAS_UNMAP) gives the locked memory back/ },
+    ],
   },
   {
     id: 18,

@@ -10,32 +10,18 @@ import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { errnoOf, getDeviceFd, groupPath, holdGroup, mapDma, must, openContainer, openGroup, setContainer, setIommu, VFIO_CONTAINER_PATH } from '../harness/vfio/legacy.js'
 import { attachPt, bindIommufd, cdevPath, ioasAlloc, ioasMap, IOMMUFD_PATH, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
-import { memlockLimit, NodeGrants, statNode } from '../harness/vfio/privileges.js'
+import { ioasAgent, memlockLimit, nodesFixture, statNode, type Nodes } from '../harness/vfio/privileges.js'
 import { guestUser } from '../guests/rootfs/recipe.js'
 
 const USER_A = guestUser('conform-a')
 const USER_B = guestUser('conform-b')
 const PAGE = 4096n
 
-interface Nodes {
-  /** chown/chmod a node as root; put back as it was after the test. */
-  give: (path: string, to: { uid?: number; gid?: number; mode?: number }) => Promise<void>
-}
-
 // Node modes, capabilities and RLIMIT_MEMLOCK are the kernel's: nothing here depends on QEMU's
 // emulation, so a newer QEMU's guest of a kernel the run also boots on the host's QEMU would
 // only repeat it (fixtures.ts).
 forEachTarget((target, base) => {
-  const test = base.extend<{ nodes: Nodes }>({
-    nodes: async ({ guest }, use) => {
-      const grants = new NodeGrants(guest)
-      try {
-        await use({ give: (path, to) => grants.give(path, to) })
-      } finally {
-        await grants.restore()
-      }
-    },
-  })
+  const test = base.extend<{ nodes: Nodes }>({ nodes: nodesFixture })
   const needLegacy = (kconfig: Parameters<typeof legacyMissing>[0], skip: (note: string) => never) => {
     const missing = legacyMissing(kconfig)
     if (missing) skip(missing)
@@ -193,16 +179,7 @@ forEachTarget((target, base) => {
     const cdev = await cdevPath(guest, g.bdf(dev))
     await nodes.give(cdev, USER_A)
     await nodes.give(IOMMUFD_PATH, USER_A)
-    const setup = async (caps: 'none' | string[], label: string) => {
-      const a = await guest.agent({ ...USER_A, caps, label })
-      const d = must(await openCdev(a, cdev), `open ${cdev}`)
-      const i = must(await openIommufd(a), 'open /dev/iommu')
-      must(await bindIommufd(a, d, i), 'BIND_IOMMUFD')
-      const ioas = await ioasAlloc(a, i)
-      must(ioas, 'IOAS_ALLOC')
-      must(await attachPt(a, d, ioas.ioasId!), 'ATTACH_IOMMUFD_PT')
-      return { a, ictx: i, ioasId: ioas.ioasId! }
-    }
+    const setup = (caps: 'none' | string[], label: string) => ioasAgent(guest, cdev, { ...USER_A, caps, label })
     const u = await setup('none', 'user')
     const limit = await memlockLimit(guest, u.a)
     if (limit === undefined || limit > 64n << 20n) skip(`the agent's RLIMIT_MEMLOCK is ${limit ?? 'unlimited'}: too large to exceed here`)

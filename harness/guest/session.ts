@@ -24,6 +24,11 @@ export interface AgentOptions {
   /** 'none' drops every capability; a list keeps exactly those. Default: root's full set. */
   caps?: 'none' | string[]
   label?: string
+  /**
+   * RLIMIT_MEMLOCK (soft and hard) in KiB, set by the shell before it execs the agent (lowering
+   * a limit needs no privilege): a limit a test can exhaust with a few pages.
+   */
+  memlockKiB?: number
 }
 
 export interface VfioGroupInfo {
@@ -112,7 +117,11 @@ export class GuestSession {
     if (opts.uid !== undefined) args.push('--uid', String(opts.uid))
     if (opts.caps === 'none') args.push('--drop-caps')
     else if (opts.caps) args.push('--keep-caps', opts.caps.length ? opts.caps.join(',') : 'none')
-    const cmd = [AGENT_GUEST_PATH, ...args].join(' ')
+    let cmd = [AGENT_GUEST_PATH, ...args].join(' ')
+    if (opts.memlockKiB !== undefined) {
+      if (!Number.isSafeInteger(opts.memlockKiB) || opts.memlockKiB < 0) throw new HarnessError(`agent: memlockKiB ${opts.memlockKiB} is not a size in KiB`)
+      cmd = `ulimit -l ${opts.memlockKiB} && exec ${cmd}`
+    }
     const ch = await this.ssh.channel(cmd)
     const label = opts.label ?? `agent${opts.uid !== undefined ? '(uid ' + opts.uid + ')' : ''}`
     const agent = new GuestAgent({

@@ -2,8 +2,10 @@
 // back) and the memlock limit an agent runs under. The iommufd/cdev ioctls the privilege and
 // mdev suites need come from harness/vfio/iommufd.ts.
 import type { GuestAgent } from '../agent/client.js'
-import type { GuestSession } from '../guest/session.js'
+import type { AgentOptions, GuestSession } from '../guest/session.js'
 import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
+import { attachPt, bindIommufd, ioasAlloc, openCdev, openIommufd } from './iommufd.js'
+import { must } from './legacy.js'
 
 // ---- device nodes ----
 
@@ -55,7 +57,6 @@ export class NodeGrants {
   }
 }
 
-/** A guest PCI device's VFIO cdev (/dev/vfio/devices/vfioN), read from its sysfs vfio-dev directory. */
 /** The agent's soft RLIMIT_MEMLOCK in bytes (from /proc/PID/limits), or undefined when unlimited. */
 export async function memlockLimit(guest: GuestSession, a: GuestAgent): Promise<bigint | undefined> {
   const line = (await guest.run(`grep '^Max locked memory' /proc/${a.pid}/limits`)).trim()
@@ -63,4 +64,31 @@ export async function memlockLimit(guest: GuestSession, a: GuestAgent): Promise<
   if (soft === 'unlimited') return undefined
   if (!soft || !/^\d+$/.test(soft)) throw new HarnessError(`${HARNESS_ERROR_TAG} /proc/${a.pid}/limits: unexpected line ${JSON.stringify(line)}`)
   return BigInt(soft)
+}
+
+/** What the `nodes` fixture gives a test: chown/chmod a node as root, put back after the test. */
+export interface Nodes {
+  give: (path: string, to: { uid?: number; gid?: number; mode?: number }) => Promise<void>
+}
+
+/** The `nodes` test fixture (`base.extend({ nodes: nodesFixture })`): every node given is put back after the test. */
+export async function nodesFixture({ guest }: { guest: GuestSession }, use: (nodes: Nodes) => Promise<void>): Promise<void> {
+  const grants = new NodeGrants(guest)
+  try {
+    await use({ give: (path, to) => grants.give(path, to) })
+  } finally {
+    await grants.restore()
+  }
+}
+
+/** An agent (opts: user, capabilities, limits) with `cdev` bound to its iommufd and attached to a new IOAS. */
+export async function ioasAgent(guest: GuestSession, cdev: string, opts: AgentOptions): Promise<{ a: GuestAgent; ictx: number; ioasId: number }> {
+  const a = await guest.agent(opts)
+  const d = must(await openCdev(a, cdev), `open ${cdev}`)
+  const i = must(await openIommufd(a), 'open /dev/iommu')
+  must(await bindIommufd(a, d, i), 'BIND_IOMMUFD')
+  const ioas = await ioasAlloc(a, i)
+  must(ioas, 'IOAS_ALLOC')
+  must(await attachPt(a, d, ioas.ioasId!), 'ATTACH_IOMMUFD_PT')
+  return { a, ictx: i, ioasId: ioas.ioasId! }
 }

@@ -1,0 +1,72 @@
+// RLIMIT_MEMLOCK accounting across an unmap: what MAP_DMA / IOAS_MAP charge for a user
+// without CAP_IPC_LOCK, UNMAP_DMA / IOAS_UNMAP give back. The agent starts with a limit of
+// 16 pages (the shell's `ulimit -l` before it execs the agent): it maps all of them, unmaps
+// them and maps them again, which works only if the unmap uncharged what the map charged;
+// then one page more is ENOMEM (the limit is in force). Milliseconds of ioctls.
+// The charge and the uncharge run above the IOMMU driver (type1's vfio_lock_acct, iommufd's
+// iopt_pages accounting), the same under every vIOMMU: the suite runs on each kernel's first
+// guest, and not on a newer QEMU's guest of a kernel the host's QEMU runs too. The limit checks themselves (maps beyond the default limit) are in privileges.test.ts.
+import { expect } from 'vitest'
+import { guestUser } from '../guests/rootfs/recipe.js'
+import { legacyMissing } from '../harness/vfio/capabilities.js'
+import { cdevPath, ioasMap, ioasUnmap, IOMMUFD_PATH } from '../harness/vfio/iommufd.js'
+import { errnoOf, groupPath, holdGroup, mapDma, unmapDma } from '../harness/vfio/legacy.js'
+import { ioasAgent, memlockLimit, nodesFixture, type Nodes } from '../harness/vfio/privileges.js'
+import { forEachTarget } from '../harness/vitest/fixtures.js'
+
+const USER_A = guestUser('conform-a')
+const PAGE = 4096n
+const MEMLOCK_KIB = 64
+const MEMLOCK_BYTES = BigInt(MEMLOCK_KIB) * 1024n
+const IOVA = 0x100000
+
+forEachTarget(
+  (_target, base) => {
+    const test = base.extend<{ nodes: Nodes }>({ nodes: nodesFixture })
+
+    // vfio_dma_do_unmap -> vfio_remove_dma -> vfio_unmap_unpin: "vfio_lock_acct(dma, -unlocked,
+    // true)" gives the pages back to mm->locked_vm. Without it the second map's
+    // vfio_pin_pages_remote ("mm->locked_vm + lock_acct + 1 > limit") is -ENOMEM.
+    test('type1 UNMAP_DMA gives the locked memory back: a user without CAP_IPC_LOCK maps its whole RLIMIT_MEMLOCK, unmaps it, and maps it again', async ({ guest, kconfig, skip, nodes, castPart }) => {
+      const missing = legacyMissing(kconfig)
+      if (missing) skip(missing)
+      const dev = castPart('singletonGroup')
+      const g = await guest.vfioGroup(dev)
+      await nodes.give(groupPath(g.group), USER_A)
+      const u = await guest.agent({ ...USER_A, caps: 'none', label: 'user', memlockKiB: MEMLOCK_KIB })
+      expect(await memlockLimit(guest, u)).toBe(MEMLOCK_BYTES)
+      const { container } = await holdGroup(u, g.group)
+      const mem = await u.memAlloc(Number(MEMLOCK_BYTES + PAGE))
+      for (const round of [1, 2]) {
+        expect(errnoOf(await mapDma(u, container, { vaddr: mem.addr, iova: IOVA, size: MEMLOCK_BYTES })), `MAP_DMA of the whole limit, round ${round}`).toBe('OK')
+        const un = await unmapDma(u, container, IOVA, MEMLOCK_BYTES)
+        expect({ errno: errnoOf(un), unmapped: un.unmapped }, `UNMAP_DMA, round ${round}`).toEqual({ errno: 'OK', unmapped: MEMLOCK_BYTES })
+      }
+      expect(errnoOf(await mapDma(u, container, { vaddr: mem.addr, iova: IOVA, size: MEMLOCK_BYTES + PAGE })), 'one page beyond the limit').toBe('ENOMEM')
+    })
+
+    // iommufd_ioas_unmap -> iopt_unmap_iova -> iopt_unmap_iova_range -> iopt_area_unfill_domains
+    // -> __iopt_area_unfill_domain -> update_unpinned -> do_update_pinned -> decr_user_locked_vm
+    // gives the pages back to the user's locked_vm (IOPT_PAGES_ACCOUNT_USER: the mapper lacks
+    // CAP_IPC_LOCK, iopt_alloc_pages). Without it the second IOAS_MAP's incr_user_locked_vm
+    // ("new_pages > lock_limit") is -ENOMEM.
+    test('iommufd IOAS_UNMAP gives the locked memory back: a user without CAP_IPC_LOCK maps its whole RLIMIT_MEMLOCK, unmaps it, and maps it again', async ({ guest, skip, requireConfig, nodes, castPart }) => {
+      requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
+      const dev = castPart('singletonGroup')
+      const g = await guest.vfioGroup(dev)
+      const cdev = await cdevPath(guest, g.bdf(dev))
+      await nodes.give(cdev, USER_A)
+      await nodes.give(IOMMUFD_PATH, USER_A)
+      const u = await ioasAgent(guest, cdev, { ...USER_A, caps: 'none', label: 'user', memlockKiB: MEMLOCK_KIB })
+      expect(await memlockLimit(guest, u.a)).toBe(MEMLOCK_BYTES)
+      const mem = await u.a.memAlloc(Number(MEMLOCK_BYTES + PAGE))
+      for (const round of [1, 2]) {
+        expect(errnoOf(await ioasMap(u.a, u.ictx, { ioasId: u.ioasId, userVa: mem.addr, iova: IOVA, length: MEMLOCK_BYTES })), `IOAS_MAP of the whole limit, round ${round}`).toBe('OK')
+        const un = await ioasUnmap(u.a, u.ictx, u.ioasId, IOVA, MEMLOCK_BYTES)
+        expect({ errno: errnoOf(un), unmapped: un.unmapped }, `IOAS_UNMAP, round ${round}`).toEqual({ errno: 'OK', unmapped: MEMLOCK_BYTES })
+      }
+      expect(errnoOf(await ioasMap(u.a, u.ictx, { ioasId: u.ioasId, userVa: mem.addr, iova: IOVA, length: MEMLOCK_BYTES + PAGE })), 'one page beyond the limit').toBe('ENOMEM')
+    })
+  },
+  { oncePerKernel: true, qemuIndependent: true },
+)
