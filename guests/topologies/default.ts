@@ -141,6 +141,7 @@ export const defaultTopology: Topology = {
   expectedGroups: {
     'intel-iommu': [...Q35_GROUPS, ...DEVICE_GROUPS],
     'intel-iommu-sm': [...Q35_GROUPS, ...DEVICE_GROUPS],
+    'intel-iommu-fs': [...Q35_GROUPS, ...DEVICE_GROUPS],
     'amd-iommu': [...Q35_GROUPS, ...DEVICE_GROUPS],
     'virtio-iommu': DEVICE_GROUPS,
   },

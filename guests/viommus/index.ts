@@ -3,6 +3,7 @@
 // expectations in the topologies (guests/topologies/).
 import { amdIommu } from './amd-iommu.js'
 import { intelIommu } from './intel-iommu.js'
+import { intelIommuFs } from './intel-iommu-fs.js'
 import { intelIommuSm } from './intel-iommu-sm.js'
 import { noViommu } from './none.js'
 import { virtioIommu } from './virtio-iommu.js'
@@ -10,7 +11,7 @@ import type { ViommuRecord } from './types.js'
 export type * from './types.js'
 
 /** Every model, in the order lists and help texts show them. */
-export const VIOMMU_LIST = [intelIommu, virtioIommu, amdIommu, noViommu, intelIommuSm] as const
+export const VIOMMU_LIST = [intelIommu, virtioIommu, amdIommu, noViommu, intelIommuSm, intelIommuFs] as const
 
 export type IommuModel = (typeof VIOMMU_LIST)[number]['name']
 

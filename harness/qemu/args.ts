@@ -50,18 +50,28 @@ export function acsOffPorts(t: Topology, deviceProps?: Record<string, Set<string
   return out.length ? out : undefined
 }
 
+/** Experimental properties whose stable name is not just the name without "x-". */
+const STABLE_NAMES: Record<string, string> = {
+  // intel-iommu's first-stage translation: x-flts in 10.0, fsts in 11.1.
+  'x-flts': 'fsts',
+}
+
 /**
- * A -device argument with each experimental "x-NAME" property this QEMU only knows as "NAME"
- * renamed: QEMU drops the prefix when a property stabilises (intel-iommu's x-scalable-mode is
- * scalable-mode in 11.1; 7.2 and 10.0 know only the x- name). Unknown properties: unchanged.
+ * A -device argument with each experimental "x-NAME" property renamed to its stable name where
+ * this QEMU has that: QEMU drops the prefix when a property stabilises (intel-iommu's
+ * x-scalable-mode is scalable-mode in 11.1, x-flts is fsts; 7.2 and 10.0 know only the x-
+ * names). 11.1.3's `-device intel-iommu,help` still lists the x- names, but setting one is
+ * "Property 'intel-iommu.x-flts' not found": the stable name wins whenever it is listed.
+ * Unknown properties: unchanged.
  */
 export function stableProps(arg: string, props: Set<string> | undefined): string {
   if (!props) return arg
   return arg
     .split(',')
     .map((p) => {
-      const m = /^x-([^=]+)(=.*)?$/.exec(p)
-      return m && !props.has(`x-${m[1]}`) && props.has(m[1]!) ? `${m[1]}${m[2] ?? ''}` : p
+      const m = /^(x-[^=]+)(=.*)?$/.exec(p)
+      const stable = m && (STABLE_NAMES[m[1]!] ?? m[1]!.slice(2))
+      return m && props.has(stable!) ? `${stable}${m[2] ?? ''}` : p
     })
     .join(',')
 }

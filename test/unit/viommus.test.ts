@@ -1,7 +1,7 @@
 // The vIOMMU records (guests/viommus/) are consistent, and what derives from them does.
 import { describe, expect, test } from 'vitest'
 import { IOMMU_MODELS, VIOMMU_LIST, VIOMMUS } from '../../guests/viommus/index.js'
-import { kernelCmdline, topologyUnsupported, viommuDeviceArg, viommuUnsupported } from '../../harness/qemu/args.js'
+import { kernelCmdline, stableProps, topologyUnsupported, viommuDeviceArg, viommuUnsupported } from '../../harness/qemu/args.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { joinKernelEntry, splitKernelEntry } from '../../harness/kernel/resolve.js'
 import { parseQemuSpec, pickDebianQemu, qemuKeySuffix, wrapperScript } from '../../harness/qemu/qemu-spec.js'
@@ -43,6 +43,14 @@ describe('vIOMMU records', () => {
     expect(viommuDeviceArg(amd, new Set(['device-iotlb', 'dma-remap', 'dma-translation', 'intremap', 'pci-id', 'xtsup']))).toBe('amd-iommu,intremap=on,dma-remap=on')
     expect(viommuDeviceArg(amd, new Set(['device-iotlb', 'intremap', 'pt', 'xtsup']))).toBe('amd-iommu,intremap=on')
     expect(viommuDeviceArg(amd, undefined)).toBe('amd-iommu,intremap=on')
+  })
+  test("x- properties take their stable names where the QEMU lists them (11.1 lists both; only the stable one can be set)", () => {
+    const arg = VIOMMUS['intel-iommu-fs'].qemuDevice!
+    const q111 = new Set(['caching-mode', 'intremap', 'fsts', 'scalable-mode', 'x-flts', 'x-scalable-mode'])
+    const q100 = new Set(['caching-mode', 'intremap', 'x-flts', 'x-scalable-mode'])
+    expect(stableProps(arg, q111)).toBe('intel-iommu,intremap=on,caching-mode=on,scalable-mode=on,fsts=on')
+    expect(stableProps(arg, q100)).toBe(arg)
+    expect(stableProps(arg, undefined)).toBe(arg)
   })
   test('a QEMU too old or without the device is named as the reason', () => {
     const q = { version: '7.1.0', versionNum: 701, devices: new Set(['intel-iommu']) }
