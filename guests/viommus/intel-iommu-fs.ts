@@ -1,4 +1,4 @@
-import { DMAR_FAULTS } from './intel-iommu.js'
+import { SCALABLE_MODE } from './intel-iommu-sm.js'
 import { defineViommu } from './types.js'
 
 /**
@@ -6,19 +6,15 @@ import { defineViommu } from './types.js'
  * first-stage page tables only (ecap FLTS, no SLTS), so the guest driver builds every domain,
  * VFIO's too, in the first-stage (x86 page-table) format (drivers/iommu/intel/iommu.c:
  * first_level_by_default returns FLTS when only one stage is offered). x-flts is in QEMU 10.0
- * (absent from 7.2); 11.1 also names it fsts (the harness keeps the x- name while the QEMU has it).
+ * (absent from 7.2); 11.1 names it fsts and refuses the x- name, so the harness sets the stable
+ * name where the QEMU lists it (harness/qemu/args.ts: stableProps).
  */
 export const intelIommuFs = defineViommu({
   name: 'intel-iommu-fs',
   description: 'Intel VT-d in scalable mode with first-stage translation, interrupt remapping on, caching mode',
   qemuDevice: 'intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on,x-flts=on',
-  qemuDeviceName: 'intel-iommu',
+  ...SCALABLE_MODE,
+  kernelArgs: [...SCALABLE_MODE.kernelArgs],
   minQemu: 1000,
-  kvmMachineProps: 'kernel-irqchip=split',
-  kernelArgs: ['intel_iommu=on,sm_on'],
-  kernelOption: 'INTEL_IOMMU',
-  isolatesMsi: true,
-  groupsFormAtProbe: false,
-  faults: DMAR_FAULTS,
   limits: [],
 })
