@@ -1,6 +1,6 @@
 // The ownership and isolation behaviours the suites cover, numbered as the suite plan lists
 // them (legacy 1-5, iommufd/cdev 6-11, compat 12, mdev 13, privileges 14-15, noiommu 16,
-// accounting 17, hot-plug 18-20, resets 21-24), each with the tests that decide it. harness/report/behaviours.ts turns a
+// accounting 17, hot-plug 18-20, resets 21-24, SR-IOV 25-28), each with the tests that decide it. harness/report/behaviours.ts turns a
 // run's verdicts into one cell per behaviour and kernel x vIOMMU; the reporter writes it as
 // behaviours.md into the run directory and `vfio-conform behaviours` prints it.
 //
@@ -19,6 +19,7 @@ const DMA = 'suites/dma-isolation.test.ts'
 const SMOKE = 'suites/cdev-mdev-smoke.test.ts'
 const HOTPLUG = 'suites/hotplug.test.ts'
 const RESETS = 'suites/resets.test.ts'
+const SRIOV = 'suites/sriov.test.ts'
 
 export const BEHAVIOURS: Behaviour[] = [
   {
@@ -193,5 +194,34 @@ export const BEHAVIOURS: Behaviour[] = [
     area: 'resets',
     title: "a hot reset leaves the other devices' fds open and their BARs answering (config space restored)",
     tests: [{ file: RESETS, test: /^a hot reset leaves the other devices/ }],
+  },
+  {
+    id: 25,
+    area: 'sriov',
+    title: "a VF whose PF is owned through vfio-pci opens only with the PF's VF token (legacy vf_token=, cdev BIND token): EACCES without or with another; EINVAL where no token applies",
+    tests: [
+      {
+        file: SRIOV,
+        test: /^(legacy: a VF whose PF is on vfio-pci opens only|legacy: a malformed vf_token|legacy: a VF whose PF is on its host driver|cdev: BIND_IOMMUFD of a VF whose PF is on)/,
+      },
+    ],
+  },
+  {
+    id: 26,
+    area: 'sriov',
+    title: "the VF token is the PF owner's: only the PF's fd sets it; while a VF is in use the PF reopens only with it; the VF outlives the PF owner's exit",
+    tests: [{ file: SRIOV, test: /^(legacy: only the PF's owner sets the VF token|legacy: when the PF's owner exits|legacy: with no VF in use, a vf_token given)/ }],
+  },
+  {
+    id: 27,
+    area: 'sriov',
+    title: "VFs of a vfio-pci PF only with enable_sriov (ENOENT); disabling SR-IOV with a VF in use waits for its user; each VF an IOMMU group as pci_device_group forms it",
+    tests: [{ file: SRIOV, test: /^(sriov_numvfs on a PF bound to vfio-pci|legacy: disabling SR-IOV while a VF is in use|each VF of the PF gets an IOMMU group)/ }],
+  },
+  {
+    id: 28,
+    area: 'sriov',
+    title: "a PF's hot reset reaches its VFs (each a group, each a dev_set of its own) and is EINVAL while they exist; with SR-IOV off it succeeds",
+    tests: [{ file: SRIOV, test: /^legacy: (the PF's hot reset reaches its VFs|with SR-IOV off the PF's hot reset)/ }],
   },
 ]

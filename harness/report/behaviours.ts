@@ -15,7 +15,7 @@
 import { buildColumns, firstLine, splitTestName, uniq, type ClaimColumn, type RunTarget } from '../claims/evaluate.js'
 import type { TestVerdict, Verdict } from './verdict.js'
 
-export type BehaviourArea = 'legacy' | 'iommufd' | 'compat' | 'mdev' | 'privileges' | 'noiommu' | 'accounting' | 'hotplug' | 'resets'
+export type BehaviourArea = 'legacy' | 'iommufd' | 'compat' | 'mdev' | 'privileges' | 'noiommu' | 'accounting' | 'hotplug' | 'resets' | 'sriov'
 
 export interface BehaviourTests {
   /** Suite file, relative to the repository root. */
