@@ -20,8 +20,8 @@ function titles(file: string): string[] {
 }
 
 describe('behaviours registry', () => {
-  test('ids are 1..24, in order', () => {
-    expect(BEHAVIOURS.map((b) => b.id)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1))
+  test('ids are 1..28, in order', () => {
+    expect(BEHAVIOURS.map((b) => b.id)).toEqual(Array.from({ length: 28 }, (_, i) => i + 1))
   })
   for (const b of BEHAVIOURS) {
     test(`behaviour ${b.id}: every pattern matches a test of its suite`, () => {
@@ -79,7 +79,7 @@ describe('behaviourTable', () => {
   test('Markdown: a row per behaviour, a column per kernel x vIOMMU, notes for non-clean cells', () => {
     const md = renderBehavioursMarkdown(t)
     const rows = md.split('\n').filter((l) => /^\| \d+ \|/.test(l))
-    expect(rows).toHaveLength(24)
+    expect(rows).toHaveLength(28)
     expect(rows[0]).toMatch(/\| FAIL 1\/2 \| - \|$/)
     expect(md).toContain('- **1** on `k1/intel-iommu`: FAIL')
   })
