@@ -245,23 +245,54 @@ export function siteReach(data: CoverageData, site: ErrorSite): SiteReach {
     const tests = [...new Set(into.flatMap((i) => byTest[i]!))].sort((a, b) => a - b)
     return { site, status: count > 0 ? 'reached' : 'not reached', count, tests }
   }
-  if (counts.length === 2) return fromOutcomes(guardOutcomes(site, 2)!)
+  // A `return -E...;` with code of its own on its line is read from that line (unlike a
+  // `goto`, it is not the shared exit's).
+  if (site.kind === 'return') {
+    const own = linesReach(f, site.statement.startLine, site.statement.endLine)
+    if (own) return { site, ...own }
+  }
+  if (counts.length === 2) return fromOutcomes(oneConditionOutcome(f, site, counts))
   for (const { from, to } of siteLines(site)) {
-    let seen = false
-    let count = 0
-    const tests = new Set<number>()
-    for (let n = from; n <= to; n++) {
-      const l = f.lines[n]
-      if (!l) continue
-      seen = true
-      count = Math.max(count, l.count)
-      for (const t of l.tests) tests.add(t)
-    }
-    if (seen) return { site, status: count > 0 ? 'reached' : 'not reached', count, tests: [...tests].sort((a, b) => a - b) }
+    const r = linesReach(f, from, to)
+    if (r) return { site, ...r }
   }
   const into = guardOutcomes(site, counts.length)
   if (into) return fromOutcomes(into)
   return { site, status: 'no code', count: 0, tests: [] }
+}
+
+/** Reach from the lines [from, to] that have code: the highest count, every test; undefined when none has. */
+function linesReach(f: FileCoverage, from: number, to: number): Omit<SiteReach, 'site'> | undefined {
+  let seen = false
+  let count = 0
+  const tests = new Set<number>()
+  for (let n = from; n <= to; n++) {
+    const l = f.lines[n]
+    if (!l) continue
+    seen = true
+    count = Math.max(count, l.count)
+    for (const t of l.tests) tests.add(t)
+  }
+  return seen ? { status: count > 0 ? 'reached' : 'not reached', count, tests: [...tests].sort((a, b) => a - b) } : undefined
+}
+
+/**
+ * The outcome of a one-condition guard that enters its branch: gcc lists an `if`'s outcomes
+ * as [true, false], but not for every condition (a check_add_overflow() is [false, true]).
+ * When the branch leaves (returns or jumps), the statement after the `if` runs exactly as
+ * often as the other outcome: the outcome whose count differs from it is the branch's.
+ */
+function oneConditionOutcome(f: FileCoverage, site: ErrorSite, counts: number[]): number[] {
+  const byOrder = guardOutcomes(site, 2)!
+  const g = site.guard!
+  if (g.branch !== 'then') return byOrder
+  let next: number | undefined
+  for (let n = g.stmt.endLine + 1; n <= g.stmt.endLine + 12 && next === undefined; n++) next = f.lines[n]?.count
+  const [a, b] = counts as [number, number]
+  if (next === undefined || a === b) return byOrder
+  if (next === b && next !== a) return [0]
+  if (next === a && next !== b) return [1]
+  return byOrder
 }
 
 /** Tests (indexes) that reach a line of a file. */

@@ -269,6 +269,8 @@ export function classify(o: RunOutcome, baseline: Baseline): { outcome: Outcome;
   // A splat with every test passing is still the kernel noticing: killed by crash, said so.
   if (o.splats.length) return { outcome: 'killed-by-crash', reason: `tests passed but the kernel splatted: ${o.splats.slice(0, 2).join('; ')}`, by: [], passed }
   const changed = o.verdicts.filter((v) => baseline.verdicts[own(v.name)] === 'PASS' && v.verdict !== 'PASS').map((v) => `${own(v.name)} PASS->${v.verdict}`)
+  // No selected test passed (all SKIPped or XFAILed here): nothing checked the site.
+  if (passed === 0) return { outcome: 'no-test', reason: `none of the ${o.verdicts.length} selected tests ran to a PASS here (${[...new Set(o.verdicts.map((v) => v.verdict))].join(', ')})`, by: [], passed }
   return { outcome: 'survived', reason: changed.length ? `no FAIL; changed: ${changed.slice(0, 3).join(', ')}` : `all ${passed} selected tests passed`, by: [], passed }
 }
 
