@@ -9,6 +9,7 @@
 // "Every vfio-pci device has a cdev node matching sysfs" is in cdev-mdev-smoke.test.ts.
 import { expect } from 'vitest'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
+import { VIOMMUS } from '../guests/topologies/index.js'
 import { cdevPathFixture } from '../harness/vitest/path-fixtures.js'
 import { deviceInfo, openGroup } from '../harness/vfio/legacy.js'
 import {
@@ -258,6 +259,29 @@ forEachTarget((target, base) => {
     expect(errnoOf(await bindIommufd(a, devfd, iommufd))).toBe('EPERM')
     must(await a.writeFile(`/sys/bus/pci/drivers/${driver}/unbind`, g.bdf(hostDevice)), `unbind ${hostDevice}`)
     expect(errnoOf(await bindIommufd(a, devfd, iommufd))).toBe('OK')
+  })
+
+  // iommufd_device_bind: a group without isolated MSIs ("!iommu_group_has_isolated_msi") and
+  // iommufd's allow_unsafe_interrupts parameter unset -> -EPERM (type1's twin is in
+  // legacy-group.test.ts: vfio_iommu_type1_attach_group).
+  test('without MSI isolation, BIND_IOMMUFD is EPERM unless iommufd\'s allow_unsafe_interrupts is set', async ({ guest, skip, castPart }) => {
+    if (VIOMMUS[target.iommu].isolatesMsi) skip(`${target.iommu} isolates MSIs (interrupt remapping): the rule does not apply`)
+    const dev = castPart('singletonGroup')
+    const g = await guest.vfioGroup(dev)
+    const param = '/sys/module/iommufd/parameters/allow_unsafe_interrupts'
+    const admin = await guest.agent({ label: 'admin' })
+    const before = (await guest.run(`cat ${param}`)).trim()
+    must(await admin.writeFile(param, 'N'), `clear ${param}`)
+    try {
+      const a = await guest.agent()
+      const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
+      const iommufd = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+      expect(errnoOf(await bindIommufd(a, devfd, iommufd)), 'allow_unsafe_interrupts=N').toBe('EPERM')
+      must(await admin.writeFile(param, 'Y'), `set ${param}`)
+      expect(errnoOf(await bindIommufd(a, devfd, iommufd)), 'allow_unsafe_interrupts=Y').toBe('OK')
+    } finally {
+      await admin.writeFile(param, before)
+    }
   })
 
   // really_probe -> pci_dma_configure -> iommu_device_use_default_domain: owner_cnt != 0 and

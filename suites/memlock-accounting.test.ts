@@ -9,8 +9,8 @@
 import { expect } from 'vitest'
 import { guestUser } from '../guests/rootfs/recipe.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
-import { cdevPath, ioasMap, ioasUnmap, IOMMUFD_PATH } from '../harness/vfio/iommufd.js'
-import { errnoOf, groupPath, holdGroup, mapDma, unmapDma } from '../harness/vfio/legacy.js'
+import { cdevPath, ioasMap, ioasUnmap, IOMMUFD_PATH, openIommufd } from '../harness/vfio/iommufd.js'
+import { errnoOf, getDeviceFd, groupPath, holdGroup, mapDma, must, openGroup, setContainer, setIommu, unmapDma } from '../harness/vfio/legacy.js'
 import { ioasAgent, memlockLimit, nodesFixture, type Nodes } from '../harness/vfio/privileges.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 
@@ -66,6 +66,32 @@ forEachTarget(
         expect({ errno: errnoOf(un), unmapped: un.unmapped }, `IOAS_UNMAP, round ${round}`).toEqual({ errno: 'OK', unmapped: MEMLOCK_BYTES })
       }
       expect(errnoOf(await ioasMap(u.a, u.ictx, { ioasId: u.ioasId, userVa: mem.addr, iova: IOVA, length: MEMLOCK_BYTES + PAGE })), 'one page beyond the limit').toBe('ENOMEM')
+    })
+
+    // The same through an iommufd given to the group as its container (iommufd's VFIO
+    // compat): iommufd_vfio_unmap_dma -> iopt_unmap_iova -> ... -> do_update_pinned ->
+    // decr_user_locked_vm (an iommufd opened as /dev/iommu accounts per user here too,
+    // iommufd_fops_open); the next MAP_DMA's incr_user_locked_vm ("new_pages > lock_limit") is
+    // -ENOMEM without it.
+    test('group + iommufd: UNMAP_DMA gives the locked memory back: a user without CAP_IPC_LOCK maps its whole RLIMIT_MEMLOCK, unmaps it, and maps it again', async ({ guest, nodes, castPart }) => {
+      const dev = castPart('singletonGroup')
+      const g = await guest.vfioGroup(dev)
+      await nodes.give(groupPath(g.group), USER_A)
+      await nodes.give(IOMMUFD_PATH, USER_A)
+      const u = await guest.agent({ ...USER_A, caps: 'none', label: 'user', memlockKiB: MEMLOCK_KIB })
+      expect(await memlockLimit(guest, u)).toBe(MEMLOCK_BYTES)
+      const iommufd = must(await openIommufd(u), `open ${IOMMUFD_PATH}`)
+      const group = must(await openGroup(u, g.group), `open group ${g.group}`)
+      must(await setContainer(u, group, iommufd), 'SET_CONTAINER(iommufd)')
+      must(await setIommu(u, iommufd), 'SET_IOMMU(TYPE1v2) on the iommufd')
+      must(await getDeviceFd(u, group, g.bdf(dev)), 'GET_DEVICE_FD')
+      const mem = await u.memAlloc(Number(MEMLOCK_BYTES + PAGE))
+      for (const round of [1, 2]) {
+        expect(errnoOf(await mapDma(u, iommufd, { vaddr: mem.addr, iova: IOVA, size: MEMLOCK_BYTES })), `MAP_DMA of the whole limit, round ${round}`).toBe('OK')
+        const un = await unmapDma(u, iommufd, IOVA, MEMLOCK_BYTES)
+        expect({ errno: errnoOf(un), unmapped: un.unmapped }, `UNMAP_DMA, round ${round}`).toEqual({ errno: 'OK', unmapped: MEMLOCK_BYTES })
+      }
+      expect(errnoOf(await mapDma(u, iommufd, { vaddr: mem.addr, iova: IOVA, size: MEMLOCK_BYTES + PAGE })), 'one page beyond the limit').toBe('ENOMEM')
     })
   },
   { oncePerKernel: true, qemuIndependent: true },

@@ -175,10 +175,10 @@ export const PATH_RULES: PathRule[] = [
     title: 'pinned pages count against RLIMIT_MEMLOCK (ENOMEM)',
     paths: {
       'group-type1': { sites: [`${T1}:vfio_pin_pages_remote:ENOMEM#1`] },
-      // Maps through the compat ioctls use VFIO's mm accounting (update_mm_locked_vm ->
-      // __account_locked_vm in mm/util.c, not profiled): its ENOMEM comes back through
-      // do_update_pinned's "if (rc)".
-      'group-iommufd': { check: `${PAGES}:do_update_pinned:rc`, via: VIA_COMPAT_MAP },
+      // An iommufd opened as /dev/iommu accounts per user on the compat path too (only iommufd's
+      // own /dev/vfio/vfio, IOMMUFD_VFIO_CONTAINER, defaults to VFIO's mm accounting:
+      // iommufd_fops_open).
+      'group-iommufd': { sites: [`${PAGES}:incr_user_locked_vm:ENOMEM#1`], via: VIA_COMPAT_MAP },
       'cdev-ioas': { sites: [`${PAGES}:incr_user_locked_vm:ENOMEM#1`], via: VIA_IOAS_MAP },
     },
   },
