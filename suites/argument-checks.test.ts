@@ -13,6 +13,8 @@ import type { GuestSession } from '../harness/guest/session.js'
 import { encode } from '../harness/uapi/struct.js'
 import {
   iommu_ioas_unmap,
+  IOMMU_IOAS_MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_READABLE,
   iommu_option,
   IOMMU_IOAS_UNMAP,
   IOMMU_OPTION,
@@ -42,7 +44,7 @@ import {
   VFIO_PCI_VGA_REGION_INDEX,
   vfio_region_info,
 } from '../harness/uapi/vfio.js'
-import { ioasAlloc, IOMMUFD_PATH, openIommufd } from '../harness/vfio/iommufd.js'
+import { ioasAlloc, ioasMap, IOMMUFD_PATH, openIommufd } from '../harness/vfio/iommufd.js'
 import { getDeviceFd, holdGroup, mapDma, must, openGroup, setContainer, setIommu, unmapDma } from '../harness/vfio/legacy.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 
@@ -259,6 +261,18 @@ forEachTarget(
       const nocap = await guest.agent({ caps: 'none', label: 'root without capabilities' })
       const ictx2 = must(await openIommufd(nocap), `open ${IOMMUFD_PATH} without capabilities`)
       expect(errnoOf(await nocap.ioctl(ictx2, IOMMU_OPTION, encode(iommu_option, { option_id: IOMMU_OPTION_RLIMIT_MODE, op: IOMMU_OPTION_OP_SET, val64: 1n }))), 'without CAP_SYS_RESOURCE').toBe('EPERM')
+    })
+
+    // iommufd_ioas_map: neither IOMMU_IOAS_MAP_WRITEABLE nor _READABLE -> -EINVAL (type1's
+    // twin: vfio_dma_do_map; iommufd's VFIO compat MAP_DMA has no such check).
+    test('IOMMU_IOAS_MAP without READABLE or WRITEABLE is EINVAL', async ({ guest }) => {
+      const a = await guest.agent()
+      const ictx = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+      const ioas = await ioasAlloc(a, ictx)
+      must(ioas, 'IOAS_ALLOC')
+      const mem = await a.memAlloc(Number(PAGE))
+      expect(errnoOf(await ioasMap(a, ictx, { ioasId: ioas.ioasId!, userVa: mem.addr, iova: IOVA, length: PAGE, flags: IOMMU_IOAS_MAP_FIXED_IOVA }))).toBe('EINVAL')
+      expect(errnoOf(await ioasMap(a, ictx, { ioasId: ioas.ioasId!, userVa: mem.addr, iova: IOVA, length: PAGE, flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE }))).toBe('OK')
     })
 
     // iommufd_ioas_unmap: "cmd->iova >= ULONG_MAX || cmd->length >= ULONG_MAX" -> -EOVERFLOW.

@@ -11,7 +11,7 @@ import { expect } from 'vitest'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { VIOMMUS } from '../guests/topologies/index.js'
 import { cdevPathFixture } from '../harness/vitest/path-fixtures.js'
-import { deviceInfo, openGroup } from '../harness/vfio/legacy.js'
+import { deviceInfo, getDeviceFd, openGroup, setContainer, setIommu } from '../harness/vfio/legacy.js'
 import {
   allowIovas,
   attachPt,
@@ -264,7 +264,7 @@ forEachTarget((target, base) => {
   // iommufd_device_bind: a group without isolated MSIs ("!iommu_group_has_isolated_msi") and
   // iommufd's allow_unsafe_interrupts parameter unset -> -EPERM (type1's twin is in
   // legacy-group.test.ts: vfio_iommu_type1_attach_group).
-  test('without MSI isolation, BIND_IOMMUFD is EPERM unless iommufd\'s allow_unsafe_interrupts is set', async ({ guest, skip, castPart }) => {
+  test('without MSI isolation, BIND_IOMMUFD on the cdev and GET_DEVICE_FD through an iommufd given to the group are EPERM unless iommufd\'s allow_unsafe_interrupts is set', async ({ guest, skip, castPart }) => {
     if (VIOMMUS[target.iommu].isolatesMsi) skip(`${target.iommu} isolates MSIs (interrupt remapping): the rule does not apply`)
     const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
@@ -277,6 +277,14 @@ forEachTarget((target, base) => {
       const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
       const iommufd = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
       expect(errnoOf(await bindIommufd(a, devfd, iommufd)), 'allow_unsafe_interrupts=N').toBe('EPERM')
+      // The same check through an iommufd given to the group (GET_DEVICE_FD binds the device).
+      const b = await guest.agent({ label: 'group user' })
+      const ictx = must(await openIommufd(b), `open ${IOMMUFD_PATH}`)
+      const group = must(await openGroup(b, g.group), `open group ${g.group}`)
+      must(await setContainer(b, group, ictx), 'SET_CONTAINER(iommufd)')
+      must(await setIommu(b, ictx), 'SET_IOMMU(TYPE1v2) on the iommufd')
+      expect(errnoOf(await getDeviceFd(b, group, g.bdf(dev))), 'group + iommufd, allow_unsafe_interrupts=N').toBe('EPERM')
+      await b.close()
       must(await admin.writeFile(param, 'Y'), `set ${param}`)
       expect(errnoOf(await bindIommufd(a, devfd, iommufd)), 'allow_unsafe_interrupts=Y').toBe('OK')
     } finally {

@@ -256,6 +256,16 @@ export function siteReach(data: CoverageData, site: ErrorSite): SiteReach {
     const r = linesReach(f, from, to)
     if (r) return { site, ...r }
   }
+  // A compound condition whose branch has no line: the branch ran as often as the condition
+  // line minus the statement after the `if` (which only the other outcomes reach); its tests
+  // are those of the outcomes with no more than that count.
+  const entered = enteredCount(f, site)
+  if (entered !== undefined && counts.length) {
+    if (entered === 0) return { site, status: 'not reached', count: 0, tests: [] }
+    const small = counts.map((c, i) => (c > 0 && c <= entered ? i : -1)).filter((i) => i >= 0)
+    const tests = [...new Set(small.flatMap((i) => byTest[i]!))].sort((a, b) => a - b)
+    return { site, status: 'reached', count: entered, tests }
+  }
   const into = guardOutcomes(site, counts.length)
   if (into) return fromOutcomes(into)
   return { site, status: 'no code', count: 0, tests: [] }
@@ -274,6 +284,17 @@ function linesReach(f: FileCoverage, from: number, to: number): Omit<SiteReach, 
     for (const t of l.tests) tests.add(t)
   }
   return seen ? { status: count > 0 ? 'reached' : 'not reached', count, tests: [...tests].sort((a, b) => a - b) } : undefined
+}
+
+/** For a then-branch that leaves: the condition line's count minus the next statement's (undefined when either has no code). */
+function enteredCount(f: FileCoverage, site: ErrorSite): number | undefined {
+  const g = site.guard
+  if (!g || g.branch !== 'then') return undefined
+  const cond = f.lines[g.cond.startLine]?.count
+  let next: number | undefined
+  for (let n = g.stmt.endLine + 1; n <= g.stmt.endLine + 12 && next === undefined; n++) next = f.lines[n]?.count
+  if (cond === undefined || next === undefined || next > cond) return undefined
+  return cond - next
 }
 
 /**
