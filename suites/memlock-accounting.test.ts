@@ -7,6 +7,7 @@
 // iopt_pages accounting), the same under every vIOMMU: the suite runs on each kernel's first
 // guest, and not on a newer QEMU's guest of a kernel the host's QEMU runs too. The limit checks themselves (maps beyond the default limit) are in privileges.test.ts.
 import { expect } from 'vitest'
+import type { SysResult } from '../harness/agent/client.js'
 import { guestUser } from '../guests/rootfs/recipe.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { cdevPath, ioasMap, ioasUnmap, IOMMUFD_PATH, openIommufd } from '../harness/vfio/iommufd.js'
@@ -19,6 +20,19 @@ const PAGE = 4096n
 const MEMLOCK_KIB = 64
 const MEMLOCK_BYTES = BigInt(MEMLOCK_KIB) * 1024n
 const IOVA = 0x100000
+
+/**
+ * Maps the whole limit and unmaps it, twice (the second map works only if the unmap gave the
+ * pages back), then maps one page more than the limit: ENOMEM (the limit is in force).
+ */
+async function mapUnmapTwiceThenOver(what: { map: string; unmap: string }, map: (size: bigint) => Promise<SysResult>, unmap: () => Promise<SysResult & { unmapped?: bigint }>): Promise<void> {
+  for (const round of [1, 2]) {
+    expect(errnoOf(await map(MEMLOCK_BYTES)), `${what.map} of the whole limit, round ${round}`).toBe('OK')
+    const un = await unmap()
+    expect({ errno: errnoOf(un), unmapped: un.unmapped }, `${what.unmap}, round ${round}`).toEqual({ errno: 'OK', unmapped: MEMLOCK_BYTES })
+  }
+  expect(errnoOf(await map(MEMLOCK_BYTES + PAGE)), 'one page beyond the limit').toBe('ENOMEM')
+}
 
 forEachTarget(
   (_target, base) => {
@@ -37,12 +51,11 @@ forEachTarget(
       expect(await memlockLimit(guest, u)).toBe(MEMLOCK_BYTES)
       const { container } = await holdGroup(u, g.group)
       const mem = await u.memAlloc(Number(MEMLOCK_BYTES + PAGE))
-      for (const round of [1, 2]) {
-        expect(errnoOf(await mapDma(u, container, { vaddr: mem.addr, iova: IOVA, size: MEMLOCK_BYTES })), `MAP_DMA of the whole limit, round ${round}`).toBe('OK')
-        const un = await unmapDma(u, container, IOVA, MEMLOCK_BYTES)
-        expect({ errno: errnoOf(un), unmapped: un.unmapped }, `UNMAP_DMA, round ${round}`).toEqual({ errno: 'OK', unmapped: MEMLOCK_BYTES })
-      }
-      expect(errnoOf(await mapDma(u, container, { vaddr: mem.addr, iova: IOVA, size: MEMLOCK_BYTES + PAGE })), 'one page beyond the limit').toBe('ENOMEM')
+      await mapUnmapTwiceThenOver(
+        { map: 'MAP_DMA', unmap: 'UNMAP_DMA' },
+        (size) => mapDma(u, container, { vaddr: mem.addr, iova: IOVA, size }),
+        () => unmapDma(u, container, IOVA, MEMLOCK_BYTES),
+      )
     })
 
     // iommufd_ioas_unmap -> iopt_unmap_iova -> iopt_unmap_iova_range -> iopt_area_unfill_domains
@@ -60,12 +73,11 @@ forEachTarget(
       const u = await ioasAgent(guest, cdev, { ...USER_A, caps: 'none', label: 'user', memlockKiB: MEMLOCK_KIB })
       expect(await memlockLimit(guest, u.a)).toBe(MEMLOCK_BYTES)
       const mem = await u.a.memAlloc(Number(MEMLOCK_BYTES + PAGE))
-      for (const round of [1, 2]) {
-        expect(errnoOf(await ioasMap(u.a, u.ictx, { ioasId: u.ioasId, userVa: mem.addr, iova: IOVA, length: MEMLOCK_BYTES })), `IOAS_MAP of the whole limit, round ${round}`).toBe('OK')
-        const un = await ioasUnmap(u.a, u.ictx, u.ioasId, IOVA, MEMLOCK_BYTES)
-        expect({ errno: errnoOf(un), unmapped: un.unmapped }, `IOAS_UNMAP, round ${round}`).toEqual({ errno: 'OK', unmapped: MEMLOCK_BYTES })
-      }
-      expect(errnoOf(await ioasMap(u.a, u.ictx, { ioasId: u.ioasId, userVa: mem.addr, iova: IOVA, length: MEMLOCK_BYTES + PAGE })), 'one page beyond the limit').toBe('ENOMEM')
+      await mapUnmapTwiceThenOver(
+        { map: 'IOAS_MAP', unmap: 'IOAS_UNMAP' },
+        (size) => ioasMap(u.a, u.ictx, { ioasId: u.ioasId, userVa: mem.addr, iova: IOVA, length: size }),
+        () => ioasUnmap(u.a, u.ictx, u.ioasId, IOVA, MEMLOCK_BYTES),
+      )
     })
 
     // The same through an iommufd given to the group as its container (iommufd's VFIO
@@ -86,12 +98,11 @@ forEachTarget(
       must(await setIommu(u, iommufd), 'SET_IOMMU(TYPE1v2) on the iommufd')
       must(await getDeviceFd(u, group, g.bdf(dev)), 'GET_DEVICE_FD')
       const mem = await u.memAlloc(Number(MEMLOCK_BYTES + PAGE))
-      for (const round of [1, 2]) {
-        expect(errnoOf(await mapDma(u, iommufd, { vaddr: mem.addr, iova: IOVA, size: MEMLOCK_BYTES })), `MAP_DMA of the whole limit, round ${round}`).toBe('OK')
-        const un = await unmapDma(u, iommufd, IOVA, MEMLOCK_BYTES)
-        expect({ errno: errnoOf(un), unmapped: un.unmapped }, `UNMAP_DMA, round ${round}`).toEqual({ errno: 'OK', unmapped: MEMLOCK_BYTES })
-      }
-      expect(errnoOf(await mapDma(u, iommufd, { vaddr: mem.addr, iova: IOVA, size: MEMLOCK_BYTES + PAGE })), 'one page beyond the limit').toBe('ENOMEM')
+      await mapUnmapTwiceThenOver(
+        { map: 'MAP_DMA', unmap: 'UNMAP_DMA' },
+        (size) => mapDma(u, iommufd, { vaddr: mem.addr, iova: IOVA, size }),
+        () => unmapDma(u, iommufd, IOVA, MEMLOCK_BYTES),
+      )
     })
   },
   { oncePerKernel: true, qemuIndependent: true },
