@@ -92,6 +92,17 @@ async function holdVfGroup(a: GuestAgent, vf: Vf) {
   return hold.groups.get(`/dev/vfio/${vf.group}`)!
 }
 
+/** The PF on vfio-pci, owned by one agent with a fresh token; its first VF opened with it by another. */
+async function vfInUse(guest: GuestSession, s: Sriov) {
+  const { pf, pfGroup, vfs } = await vfioPf(guest, s)
+  const token = randomUUID()
+  const owner = await guest.agent({ label: 'PF owner' })
+  await ownPf(owner, pf, pfGroup, token)
+  const user = await guest.agent({ label: 'VF user' })
+  const vf = must(await getDeviceFdWithToken(user, await holdVfGroup(user, vfs[0]!), vfs[0]!.bdf, token), "the first VF with the PF's token")
+  return { pf, pfGroup, vfs, token, owner, user, vf }
+}
+
 function groupsAndEnabling(target: GuestTarget, test: ConformTest): void {
   // pci_device_group (drivers/iommu/iommu.c): below a root port with ACS, a function that is
   // not multifunction gets a group of its own; a VF never is (pci_iov_add_virtfn sets
@@ -197,12 +208,7 @@ function legacyTokenRules(_target: GuestTarget, base: ConformTest): void {
   // token outlives the PF's owner (it lives in the PF's vfio_pci_core_device, freed only at
   // unregister), and the VF's fd keeps working when the PF's owner exits.
   test("legacy: when the PF's owner exits the open VF keeps working, and the PF reopens only with the current token (EACCES without, or with another)", async ({ guest, castPart }) => {
-    const { pf, pfGroup, vfs } = await vfioPf(guest, castPart('sriov') as Sriov)
-    const owner = await guest.agent({ label: 'PF owner' })
-    const token = randomUUID()
-    await ownPf(owner, pf, pfGroup, token)
-    const user = await guest.agent({ label: 'VF user' })
-    const vf = must(await getDeviceFdWithToken(user, await holdVfGroup(user, vfs[0]!), vfs[0]!.bdf, token), 'the VF with the token')
+    const { pf, pfGroup, token, owner, user, vf } = await vfInUse(guest, castPart('sriov') as Sriov)
     await guest.killAgent(owner)
     expect(errnoOf(await deviceInfo(user, vf)), "the VF's fd after the PF's owner exited").toBe('OK')
     const next = await guest.agent({ label: 'next PF owner' })
@@ -230,11 +236,7 @@ function legacyTokenRules(_target: GuestTarget, base: ConformTest): void {
   // VF: vfio_pci_remove -> vfio_unregister_group_dev waits for the VF's fd to close, asking
   // its user through the request eventfd (vfio_pci_core_request), or saying it is blocked.
   test('legacy: disabling SR-IOV while a VF is in use waits for its user: the request eventfd is signalled, the write completes when the fd closes', async ({ guest, castPart }) => {
-    const { pf, pfGroup, vfs } = await vfioPf(guest, castPart('sriov') as Sriov)
-    const token = randomUUID()
-    await ownPf(await guest.agent({ label: 'PF owner' }), pf, pfGroup, token)
-    const user = await guest.agent({ label: 'VF user' })
-    const vf = must(await getDeviceFdWithToken(user, await holdVfGroup(user, vfs[0]!), vfs[0]!.bdf, token), 'the VF')
+    const { pf, vfs, user, vf } = await vfInUse(guest, castPart('sriov') as Sriov)
     const efd = must(await user.eventfd(), 'eventfd')
     must(await setRequestEventfd(user, vf, efd), 'SET_IRQS (REQ eventfd)')
     const admin = await guest.agent({ label: 'admin' })
@@ -251,11 +253,7 @@ function legacyTokenRules(_target: GuestTarget, base: ConformTest): void {
 
   // The same without a request channel: vfio_pci_core_request says so on the console.
   test('legacy: disabling SR-IOV while a VF is in use, without a request eventfd: the kernel says it is blocked until the fd closes', async ({ guest, castPart }) => {
-    const { pf, pfGroup, vfs } = await vfioPf(guest, castPart('sriov') as Sriov)
-    const token = randomUUID()
-    await ownPf(await guest.agent({ label: 'PF owner' }), pf, pfGroup, token)
-    const user = await guest.agent({ label: 'VF user' })
-    const vf = must(await getDeviceFdWithToken(user, await holdVfGroup(user, vfs[0]!), vfs[0]!.bdf, token), 'the VF')
+    const { pf, vfs, user, vf } = await vfInUse(guest, castPart('sriov') as Sriov)
     const from = await guest.console.size()
     let done = false
     const write = writeNumVfs(await guest.agent({ label: 'admin' }), pf, 0).then((r) => ((done = true), r))
