@@ -50,10 +50,14 @@ for p in "${patches[@]}"; do
   t=$(header "$p" Target)
   t=${t:-$DEFAULT_TARGET}
   [[ $t =~ ^[a-z0-9-]+/[a-z0-9-]+$ ]] || die "$p: '# Target: $t' is not TOPOLOGY/IOMMU"
-  targets+=("$t")
+  # "# Qemu: SPEC" (vfio-conform run --qemu): the QEMU the target needs (e.g. igb: 8.0+); part
+  # of the target, written TOPOLOGY/IOMMU@SPEC.
+  q=$(header "$p" Qemu)
+  [[ -z $q || $q =~ ^[a-z]+:[A-Za-z0-9.+_/-]+$ ]] || die "$p: '# Qemu: $q' is not a QEMU spec"
+  targets+=("$t${q:+@$q}")
 done
 # The baseline run of a target: "baseline" for the default one (as before), else baseline-TOPOLOGY-IOMMU.
-base_step() { [[ $1 == "$DEFAULT_TARGET" ]] && echo baseline || echo "baseline-${1//\//-}"; }
+base_step() { [[ $1 == "$DEFAULT_TARGET" ]] && echo baseline || { local b=${1//\//-}; b=${b//@/-}; echo "baseline-${b//:/-}"; }; }
 
 # ---- the private tree -----------------------------------------------------------------
 # The pristine tree: Debian's linux-source-6.12 as unpacked by `vfio-conform run --kernel
@@ -112,9 +116,11 @@ log "results under $WORK"
 # run <step> <filter> <topology/iommu>: run the matching tests on the tree as it is now.
 run() {
   local step=$1 filter=$2 target=$3
+  local guest=${target%%@*} qemu=
+  [[ $target == *@* ]] && qemu=${target#*@}
   log "$step: build + boot + run /$filter/ on $target"
-  (cd "$ROOT" && node bin/vfio-conform.mjs run --kernel "source:$TREE" --topology "${target%/*}" --iommu "${target#*/}" \
-    --filter "$filter" --results "$WORK/$step") >"$WORK/$step.log" 2>&1
+  (cd "$ROOT" && node bin/vfio-conform.mjs run --kernel "source:$TREE" --topology "${guest%/*}" --iommu "${guest#*/}" \
+    ${qemu:+--qemu "$qemu"} --filter "$filter" --results "$WORK/$step") >"$WORK/$step.log" 2>&1
   local rc=$?
   log "$step: vfio-conform exit $rc (log $WORK/$step.log)"
   return 0
@@ -135,8 +141,11 @@ verdicts() {
       if (v.name.includes(target) && re.test(v.name)) console.log(v.verdict + "\t" + test + why)
     }
     for (const e of d.runErrors ?? []) console.log("RUNERROR\t" + String(e).split("\n")[0])
-  ' "$WORK/$1/verdicts.json" "$2" "/$3 > "
+  ' "$WORK/$1/verdicts.json" "$2" "$(name_mark "$3")"
 }
+# name_mark <target>: what a test name holds for a guest of the target: "/TOPOLOGY/IOMMU > " on the
+# host's QEMU, "/TOPOLOGY/IOMMU@qemu-" (then the version) on another.
+name_mark() { [[ $1 == *@* ]] && echo "/${1%%@*}@qemu-" || echo "/$1 > "; }
 
 # claims <step>: "claim-id<TAB>VERDICT" per claim of the registry on the step's run (one
 # kernel, one vIOMMU: one column), from `vfio-conform claims --json`.
