@@ -46,10 +46,10 @@ export function shardName(spec: string): string {
 
 export function ciShards(kernels: readonly string[] = MATRIX_KERNELS, topologyNames: readonly string[] = DEFAULT_TOPOLOGIES): CiShard[] {
   const shards = kernels.map((spec, i): CiShard => {
-    const only = splitKernelEntry(spec).iommus
+    const { iommus: only, topologies: own } = splitKernelEntry(spec)
     const topologies: string[] = []
     const iommus: IommuModel[] = []
-    for (const name of topologyNames) {
+    for (const name of own ?? topologyNames) {
       const topology = TOPOLOGIES[name]
       if (!topology) throw new Error(`ci/matrix.ts: unknown topology "${name}"`)
       const models = modelsFor(topology, only)

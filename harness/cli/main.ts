@@ -217,7 +217,7 @@ async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Reg
     // Resolved ids (exact versions), keeping each entry's vIOMMU restriction ("@intel-iommu") and QEMU.
     kernels: resolved.map((k, i) => {
       const e = splitKernelEntry(entries[i]!)
-      return joinKernelEntry({ spec: k.id, iommus: e.iommus, qemu: e.qemu === 'host' ? undefined : e.qemu })
+      return joinKernelEntry({ spec: k.id, iommus: e.iommus, qemu: e.qemu === 'host' ? undefined : e.qemu, topologies: e.topologies })
     }),
     topologies: values.topology ?? [...DEFAULT_TOPOLOGIES],
     iommus: values.iommu as RunOptions['iommus'],

@@ -1,4 +1,5 @@
 // Kernel specs from the CLI or VFIO_CONFORM_KERNELS -> KernelBuilds.
+import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { IOMMU_MODELS, isIommuModel, type IommuModel } from '../../guests/viommus/index.js'
 import { qemuSpecProblem } from '../qemu/qemu-spec.js'
 import { UsageError } from '../util/errors.js'
@@ -48,13 +49,15 @@ export const TEST_KERNELS = DEFAULT_KERNELS
  * `vfio-conform run --matrix` and CI's shards (ci/matrix.ts): the test set and the wider
  * product of QEMUs x vIOMMU models and modes, each guest once: the rest of the main job's
  * guests and first-stage intel-iommu on sid's QEMU, every model and scalable mode on trixie's,
- * and sid's 7.2 in the three intel-iommu modes on sid's QEMU.
+ * sid's 7.2 in the three intel-iommu modes on sid's QEMU, and the igb (SR-IOV) topology.
  */
 export const MATRIX_KERNELS = [
   ...TEST_KERNELS,
   'debian-source:6.12@intel-iommu+virtio-iommu+none+intel-iommu-fs@qemu=debian:sid',
   'debian-source:6.12@intel-iommu+virtio-iommu+amd-iommu+none+intel-iommu-sm@qemu=debian:trixie',
   'debian-source:7.2@intel-iommu+intel-iommu-sm+intel-iommu-fs@qemu=debian:sid',
+  // SR-IOV (suites/sriov.test.ts) needs QEMU's igb (8.0+): sid's 7.2 on trixie's QEMU, igb only.
+  'debian-source:7.2@qemu=debian:trixie@topology=igb',
 ]
 
 /** Specs whose resolution builds a kernel (and so needs the build packages). */
@@ -95,20 +98,23 @@ export function kernelSpecsFromEnv(fallback: string[]): string[] {
 
 
 /**
- * A kernel entry may name the vIOMMU models it runs under and the QEMU that runs it:
- * "SPEC@intel-iommu+amd-iommu", "SPEC@qemu=debian:sid", "SPEC@intel-iommu@qemu=debian:sid".
- * Without a model list the topology's models apply; without a QEMU the run's (--qemu, default
- * the host's). Exported for unit tests.
+ * A kernel entry may name the vIOMMU models it runs under, the QEMU that runs it and the
+ * topologies it boots: "SPEC@intel-iommu+amd-iommu", "SPEC@qemu=debian:sid",
+ * "SPEC@intel-iommu@qemu=debian:sid", "SPEC@qemu=debian:trixie@topology=igb". Without a model
+ * list the topology's models apply; without a QEMU the run's (--qemu, default the host's);
+ * without topologies the run's (--topology). Exported for unit tests.
  */
-export function splitKernelEntry(entry: string): { spec: string; iommus?: IommuModel[]; qemu?: string } {
+export function splitKernelEntry(entry: string): { spec: string; iommus?: IommuModel[]; qemu?: string; topologies?: string[] } {
   let spec = entry
   let iommus: IommuModel[] | undefined
   let qemu: string | undefined
+  let topologies: string[] | undefined
   for (;;) {
     const at = spec.lastIndexOf('@')
     if (at < 0) break
     const part = spec.slice(at + 1)
     if (part.startsWith('qemu=') && qemu === undefined && part.length > 5) qemu = part.slice(5)
+    else if (part.startsWith('topology=') && topologies === undefined && part.length > 9) topologies = part.slice(9).split('+')
     else {
       const models = part.split('+')
       if (iommus || !models.length || !models.every(isIommuModel)) break
@@ -116,12 +122,12 @@ export function splitKernelEntry(entry: string): { spec: string; iommus?: IommuM
     }
     spec = spec.slice(0, at)
   }
-  return { spec, ...(iommus && { iommus }), ...(qemu !== undefined && { qemu }) }
+  return { spec, ...(iommus && { iommus }), ...(qemu !== undefined && { qemu }), ...(topologies && { topologies }) }
 }
 
 /** The entry again from its parts (splitKernelEntry's inverse). */
-export function joinKernelEntry(e: { spec: string; iommus?: readonly string[]; qemu?: string }): string {
-  return e.spec + (e.iommus?.length ? '@' + e.iommus.join('+') : '') + (e.qemu ? `@qemu=${e.qemu}` : '')
+export function joinKernelEntry(e: { spec: string; iommus?: readonly string[]; qemu?: string; topologies?: readonly string[] }): string {
+  return e.spec + (e.iommus?.length ? '@' + e.iommus.join('+') : '') + (e.qemu ? `@qemu=${e.qemu}` : '') + (e.topologies?.length ? `@topology=${e.topologies.join('+')}` : '')
 }
 
 const SPEC_KINDS = ['debian', 'path', 'source', 'debian-source']
@@ -135,7 +141,9 @@ export function kernelSpecProblem(entry: string): string | undefined {
   const i = entry.indexOf(':')
   const kind = i < 0 ? '' : entry.slice(0, i)
   if (!SPEC_KINDS.includes(kind)) return `"${entry}" is not a kernel spec: use ${KERNEL_SPEC_HELP}`
-  const { spec, qemu } = splitKernelEntry(entry)
+  const { spec, qemu, topologies } = splitKernelEntry(entry)
+  const unknown = topologies?.find((t) => !TOPOLOGIES[t])
+  if (unknown !== undefined) return `"${entry}": "${unknown}" is not a topology (known: ${Object.keys(TOPOLOGIES).join(', ')})`
   if (qemu !== undefined) {
     const q = qemuSpecProblem(qemu)
     if (q) return `"${entry}": ${q}`

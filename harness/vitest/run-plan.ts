@@ -48,13 +48,17 @@ export function runPlan(opts: RunOptions): RunPlan {
   return { kernels: opts.kernels, combos, runDir: opts.runDir }
 }
 
-/** The guests of one kernel entry of the plan: each topology under the entry's models (modelsFor). */
+/**
+ * The guests of one kernel entry of the plan: each topology (the entry's own "@topology=" list,
+ * else the run's) under the entry's models (modelsFor).
+ */
 export function entryCombos(plan: RunPlan, opts: Pick<RunOptions, 'topologies' | 'iommus'>, entry: string): Combo[] {
-  const only = splitKernelEntry(entry).iommus
-  if (!only) return plan.combos
+  const { iommus: only, topologies } = splitKernelEntry(entry)
+  if (!only && !topologies) return plan.combos
   const out: Combo[] = []
-  for (const name of opts.topologies) {
-    const topology = TOPOLOGIES[name]!
+  for (const name of topologies ?? opts.topologies) {
+    const topology = TOPOLOGIES[name]
+    if (!topology) throw new UsageError(`kernel entry ${entry}: unknown topology "${name}" (known: ${Object.keys(TOPOLOGIES).join(', ')})`)
     for (const iommu of modelsFor(topology, only, opts.iommus)) out.push({ topology, iommu })
   }
   return out

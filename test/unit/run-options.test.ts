@@ -59,6 +59,16 @@ describe('run options', () => {
     expect(names('k@intel-iommu', { ...o, iommus: ['intel-iommu', 'amd-iommu'] })).toEqual(['default/intel-iommu', 'noiommu/intel-iommu'])
   })
 
+  test("a kernel entry's @topology= list replaces the run's topologies for that entry only", () => {
+    const o = runOptionsFromEnv({ VFIO_CONFORM_KERNELS: 'x' })
+    const plan = runPlan(o)
+    const names = (entry: string) => entryCombos(plan, o, entry).map((c) => `${c.topology.name}/${c.iommu}`)
+    expect(names('debian-source:7.2@qemu=debian:trixie@topology=igb')).toEqual(['igb/intel-iommu', 'igb/amd-iommu', 'igb/virtio-iommu'])
+    expect(names('debian-source:7.2@intel-iommu@topology=igb+default')).toEqual(['igb/intel-iommu', 'default/intel-iommu'])
+    expect(names('debian:trixie')).toEqual(['default/intel-iommu', 'default/virtio-iommu', 'default/amd-iommu', 'noiommu/none'])
+    expect(() => names('debian:trixie@topology=nosuch')).toThrow(/unknown topology "nosuch"/)
+  })
+
   test('the model budget from the environment is only what is set there', () => {
     expect(modelBudgetFromEnv({ VFIO_CONFORM_MODEL_STEPS: '8', VFIO_CONFORM_MODEL_RUNS: '' })).toEqual({ steps: 8 })
     expect(() => modelBudgetFromEnv({ VFIO_CONFORM_MODEL_RUNS: 'many' })).toThrow(/VFIO_CONFORM_MODEL_RUNS must be a whole number/)

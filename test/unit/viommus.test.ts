@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest'
 import { IOMMU_MODELS, VIOMMU_LIST, VIOMMUS } from '../../guests/viommus/index.js'
 import { kernelCmdline, stableProps, topologyUnsupported, viommuDeviceArg, viommuUnsupported } from '../../harness/qemu/args.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
-import { joinKernelEntry, splitKernelEntry } from '../../harness/kernel/resolve.js'
+import { joinKernelEntry, kernelSpecProblem, splitKernelEntry } from '../../harness/kernel/resolve.js'
 import { parseQemuSpec, pickDebianQemu, qemuKeySuffix, wrapperScript } from '../../harness/qemu/qemu-spec.js'
 import { parseFaultLines } from '../../harness/dma/faults.js'
 
@@ -94,6 +94,10 @@ describe('--qemu SPEC', () => {
     expect(splitKernelEntry('debian-source:6.12,compat@intel-iommu@qemu=debian:sid')).toEqual({ spec: 'debian-source:6.12,compat', iommus: ['intel-iommu'], qemu: 'debian:sid' })
     expect(splitKernelEntry('debian:trixie@qemu=debian:10.0@amd-iommu')).toEqual({ spec: 'debian:trixie', iommus: ['amd-iommu'], qemu: 'debian:10.0' })
     expect(joinKernelEntry(splitKernelEntry('debian:trixie@amd-iommu@qemu=debian:sid'))).toBe('debian:trixie@amd-iommu@qemu=debian:sid')
+    expect(splitKernelEntry('debian-source:7.2@qemu=debian:trixie@topology=igb')).toEqual({ spec: 'debian-source:7.2', qemu: 'debian:trixie', topologies: ['igb'] })
+    expect(joinKernelEntry(splitKernelEntry('debian-source:7.2@amd-iommu@qemu=debian:trixie@topology=igb+default'))).toBe('debian-source:7.2@amd-iommu@qemu=debian:trixie@topology=igb+default')
+    expect(kernelSpecProblem('debian-source:7.2@topology=nosuch')).toMatch(/"nosuch" is not a topology/)
+    expect(kernelSpecProblem('debian-source:7.2@qemu=debian:trixie@topology=igb')).toBeUndefined()
   })
   test("a guest's key names its QEMU unless it is the host's", () => {
     expect(qemuKeySuffix({ spec: 'host', version: '7.2.22' })).toBe('')
