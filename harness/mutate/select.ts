@@ -27,19 +27,19 @@ export const NOT_PRODUCT = ['drivers/iommu/iommufd/selftest.c']
  * fail fastest on a broken rule first.
  */
 export const SUITES_BY_FILE: Array<{ glob: string; suites: string[] }> = [
-  { glob: 'drivers/vfio/group.c', suites: ['legacy-group', 'groups', 'privileges', 'iommufd-cdev', 'ownership-model'] },
-  { glob: 'drivers/vfio/container.c', suites: ['legacy-group', 'dma-isolation', 'privileges', 'ownership-model'] },
+  { glob: 'drivers/vfio/group.c', suites: ['legacy-group', 'groups', 'privileges', 'iommufd-cdev', 'argument-checks', 'ownership-model'] },
+  { glob: 'drivers/vfio/container.c', suites: ['legacy-group', 'dma-isolation', 'privileges', 'argument-checks', 'ownership-model'] },
   { glob: 'drivers/vfio/vfio_main.c', suites: ['legacy-group', 'iommufd-cdev', 'mdev', 'cdev-mdev-smoke', 'privileges', 'ownership-model'] },
   { glob: 'drivers/vfio/device_cdev.c', suites: ['iommufd-cdev', 'cdev-mdev-smoke', 'privileges', 'ownership-model'] },
   { glob: 'drivers/vfio/iommufd.c', suites: ['iommufd-cdev', 'cdev-mdev-smoke', 'dma-isolation', 'ownership-model'] },
-  { glob: 'drivers/vfio/vfio_iommu_type1.c', suites: ['legacy-group', 'dma-isolation', 'mdev', 'ownership-model'] },
-  { glob: 'drivers/vfio/pci/**', suites: ['legacy-group', 'iommufd-cdev', 'dma-isolation'] },
+  { glob: 'drivers/vfio/vfio_iommu_type1.c', suites: ['legacy-group', 'dma-isolation', 'mdev', 'argument-checks', 'memlock-accounting', 'ownership-model'] },
+  { glob: 'drivers/vfio/pci/**', suites: ['legacy-group', 'iommufd-cdev', 'dma-isolation', 'argument-checks'] },
   { glob: 'drivers/vfio/mdev/**', suites: ['mdev', 'cdev-mdev-smoke'] },
-  { glob: 'drivers/iommu/iommufd/**', suites: ['iommufd-cdev', 'dma-isolation', 'cdev-mdev-smoke', 'privileges', 'ownership-model'] },
+  { glob: 'drivers/iommu/iommufd/**', suites: ['iommufd-cdev', 'dma-isolation', 'cdev-mdev-smoke', 'privileges', 'argument-checks', 'memlock-accounting', 'ownership-model'] },
 ]
 
 /** Every suite that runs under one intel-iommu guest of the default topology (the fallback). */
-export const ALL_SUITES = ['legacy-group', 'groups', 'iommufd-cdev', 'dma-isolation', 'mdev', 'cdev-mdev-smoke', 'privileges', 'resets', 'hotplug', 'ownership-model']
+export const ALL_SUITES = ['legacy-group', 'groups', 'iommufd-cdev', 'dma-isolation', 'mdev', 'cdev-mdev-smoke', 'privileges', 'argument-checks', 'memlock-accounting', 'resets', 'hotplug', 'ownership-model']
 
 /**
  * Tests the sweep never runs: on a busy 2-core TCG host they wait for a fault line that comes
