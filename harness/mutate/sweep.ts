@@ -479,7 +479,10 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
   for (const { site, mutant } of o.targets) {
     i++
     const cached = o.fresh ? undefined : await cachedResult(ws, mutant.key)
-    if (cached && !(o.rerunSurvivors && cached.outcome === 'survived')) {
+    // A no-test decided without coverage (the probe of one guest) is decided again when
+    // coverage is given: the coverage of every guest may show tests that take the site.
+    const stale = cached?.outcome === 'no-test' && !!o.coverage && cached.selection === 'probe'
+    if (cached && !stale && !(o.rerunSurvivors && cached.outcome === 'survived')) {
       results.push(cached)
       o.onResult?.(cached, i, true)
       continue
