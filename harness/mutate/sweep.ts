@@ -256,6 +256,11 @@ export function classify(o: RunOutcome, baseline: Baseline): { outcome: Outcome;
     }
   }
   const errors = o.verdicts.filter((v) => v.verdict === 'ERROR')
+  // The selected tests do not exist on this guest (e.g. the noiommu topology's): nothing ran
+  // and nothing broke, so nothing checked the site.
+  if (o.verdicts.length === 0 && !o.timedOut && !o.runErrors.length && !o.splats.length) {
+    return { outcome: 'no-test', reason: 'none of the selected tests runs on the sweep\'s guest (they need another topology or vIOMMU)', by: [], passed: 0 }
+  }
   if (o.timedOut || errors.length || o.runErrors.length || o.verdicts.length === 0) {
     const why = o.timedOut
       ? `the run hung (killed after ${Math.round(o.ms / 1000)} s)`
