@@ -140,7 +140,7 @@ export const KNOWN_ISSUES: KnownIssue[] = [
   {
     id: 'iommufd-compat-pins-on-attach',
     owner: 'kernel',
-    test: /^type1 MAP_DMA beyond RLIMIT_MEMLOCK is ENOMEM/,
+    test: /^type1 MAP_DMA beyond RLIMIT_MEMLOCK is ENOMEM|^type1 UNMAP_DMA gives the locked memory back/,
     where: { config: ['IOMMUFD_VFIO_CONTAINER'], configUnset: ['VFIO_CONTAINER'] },
     reason:
       'iommufd pins (and accounts against RLIMIT_MEMLOCK) only for the domains attached to the IOAS; a compat MAP_DMA with ' +

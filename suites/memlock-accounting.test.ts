@@ -85,7 +85,8 @@ forEachTarget(
     // decr_user_locked_vm (an iommufd opened as /dev/iommu accounts per user here too,
     // iommufd_fops_open); the next MAP_DMA's incr_user_locked_vm ("new_pages > lock_limit") is
     // -ENOMEM without it.
-    test('group + iommufd: UNMAP_DMA gives the locked memory back: a user without CAP_IPC_LOCK maps its whole RLIMIT_MEMLOCK, unmaps it, and maps it again', async ({ guest, nodes, castPart }) => {
+    test('group + iommufd: UNMAP_DMA gives the locked memory back: a user without CAP_IPC_LOCK maps its whole RLIMIT_MEMLOCK, unmaps it, and maps it again', async ({ guest, nodes, castPart, requireConfig }) => {
+      requireConfig('IOMMUFD')
       const dev = castPart('singletonGroup')
       const g = await guest.vfioGroup(dev)
       await nodes.give(groupPath(g.group), USER_A)

@@ -109,7 +109,9 @@ test('the GitLab pipeline under gitlab-ci-local: a real shard (its matrix job, s
   expect(out).toMatch(/PASS  \S+\/default\/intel-iommu > runs the requested kernel/)
   // Its artifacts as GitLab keeps them: the results, without the initramfs.
   const artifacts = path.join(dir, '.gitlab-ci-local/artifacts')
-  const shardArtifacts = (await readdir(artifacts)).find((d) => d.includes('conformance') && d.includes(String(SHARD + 1)))
+  // The job's directory names its matrix index: 1 must not also find 10.
+  const index = new RegExp(`(?<!\\d)${SHARD + 1}(?!\\d)`)
+  const shardArtifacts = (await readdir(artifacts)).find((d) => d.includes('conformance') && index.test(d))
   expect(shardArtifacts, `artifacts in ${artifacts}`).toBeDefined()
   const results = path.join(artifacts, shardArtifacts!, `vfio-conform-results/ci-${shard.name}`)
   for (const f of ['verdicts.json', 'summary.md', 'exit-code', 'report.junit.xml', 'targets.json']) expect(existsSync(path.join(results, f)), f).toBe(true)
