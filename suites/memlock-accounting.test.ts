@@ -10,9 +10,9 @@ import { expect } from 'vitest'
 import type { SysResult } from '../harness/agent/client.js'
 import { guestUser } from '../guests/rootfs/recipe.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
-import { cdevPath, ioasMap, ioasUnmap, IOMMUFD_PATH, openIommufd } from '../harness/vfio/iommufd.js'
+import { ioasMap, ioasUnmap, IOMMUFD_PATH, openIommufd } from '../harness/vfio/iommufd.js'
 import { errnoOf, getDeviceFd, groupPath, holdGroup, mapDma, must, openGroup, setContainer, setIommu, unmapDma } from '../harness/vfio/legacy.js'
-import { ioasAgent, memlockLimit, nodesFixture, type Nodes } from '../harness/vfio/privileges.js'
+import { cdevGivenTo, ioasAgent, memlockLimit, nodesFixture, type Nodes } from '../harness/vfio/privileges.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 
 const USER_A = guestUser('conform-a')
@@ -66,10 +66,7 @@ forEachTarget(
     test('iommufd IOAS_UNMAP gives the locked memory back: a user without CAP_IPC_LOCK maps its whole RLIMIT_MEMLOCK, unmaps it, and maps it again', async ({ guest, skip, requireConfig, nodes, castPart }) => {
       requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
       const dev = castPart('singletonGroup')
-      const g = await guest.vfioGroup(dev)
-      const cdev = await cdevPath(guest, g.bdf(dev))
-      await nodes.give(cdev, USER_A)
-      await nodes.give(IOMMUFD_PATH, USER_A)
+      const cdev = await cdevGivenTo(guest, nodes, dev, USER_A)
       const u = await ioasAgent(guest, cdev, { ...USER_A, caps: 'none', label: 'user', memlockKiB: MEMLOCK_KIB })
       expect(await memlockLimit(guest, u.a)).toBe(MEMLOCK_BYTES)
       const mem = await u.a.memAlloc(Number(MEMLOCK_BYTES + PAGE))

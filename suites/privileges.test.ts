@@ -10,7 +10,7 @@ import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { legacyMissing } from '../harness/vfio/capabilities.js'
 import { errnoOf, getDeviceFd, groupPath, holdGroup, mapDma, must, openContainer, openGroup, setContainer, setIommu, VFIO_CONTAINER_PATH } from '../harness/vfio/legacy.js'
 import { attachPt, bindIommufd, cdevPath, ioasAlloc, ioasMap, IOMMUFD_PATH, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
-import { ioasAgent, memlockLimit, nodesFixture, statNode, type Nodes } from '../harness/vfio/privileges.js'
+import { cdevGivenTo, ioasAgent, memlockLimit, nodesFixture, statNode, type Nodes } from '../harness/vfio/privileges.js'
 import { guestUser } from '../guests/rootfs/recipe.js'
 
 const USER_A = guestUser('conform-a')
@@ -91,10 +91,7 @@ forEachTarget((target, base) => {
   test('after the cdev and /dev/iommu are chowned to a user, that user without any capability binds, allocates an IOAS and attaches', async ({ guest, skip, requireConfig, nodes, castPart }) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
     const dev = castPart('singletonGroup')
-    const g = await guest.vfioGroup(dev)
-    const cdev = await cdevPath(guest, g.bdf(dev))
-    await nodes.give(cdev, USER_A)
-    await nodes.give(IOMMUFD_PATH, USER_A)
+    const cdev = await cdevGivenTo(guest, nodes, dev, USER_A)
     const u = await unprivileged(guest)
     const dfd = await openCdev(u, cdev)
     expect(errnoOf(dfd)).toBe('OK')
@@ -175,10 +172,7 @@ forEachTarget((target, base) => {
   test('iommufd IOAS_MAP beyond RLIMIT_MEMLOCK is ENOMEM for a user without CAP_IPC_LOCK; within it, and with CAP_IPC_LOCK, it maps', async ({ guest, skip, requireConfig, nodes, castPart }) => {
     requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV')
     const dev = castPart('singletonGroup')
-    const g = await guest.vfioGroup(dev)
-    const cdev = await cdevPath(guest, g.bdf(dev))
-    await nodes.give(cdev, USER_A)
-    await nodes.give(IOMMUFD_PATH, USER_A)
+    const cdev = await cdevGivenTo(guest, nodes, dev, USER_A)
     const setup = (caps: 'none' | string[], label: string) => ioasAgent(guest, cdev, { ...USER_A, caps, label })
     const u = await setup('none', 'user')
     const limit = await memlockLimit(guest, u.a)

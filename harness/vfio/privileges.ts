@@ -4,7 +4,7 @@
 import type { GuestAgent } from '../agent/client.js'
 import type { AgentOptions, GuestSession } from '../guest/session.js'
 import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
-import { attachPt, bindIommufd, ioasAlloc, openCdev, openIommufd } from './iommufd.js'
+import { attachPt, bindIommufd, cdevPath, ioasAlloc, IOMMUFD_PATH, openCdev, openIommufd } from './iommufd.js'
 import { must } from './legacy.js'
 
 // ---- device nodes ----
@@ -91,4 +91,13 @@ export async function ioasAgent(guest: GuestSession, cdev: string, opts: AgentOp
   must(ioas, 'IOAS_ALLOC')
   must(await attachPt(a, d, ioas.ioasId!), 'ATTACH_IOMMUFD_PT')
   return { a, ictx: i, ioasId: ioas.ioasId! }
+}
+
+/** Device `dev`'s cdev and /dev/iommu given to `to` for the test (the `nodes` fixture puts them back); the cdev's path. */
+export async function cdevGivenTo(guest: GuestSession, nodes: Nodes, dev: string, to: { uid?: number; gid?: number; mode?: number }): Promise<string> {
+  const g = await guest.vfioGroup(dev)
+  const cdev = await cdevPath(guest, g.bdf(dev))
+  await nodes.give(cdev, to)
+  await nodes.give(IOMMUFD_PATH, to)
+  return cdev
 }
