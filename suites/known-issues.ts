@@ -113,6 +113,18 @@ export const KNOWN_ISSUES: KnownIssue[] = [
       'for 0000:00:00.0 at address 0x0, so no fault line names the device and IOVA the test provoked',
     ref: 'QEMU hw/i386/amd_iommu.c amdvi_page_walk: amdvi_page_fault(as->iommu_state, as->devfn, addr, perms) (DeviceID without the bus; perms is IOMMU_WO = 2, not EVENT_FLAG_RW 0x20); amdvi_encode_event -> amdvi_setevent_bits(evt, addr, 64, 64) builds its mask with MAKE_64BIT_MASK(64, 64), a 64-bit shift by 64 (undefined in C), and the address field reads 0; seen on 11.1.3: still open',
   },
+  {
+    id: 'vf-cdev-bind-without-token',
+    owner: 'kernel',
+    // Measured on the conform 6.12.118 build with igb on QEMU 10.0.13 (2026-12-07): the PF owned
+    // through its cdev with a VF token set, a VF's BIND_IOMMUFD without a token is 0; 7.2 refuses it.
+    test: /^cdev: BIND_IOMMUFD of a VF whose PF is on vfio-pci succeeds only with the PF's VF token/,
+    where: { kernel: /^6\.12\./, topology: ['igb'] },
+    reason:
+      "6.12's cdev bind checks no VF token: a VF of a PF owned through vfio-pci binds to any iommufd without the PF's " +
+      'token (bind flags must be 0, so no token can even be given), while its legacy open (GET_DEVICE_FD) demands it',
+    ref: '6.12 drivers/vfio/device_cdev.c vfio_df_ioctl_bind_iommufd (no token: vfio_pci_validate_vf_token is called only from vfio_pci_core_match); 7.2 vfio_df_check_token -> vfio_pci_core_match_token_uuid, VFIO_DEVICE_BIND_FLAG_TOKEN',
+  },
   // iommufd's compat /dev/vfio/vfio (CONFIG_IOMMUFD_VFIO_CONTAINER=y, VFIO_CONTAINER=n) is
   // not the VFIO container; these legacy rules do not carry over (seen on the compat build).
   {
