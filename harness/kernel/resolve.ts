@@ -35,11 +35,16 @@ export const HOST_QEMU_KERNELS = [
 ]
 
 /**
- * The test set's guests on a newer QEMU (sid's), also in `npm test`: the conform 6.12 build
- * under intel-iommu in scalable mode, and under amd-iommu, whose DMA verdicts differ there
- * (suites/known-issues.ts: amd-iommu-*). What they cost: docs/measurements.md.
+ * The test set's guests on newer QEMUs, also in `npm test`: the conform 6.12 build under
+ * intel-iommu in scalable mode and under amd-iommu, whose DMA verdicts differ there
+ * (suites/known-issues.ts: amd-iommu-*), on sid's QEMU; and the igb SR-IOV topology, which
+ * needs QEMU 8.0+, on trixie's. What they cost: docs/measurements.md.
  */
-export const NEWER_QEMU_KERNELS = ['debian-source:6.12@intel-iommu-sm+amd-iommu@qemu=debian:sid']
+export const NEWER_QEMU_KERNELS = [
+  'debian-source:6.12@intel-iommu-sm+amd-iommu@qemu=debian:sid',
+  // SR-IOV (suites/sriov.test.ts) needs QEMU's igb (8.0+): sid's 7.2 on trixie's QEMU, igb only.
+  'debian-source:7.2@qemu=debian:trixie@topology=igb',
+]
 
 /** The test set, for `npm test`: the host-QEMU columns and the newer-QEMU ones. */
 export const DEFAULT_KERNELS = [...HOST_QEMU_KERNELS, ...NEWER_QEMU_KERNELS]
@@ -49,15 +54,13 @@ export const TEST_KERNELS = DEFAULT_KERNELS
  * `vfio-conform run --matrix` and CI's shards (ci/matrix.ts): the test set and the wider
  * product of QEMUs x vIOMMU models and modes, each guest once: the rest of the main job's
  * guests and first-stage intel-iommu on sid's QEMU, every model and scalable mode on trixie's,
- * sid's 7.2 in the three intel-iommu modes on sid's QEMU, and the igb (SR-IOV) topology.
+ * and sid's 7.2 in the three intel-iommu modes on sid's QEMU.
  */
 export const MATRIX_KERNELS = [
   ...TEST_KERNELS,
   'debian-source:6.12@intel-iommu+virtio-iommu+none+intel-iommu-fs@qemu=debian:sid',
   'debian-source:6.12@intel-iommu+virtio-iommu+amd-iommu+none+intel-iommu-sm@qemu=debian:trixie',
   'debian-source:7.2@intel-iommu+intel-iommu-sm+intel-iommu-fs@qemu=debian:sid',
-  // SR-IOV (suites/sriov.test.ts) needs QEMU's igb (8.0+): sid's 7.2 on trixie's QEMU, igb only.
-  'debian-source:7.2@qemu=debian:trixie@topology=igb',
 ]
 
 /** Specs whose resolution builds a kernel (and so needs the build packages). */
