@@ -12,6 +12,7 @@ import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { VIOMMUS } from '../guests/topologies/index.js'
 import { cdevPathFixture } from '../harness/vitest/path-fixtures.js'
 import { deviceInfo, getDeviceFd, openGroup, setContainer, setIommu } from '../harness/vfio/legacy.js'
+import { withModuleParam } from '../harness/vfio/module-param.js'
 import {
   allowIovas,
   attachPt,
@@ -268,11 +269,7 @@ forEachTarget((target, base) => {
     if (VIOMMUS[target.iommu].isolatesMsi) skip(`${target.iommu} isolates MSIs (interrupt remapping): the rule does not apply`)
     const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
-    const param = '/sys/module/iommufd/parameters/allow_unsafe_interrupts'
-    const admin = await guest.agent({ label: 'admin' })
-    const before = (await guest.run(`cat ${param}`)).trim()
-    must(await admin.writeFile(param, 'N'), `clear ${param}`)
-    try {
+    await withModuleParam(guest, '/sys/module/iommufd/parameters/allow_unsafe_interrupts', 'N', async (set) => {
       const a = await guest.agent()
       const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
       const iommufd = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
@@ -285,11 +282,9 @@ forEachTarget((target, base) => {
       must(await setIommu(b, ictx), 'SET_IOMMU(TYPE1v2) on the iommufd')
       expect(errnoOf(await getDeviceFd(b, group, g.bdf(dev))), 'group + iommufd, allow_unsafe_interrupts=N').toBe('EPERM')
       await b.close()
-      must(await admin.writeFile(param, 'Y'), `set ${param}`)
+      await set('Y')
       expect(errnoOf(await bindIommufd(a, devfd, iommufd)), 'allow_unsafe_interrupts=Y').toBe('OK')
-    } finally {
-      await admin.writeFile(param, before)
-    }
+    })
   })
 
   // really_probe -> pci_dma_configure -> iommu_device_use_default_domain: owner_cnt != 0 and

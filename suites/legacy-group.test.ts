@@ -23,6 +23,7 @@ import {
   unmapDma,
   unsetContainer,
 } from '../harness/vfio/legacy.js'
+import { withModuleParam } from '../harness/vfio/module-param.js'
 import { kernelAtLeast } from '../harness/kernel/version.js'
 import {
   VFIO_API_VERSION,
@@ -182,20 +183,15 @@ forEachTarget((target, base) => {
     if (VIOMMUS[target.iommu].isolatesMsi) skip(`${target.iommu} isolates MSIs (interrupt remapping): the rule does not apply`)
     const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
-    const param = '/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts'
-    const admin = await guest.agent({ label: 'admin' })
-    must(await admin.writeFile(param, 'N'), `clear ${param}`)
-    try {
+    await withModuleParam(guest, '/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts', 'N', async (set) => {
       const a = await guest.agent()
       const container = must(await openContainer(a), 'open container')
       const fd = must(await openGroup(a, g.group), 'open group')
       must(await setContainer(a, fd, container), 'SET_CONTAINER')
       expect(errnoOf(await setIommu(a, container))).toBe('EPERM')
-      must(await admin.writeFile(param, 'Y'), `set ${param}`)
+      await set('Y')
       expect(errnoOf(await setIommu(a, container))).toBe('OK')
-    } finally {
-      await admin.writeFile(param, 'Y')
-    }
+    })
   })
 
   // vfio_group_ioctl_set_container: a group that has a container already -> -EINVAL (6.1:
