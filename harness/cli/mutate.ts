@@ -1,6 +1,6 @@
 // `vfio-conform mutate`: the generated mutation sweep (harness/mutate/).
 import { writeFile, mkdir, readFile } from 'node:fs/promises'
-import { CoverageIndex, loadCoverage } from '../mutate/coverage.js'
+import { CoverageIndex, loadCoverage, mergeCoverage } from '../mutate/coverage.js'
 import path from 'node:path'
 import { constants } from 'node:os'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
@@ -19,12 +19,12 @@ import type { Site } from '../mutate/sites.js'
 import type { Mutant } from '../mutate/mutants.js'
 
 export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]... [--sample GLOB=N]... [--seed S]
-                      [--budget MIN] [--coverage FILE] [--mode schemata|patch] [--fresh]
-                      [--rerun-survivors] [--list] [--report-only] [--report FILE] [--record]
+                      [--budget MIN] [--coverage FILE]... [--mode schemata|patch] [--fresh]
+                      [--rerun-survivors] [--rerun GLOB]... [--list] [--report-only] [--report FILE] [--record]
       The generated mutation sweep: one mutant per enforcement site of the kernel source (a
       check that returns an errno dropped, or a release/unblock/uncharge skipped), compiled
       into a private copy of the tree, booted on one intel-iommu guest with the tests that
-      reach the site; prints killed / killed by crash / survived / no-test / unbuildable per
+      reach the site (sites only the noiommu topology's tests reach: on its guest); prints killed / killed by crash / survived / no-test / unbuildable per
       file and the survivors. Results are cached per kernel and mutant: the same command
       again continues where the last one stopped. Default kernel ${MAIN_JOB_KERNELS[0]};
       default sites: all of ${CORE_FILES.map((f) => path.basename(f)).join(', ')},
@@ -34,11 +34,15 @@ export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]
       --budget MIN        start no mutant that would end after MIN minutes, then stop cleanly
       --coverage FILE     a coverage.json of the same kernel (vfio-conform coverage): a site whose
                           error path no test takes is no-test without a boot; the others run only
-                          the tests that take it (else: the suites of the site's file)
+                          the tests that take it, on the guest they ran on (else: the suites of the
+                          site's file); given twice or more, the runs are merged (the main job's and
+                          a run of one topology with new tests)
       --mode schemata     (default) every mutant in one kernel, vfio_conform_mutant=N at boot
                           turns mutant N on; one build for the sweep
       --mode patch        one incremental build per mutant (make rebuilds the mutated file)
       --rerun-survivors   run the survivors again (after new tests); --fresh: ignore the cache
+      --rerun GLOB        run the sites matching GLOB again whatever their cached result (a result
+                          the sweep has since learnt to decide differently)
       --list              the sites and their mutants, nothing built
       --report FILE, --record   the score as Markdown to FILE / into docs/measurements.md
       --report-only       the score from the cache, nothing run`
@@ -72,8 +76,9 @@ export const MUTATE_SPEC = commandSpec('mutate', {
   budget: opt.number(0.1, 100_000),
   fresh: opt.flag(),
   'rerun-survivors': opt.flag(),
+  rerun: opt.many(opt.text('a site or file glob, as --sites')),
   mode: opt.enumOf(() => ['schemata', 'patch']),
-  coverage: opt.path(),
+  coverage: opt.many(opt.path()),
   list: opt.flag(),
   'report-only': opt.flag(),
   report: opt.path(),
@@ -99,7 +104,9 @@ export async function mutateCommand(args: string[]): Promise<number> {
   const samples = explicit ? (values.sample ?? []) : DEFAULT_SAMPLES
 
   const ws = await openWorkspace(spec)
-  const coverage = values.coverage ? new CoverageIndex(await loadCoverage(values.coverage), (f) => readFile(path.join(ws.pristine, f), 'utf8')) : undefined
+  const coverage = values.coverage?.length
+    ? new CoverageIndex(mergeCoverage(await Promise.all(values.coverage.map(loadCoverage))), (f) => readFile(path.join(ws.pristine, f), 'utf8'))
+    : undefined
   const targets = await selectTargets(ws, globs, samples, seed)
   if (!targets.length) throw new UsageError(`no enforcement site matches ${[...globs, ...samples].join(' ')}`)
 
@@ -163,6 +170,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
       budgetMs: budget === undefined ? undefined : budget * 60_000,
       fresh: !!values.fresh,
       rerunSurvivors: !!values['rerun-survivors'],
+      rerun: values.rerun?.length ? (site) => values.rerun!.some((g) => siteMatches(site, g)) : undefined,
       coverage,
       // The files every site of which is asked for before the sampled ones.
       first: (site) => globs.some((g) => siteMatches(site, g)),

@@ -41,6 +41,39 @@ export const SUITES_BY_FILE: Array<{ glob: string; suites: string[] }> = [
 /** Every suite that runs under one intel-iommu guest of the default topology (the fallback). */
 export const ALL_SUITES = ['legacy-group', 'groups', 'iommufd-cdev', 'dma-isolation', 'mdev', 'cdev-mdev-smoke', 'privileges', 'argument-checks', 'memlock-accounting', 'resets', 'hotplug', 'ownership-model']
 
+/** The suites that run on the noiommu topology's guest (each dedicated to it: forEachTarget's dedicatedTo). */
+export const NOIOMMU_SUITES = ['noiommu', 'resets']
+
+/** A guest the sweep runs a site's tests on; its baseline runs every suite that runs there. */
+export interface SweepGuest {
+  /** "topology/iommu", as coverage.json names a test's guest without its kernel. */
+  key: string
+  topology: string
+  iommu: string
+  suites: string[]
+}
+
+/**
+ * The sweep's guests: one intel-iommu guest of the default topology (most sites), and the
+ * noiommu topology's guest for the sites only its tests reach (VFIO's no-IOMMU mode:
+ * vfio_noiommu_open, the CAP_SYS_RAWIO checks of no-IOMMU groups).
+ */
+export const SWEEP_GUESTS: SweepGuest[] = [
+  { key: 'default/intel-iommu', topology: 'default', iommu: 'intel-iommu', suites: ALL_SUITES },
+  { key: 'noiommu/none', topology: 'noiommu', iommu: 'none', suites: NOIOMMU_SUITES },
+]
+export const INTEL_GUEST = SWEEP_GUESTS[0]!
+
+/**
+ * The guest for a site's tests (by coverage: the guests its reaching tests ran on): the
+ * intel-iommu one when a test ran there, else the first sweep guest one ran on, else the
+ * intel-iommu one with every reaching test (those of amd-iommu or virtio-iommu guests exist
+ * there by name too).
+ */
+export function guestFor(byGuest: Record<string, { suites: string[]; tests: string[] }> | undefined): SweepGuest {
+  return SWEEP_GUESTS.find((g) => byGuest?.[g.key]) ?? INTEL_GUEST
+}
+
 /**
  * Tests the sweep never runs: on a busy 2-core TCG host they wait for a fault line that comes
  * late and fail on the unmutated kernel now and then (seen 2026-12-07 at load 20+), so a FAIL

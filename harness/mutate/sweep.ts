@@ -1,6 +1,7 @@
 // The generated mutation sweep: for each enforcement site (./sites.ts), apply its mutant to
 // the private tree (./workspace.ts), rebuild incrementally, boot one intel-iommu guest of the
-// default topology with the tests that reach the site (./select.ts), and record the outcome:
+// default topology (or, for a site only the noiommu topology's tests reach, that guest) with
+// the tests that reach the site (./select.ts), and record the outcome:
 //
 //   killed           a test that PASSes on the unmutated kernel FAILs (or a known issue XPASSes)
 //   killed-by-crash  no test failed, but the guest did not boot, hung, oopsed or the run ERRORed
@@ -20,7 +21,7 @@ import type { TestVerdict } from '../report/verdict.js'
 import { findSites, type Site } from './sites.js'
 import { applyMutant, applySchemata, mutantDiff, mutantFor, SCHEMATA_PARAM, type Mutant } from './mutants.js'
 import { applyToTree, makeKernel, readTreeFile, snapshotKernel, type Workspace } from './workspace.js'
-import { ALL_SUITES, SWEEP_EXCLUDED_TESTS, suitesFor } from './select.js'
+import { INTEL_GUEST, SWEEP_EXCLUDED_TESTS, guestFor, suitesFor, type SweepGuest } from './select.js'
 import { testsPattern, type CoverageIndex, type SiteTests } from './coverage.js'
 import { selectedVerdicts, vitestMatchName } from '../gate/compare.js'
 
@@ -49,6 +50,8 @@ export interface MutantResult {
   mode?: 'schemata' | 'patch'
   /** How the tests were chosen: coverage data (the tests that reach the site), the site file's suites, or no run needed (static). */
   selection?: 'coverage' | 'probe' | 'suite-file' | 'static'
+  /** The guest the tests ran on ("noiommu/none"); absent: the default topology's intel-iommu guest. */
+  guest?: string
   date: string
 }
 
@@ -103,6 +106,8 @@ export interface RunSpec {
   timeoutMs: number
   signal?: AbortSignal
   log: string
+  /** The guest (default: the default topology's intel-iommu guest). */
+  guest?: SweepGuest
 }
 
 export interface RunOutcome {
@@ -118,11 +123,12 @@ export interface RunOutcome {
 /** Environment for every run of a sweep: the ownership model's budget and seed fixed, so baseline and mutants see the same sequences. */
 export const SWEEP_ENV = { VFIO_CONFORM_MODEL_RUNS: '10', VFIO_CONFORM_MODEL_SEED: '20261207' }
 
-/** `vfio-conform run` on one intel-iommu guest of the default topology with the given suites. */
+/** `vfio-conform run` on one guest (default: intel-iommu of the default topology) with the given suites. */
 export async function runSuites(s: RunSpec): Promise<RunOutcome> {
   await rm(s.results, { recursive: true, force: true })
+  const guest = s.guest ?? INTEL_GUEST
   const args = [
-    path.join(ROOT, 'bin/vfio-conform.mjs'), 'run', '--kernel', s.kernel, '--topology', 'default', '--iommu', 'intel-iommu',
+    path.join(ROOT, 'bin/vfio-conform.mjs'), 'run', '--kernel', s.kernel, '--topology', guest.topology, '--iommu', guest.iommu,
     ...s.suites.flatMap((x) => ['--suite', x]), ...(s.bail ? ['--bail'] : []), ...s.kernelArgs.flatMap((a) => ['--kernel-arg', a]),
     ...(s.filter ? ['--filter', s.filter] : []),
     '--results', s.results,
@@ -290,6 +296,8 @@ export interface SweepOptions {
   fresh: boolean
   /** Run the survivors again (after new tests), keeping the other cached results. */
   rerunSurvivors?: boolean
+  /** Sites whose cached results are run again (--rerun GLOB). */
+  rerun?: (site: Site) => boolean
   signal: AbortSignal
   /** Per-test coverage: sites no test reaches are no-test without a build; the others run only the tests that reach them. */
   coverage?: CoverageIndex
@@ -311,31 +319,35 @@ interface TestKernel {
   key: string
   /** A schemata kernel: it says on the console which sites' error paths ran (mutants.ts). */
   probe?: boolean
+  /** How many mutants a schemata kernel has. */
+  mutants?: number
   spec: string
   args: string[]
 }
 
-async function baselineKey(suites: string[], kernel: TestKernel): Promise<string> {
+async function baselineKey(suites: string[], kernel: TestKernel, guest: SweepGuest): Promise<string> {
   // The suites' own text is in the key: a changed test gets a new baseline.
   const texts = await Promise.all(suites.map((x) => readFile(path.join(ROOT, 'suites', `${x}.test.ts`), 'utf8').catch(() => '')))
-  return sha256([kernel.key, '\0', suites.join(','), '\0', JSON.stringify(SWEEP_ENV), '\0', ...texts]).slice(0, 12)
+  // The intel-iommu guest's keys are those of the sweeps before there were other guests.
+  const on = guest === INTEL_GUEST ? [] : ['\0', guest.key]
+  return sha256([kernel.key, '\0', suites.join(','), '\0', JSON.stringify(SWEEP_ENV), '\0', ...texts, ...on]).slice(0, 12)
 }
 
-async function baselineCached(o: SweepOptions, suites: string[], kernel: TestKernel): Promise<boolean> {
+async function baselineCached(o: SweepOptions, suites: string[], kernel: TestKernel, guest: SweepGuest = INTEL_GUEST): Promise<boolean> {
   if (o.fresh) return false
-  return stat(path.join(o.ws.dir, 'baseline', `${await baselineKey(suites, kernel)}.json`)).then(() => true, () => false)
+  return stat(path.join(o.ws.dir, 'baseline', `${await baselineKey(suites, kernel, guest)}.json`)).then(() => true, () => false)
 }
 
-/** The baseline for a suite set on a kernel (cached per workspace, kernel and suite set). */
-async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel): Promise<Baseline> {
+/** The baseline for a suite set on a kernel and guest (cached per workspace, kernel, guest and suite set). */
+async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel, guest: SweepGuest = INTEL_GUEST): Promise<Baseline> {
   const { ws } = o
-  const key = await baselineKey(suites, kernel)
+  const key = await baselineKey(suites, kernel, guest)
   const file = path.join(ws.dir, 'baseline', `${key}.json`)
   const cached = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Baseline, () => undefined)
   if (cached && !o.fresh) return cached
   o.log(`baseline: the unmutated kernel (${kernel.key}) with ${suites.join(', ')}: every test must pass`)
   const r = await runSuites({
-    suites, kernel: kernel.spec, kernelArgs: kernel.args, bail: false, timeoutMs: 20 * 60_000, signal: o.signal,
+    suites, kernel: kernel.spec, kernelArgs: kernel.args, bail: false, timeoutMs: 20 * 60_000, signal: o.signal, guest,
     results: path.join(ws.dir, 'baseline', key), log: path.join(ws.dir, 'baseline', `${key}.log`),
   })
   if (o.signal.aborted) throw new HarnessError('stopped by a signal during the baseline run')
@@ -347,7 +359,7 @@ async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel
   if (failed.length && failed.length === problems.length) {
     o.log(`baseline: ${failed.length} test(s) failed on the unmutated kernel; running them again to tell flaky from broken`)
     const again = await runSuites({
-      suites, kernel: kernel.spec, kernelArgs: kernel.args, filter: testsPattern(failed.map((v) => own(v.name))), bail: false, timeoutMs: 20 * 60_000, signal: o.signal,
+      suites, kernel: kernel.spec, kernelArgs: kernel.args, filter: testsPattern(failed.map((v) => own(v.name))), bail: false, timeoutMs: 20 * 60_000, signal: o.signal, guest,
       results: path.join(ws.dir, 'baseline', `${key}-again`), log: path.join(ws.dir, 'baseline', `${key}-again.log`),
     })
     const passedAgain = new Set(again.verdicts.filter((v) => v.verdict === 'PASS').map((v) => own(v.name)))
@@ -364,7 +376,8 @@ async function baselineFor(o: SweepOptions, suites: string[], kernel: TestKernel
     out.taken = await takenSites(path.join(ws.dir, 'baseline', key), r.verdicts)
     out.suiteOf = Object.fromEntries(r.verdicts.map((v) => [own(v.name), /suites\/(.+)\.test\.ts$/.exec(v.file)?.[1] ?? '']))
     o.log(`baseline: the error paths of ${Object.keys(out.taken).length} sites ran`)
-    if (!Object.keys(out.taken).length) throw new HarnessError(`the schemata kernel's probe reported no site at all (boot and every suite run error paths): the kernel or the console log is not what the sweep expects (results: ${path.join(ws.dir, 'baseline', key)})`)
+    // A few mutants may all be off this guest's paths (a --sites selection); a whole sweep's never are.
+    if (!Object.keys(out.taken).length && (kernel.mutants ?? 0) >= 20) throw new HarnessError(`the schemata kernel's probe reported no site at all (boot and every suite run error paths): the kernel or the console log is not what the sweep expects (results: ${path.join(ws.dir, 'baseline', key)})`)
   }
   await mkdir(path.dirname(file), { recursive: true })
   await writeFile(file, JSON.stringify(out, null, 2) + '\n')
@@ -419,7 +432,7 @@ async function schemataKernel(o: SweepOptions, runnable: Array<{ site: Site; mut
     const spec = () => `path:${path.join(dir, 'bzImage')},modules=${ws.modules},config=${path.join(dir, 'config')}`
     if (await readFile(path.join(dir, 'numbers.json'), 'utf8').then(() => true, () => false)) {
       const kept = new Map(inKernel.map((t) => [t.mutant.key, numbers.get(t.mutant.key)!]))
-      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`], probe: true }, numbers: kept, buildMs: 0 }
+      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`], probe: true, mutants: kept.size }, numbers: kept, buildMs: 0 }
     }
     o.log(`schemata: building one kernel with ${inKernel.length} mutants in ${files.length} files`)
     const restores: Array<() => Promise<void>> = []
@@ -441,7 +454,7 @@ async function schemataKernel(o: SweepOptions, runnable: Array<{ site: Site; mut
       const kept = new Map(inKernel.map((t) => [t.mutant.key, numbers.get(t.mutant.key)!]))
       await writeFile(path.join(dir, 'numbers.json'), JSON.stringify(Object.fromEntries(inKernel.map((t) => [t.site.id, numbers.get(t.mutant.key)])), null, 2) + '\n')
       o.log(`schemata: built in ${Math.round(b.ms / 1000)} s (${b.compiled.length} files compiled)`)
-      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`], probe: true }, numbers: kept, buildMs: b.ms }
+      return { kernel: { key: `schemata-${key}`, spec: spec(), args: [`${SCHEMATA_PARAM}=0`], probe: true, mutants: kept.size }, numbers: kept, buildMs: b.ms }
     }
     const log = await readFile(path.join(dir, 'build.log'), 'utf8').catch(() => b.tail)
     const bad = compileErrorFiles(log).filter((f) => files.includes(f))
@@ -487,7 +500,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
     // A no-test decided without coverage (the probe of one guest) is decided again when
     // coverage is given: the coverage of every guest may show tests that take the site.
     const stale = cached?.outcome === 'no-test' && !!o.coverage && cached.selection === 'probe'
-    if (cached && !stale && !(o.rerunSurvivors && cached.outcome === 'survived')) {
+    if (cached && !stale && !(o.rerunSurvivors && cached.outcome === 'survived') && !o.rerun?.(site)) {
       results.push(cached)
       o.onResult?.(cached, i, true)
       continue
@@ -525,24 +538,27 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
   for (const [k, { site, mutant, index }] of todo.entries()) {
     const remaining = todo.length - k
     if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
-    // Over budget: no more guests, but sites the probe already rules out are still recorded.
-    const over = o.budgetMs !== undefined && Date.now() - t0 + estimate() > o.budgetMs
-    if (over && !(schemata && (await baselineCached(o, ALL_SUITES, schemata.kernel)))) return { results, stoppedBy: 'budget', remaining: todo.length - k + skipped }
     const cov = reach.get(site.id)
     const byCoverage = cov?.status === 'reached' && cov.suites.length > 0
-    const suites = byCoverage ? cov.suites : suitesFor(site.file)
-    const only = byCoverage ? cov.tests : undefined
+    // The guest the reaching tests ran on (noiommu-only sites: the noiommu topology's), and its tests.
+    const guest = byCoverage ? guestFor(cov.byGuest) : INTEL_GUEST
+    // Over budget: no more guests, but sites the probe already rules out are still recorded.
+    const over = o.budgetMs !== undefined && Date.now() - t0 + estimate() > o.budgetMs
+    if (over && !(schemata && (await baselineCached(o, guest.suites, schemata.kernel, guest)))) return { results, stoppedBy: 'budget', remaining: todo.length - k + skipped }
+    const onGuest = byCoverage ? (cov.byGuest[guest.key] ?? cov) : undefined
+    const suites = onGuest ? onGuest.suites : suitesFor(site.file)
+    const only = onGuest?.tests
     const n = schemata?.numbers.get(mutant.key)
     const started = Date.now()
     const logDir = path.join(ws.dir, 'runs', mutant.key)
     await mkdir(logDir, { recursive: true })
     let r: MutantResult
     if (schemata && n !== undefined) {
-      // One baseline of every suite: its probe says which tests take each site's error path.
-      const baseline = await baselineFor(o, ALL_SUITES, schemata.kernel)
+      // One baseline of every suite of the guest: its probe says which tests take each site's error path.
+      const baseline = await baselineFor(o, guest.suites, schemata.kernel, guest)
       const takers = baseline.taken?.[String(n)]
       if (baseline.taken && !takers && !byCoverage) {
-        r = record(o, mutant, 'no-test', `its ${mutant.operator === 'skip-release' ? 'call' : 'error path'} never runs in ${ALL_SUITES.length} suites on the unmutated kernel (the schemata kernel's probe): dropping it changes nothing they run`, { suites: ALL_SUITES, mode: 'schemata', selection: 'probe' })
+        r = record(o, mutant, 'no-test', `its ${mutant.operator === 'skip-release' ? 'call' : 'error path'} never runs in ${guest.suites.length} suites on the unmutated kernel (the schemata kernel's probe): dropping it changes nothing they run`, { suites: guest.suites, mode: 'schemata', selection: 'probe' })
         await saveResult(ws, r)
         results.push(r)
         o.onResult?.(r, index, false)
@@ -558,7 +574,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
         const tests = takers.filter((t) => baseline.suiteOf?.[t])
         // Taken at boot, or by no test we can name: every suite; else exactly the tests that took it.
         if (takers.includes('(boot)') || !tests.length) {
-          suitesHere = ALL_SUITES
+          suitesHere = guest.suites
           onlyHere = undefined
         } else {
           suitesHere = [...new Set(tests.map((t) => baseline.suiteOf![t]!))].sort()
@@ -567,17 +583,17 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
       }
       const filter = mutantFilter(onlyHere, baseline)
       const run = await runSuites({
-        suites: suitesHere, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal,
+        suites: suitesHere, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal, guest,
         results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
       })
       if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
       const c = classify(run, baseline)
-      r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites: suitesHere, runMs: run.ms, mode: 'schemata', selection: byCoverage ? 'coverage' : takers ? 'probe' : 'suite-file' })
+      r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites: suitesHere, runMs: run.ms, mode: 'schemata', selection: byCoverage ? 'coverage' : takers ? 'probe' : 'suite-file', ...(guest === INTEL_GUEST ? {} : { guest: guest.key }) })
       if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
     } else {
       if (over) return { results, stoppedBy: 'budget', remaining: todo.length - k + skipped }
       pristine ??= await pristineKernel(o)
-      const baseline = await baselineFor(o, suites, pristine)
+      const baseline = await baselineFor(o, suites, pristine, guest)
       const filter = mutantFilter(only, baseline)
       const original = await readTreeFile(ws, site.file)
       const restore = await applyToTree(ws, site.file, applyMutant(mutant, original))
@@ -590,12 +606,12 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
           const kernel = await snapshotKernel(ws, path.join(ws.dir, 'kernel-mutant'))
           await restore()
           const run = await runSuites({
-            suites, kernel, kernelArgs: [], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal,
+            suites, kernel, kernelArgs: [], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal, guest,
             results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
           })
           if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
           const c = classify(run, baseline)
-          r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, buildMs: b.ms, runMs: run.ms, mode: 'patch', selection: byCoverage ? 'coverage' : 'suite-file' })
+          r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, buildMs: b.ms, runMs: run.ms, mode: 'patch', selection: byCoverage ? 'coverage' : 'suite-file', ...(guest === INTEL_GUEST ? {} : { guest: guest.key }) })
           if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
         }
       } finally {

@@ -280,6 +280,42 @@ describe('mutate: coverage picks the tests', () => {
   })
 })
 
+describe('mutate: the guest of a site\'s tests', () => {
+  it('a site only noiommu-topology tests reach runs them on the noiommu guest; merged coverage runs add their tests', async () => {
+    const { CoverageIndex, mergeCoverage } = await import('../../harness/mutate/coverage.js')
+    const { guestFor } = await import('../../harness/mutate/select.js')
+    const kernel = { id: 'k', release: 'r', tree: '/t', objDir: '/o', gcov: 'gcov-12' }
+    const run = (tests: Array<{ name: string; file: string; guest: string }>, lines: Record<string, { count: number; tests: number[] }>) => ({
+      format: 'vfio-conform-coverage/1' as const, generated: '', kernel, tests,
+      files: { 'drivers/vfio/group.c': { lines, functions: {}, branches: {} } },
+    })
+    // Main job: the EBUSY branch (lines 17-19) taken on the intel guest only; the EINVAL one (12-13) never.
+    const main = run(
+      [{ name: 'k-gcov/default/intel-iommu > UNSET_CONTAINER is EBUSY', file: 'suites/legacy-group.test.ts', guest: 'k-gcov/default/intel-iommu' }],
+      { 11: { count: 5, tests: [0] }, 12: { count: 0, tests: [] }, 13: { count: 0, tests: [] }, 17: { count: 3, tests: [0] }, 18: { count: 2, tests: [0] }, 19: { count: 2, tests: [0] } },
+    )
+    // A noiommu-topology run with a new test that takes the EINVAL branch.
+    const noiommu = run(
+      [{ name: 'k-gcov/noiommu/none > a no-IOMMU rule', file: 'suites/noiommu.test.ts', guest: 'k-gcov/noiommu/none' }],
+      { 11: { count: 1, tests: [0] }, 12: { count: 1, tests: [0] }, 13: { count: 1, tests: [0] } },
+    )
+    const merged = mergeCoverage([main, noiommu])
+    expect(merged.tests.map((t) => t.guest)).toEqual(['k-gcov/default/intel-iommu', 'k-gcov/noiommu/none'])
+    expect(merged.files['drivers/vfio/group.c']!.lines[11]).toEqual({ count: 6, tests: [0, 1] })
+    const sites = findSites('drivers/vfio/group.c', GROUP_C)
+    const onMain = await new CoverageIndex(main, async () => GROUP_C).siteTests(sites[0]!)
+    expect(onMain.status).toBe('not reached')
+    const both = new CoverageIndex(merged, async () => GROUP_C)
+    const einval = await both.siteTests(sites[0]!)
+    expect(einval).toMatchObject({ status: 'reached', suites: ['noiommu'], byGuest: { 'noiommu/none': { suites: ['noiommu'], tests: ['a no-IOMMU rule'] } } })
+    expect(guestFor(einval.byGuest)).toMatchObject({ topology: 'noiommu', iommu: 'none', suites: ['noiommu', 'resets'] })
+    const ebusy = await both.siteTests(sites[1]!)
+    expect(guestFor(ebusy.byGuest)).toMatchObject({ topology: 'default', iommu: 'intel-iommu' })
+    expect(guestFor(undefined).topology).toBe('default')
+    expect(() => mergeCoverage([main, { ...noiommu, kernel: { ...kernel, objDir: '/other' } }])).toThrow(/different kernels/)
+  })
+})
+
 describe('mutate: the schemata kernel\'s probe', () => {
   it('attributes each taken site to the test whose markers surround it', async () => {
     const { takenFromConsole } = await import('../../harness/mutate/sweep.js')
