@@ -105,14 +105,21 @@ forEachTarget(
         'address + 0x800': { vaddr: mem.addr + 0x800n, iova: IOVA, size: PAGE },
         'size 0x1800': { vaddr: mem.addr, iova: IOVA, size: 0x1800n },
         'IOVA wraps': { vaddr: mem.addr, iova: (1n << 64n) - PAGE, size: 2n * PAGE },
+        // Without the wrap check the IOVA is valid and the pin of the user range fails
+        // instead (EFAULT): this case is what tells that check's absence.
+        'address wraps': { vaddr: (1n << 64n) - PAGE, iova: IOVA, size: 2n * PAGE },
       }
       const got: Record<string, string> = Object.fromEntries(await Promise.all(Object.entries(cases).map(async ([k, m]) => [k, errnoOf(await mapRaw(a, container, { flags: RW, ...m }))])))
-      // The wrap is refused on every kernel, with the errno of the check it has: 6.12's
-      // "iova + size - 1 < iova" is -EINVAL, 7.2's check_add_overflow(iova, size - 1, ...)
-      // -EOVERFLOW (the kernel between them that changed it was not bisected).
-      expect(['EINVAL', 'EOVERFLOW'], `IOVA wraps: ${got['IOVA wraps']}`).toContain(got['IOVA wraps'])
-      delete got['IOVA wraps']
-      expect(got).toEqual(Object.fromEntries(Object.keys(cases).filter((k) => k !== 'IOVA wraps').map((k) => [k, 'EINVAL'])))
+      // The wraps are refused on every kernel, with the errno of the check it has: 6.12's
+      // "iova + size - 1 < iova || vaddr + size - 1 < vaddr" is -EINVAL, 7.2's
+      // check_add_overflow(iova, size - 1, ...) || check_add_overflow(vaddr, ...) -EOVERFLOW
+      // (the kernel between them that changed it was not bisected).
+      const wraps = ['IOVA wraps', 'address wraps']
+      for (const w of wraps) {
+        expect(['EINVAL', 'EOVERFLOW'], `${w}: ${got[w]}`).toContain(got[w])
+        delete got[w]
+      }
+      expect(got).toEqual(Object.fromEntries(Object.keys(cases).filter((k) => !wraps.includes(k)).map((k) => [k, 'EINVAL'])))
     })
 
     // vfio_dma_do_unmap, v2 container: "dma && dma->iova != iova" (the range starts inside a
@@ -179,6 +186,40 @@ forEachTarget(
       expect(errnoOf(await unmapRaw(a, container, { flags: VFIO_DMA_UNMAP_FLAG_VADDR, iova: IOVA, size: PAGE })), 'second invalidation').toBe('EINVAL')
       expect(errnoOf(await mapRaw(a, container, { flags: VFIO_DMA_MAP_FLAG_VADDR, vaddr: mem.addr, iova: IOVA + 16n * PAGE, size: PAGE })), 'an IOVA never mapped').toBe('ENOENT')
       expect(errnoOf(await mapRaw(a, container, { flags: VFIO_DMA_MAP_FLAG_VADDR, vaddr: mem.addr, iova: IOVA, size: PAGE })), 'the vaddr given back').toBe('OK')
+    })
+
+    // vfio_dma_do_map with VADDR: READ or WRITE with it, "(prot && set_vaddr)" -> -EINVAL; a
+    // mapping whose vaddr is valid, or a range other than the invalidated mapping's,
+    // "!dma->vaddr_invalid || dma->iova != iova || dma->size != size" -> -EINVAL.
+    type1Test('type1 VADDR updates: with READ, of a mapping whose vaddr is valid, or of part of the invalidated mapping are EINVAL; the whole one with the vaddr alone is OK', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
+      const mem = await a.memAlloc(Number(3n * PAGE))
+      const valid = IOVA + 16n * PAGE
+      must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: 2n * PAGE }), 'MAP_DMA of two pages')
+      must(await mapDma(a, container, { vaddr: mem.addr + 2n * PAGE, iova: valid, size: PAGE }), 'MAP_DMA of a third page')
+      must(await unmapRaw(a, container, { flags: VFIO_DMA_UNMAP_FLAG_VADDR, iova: IOVA, size: 2n * PAGE }), 'invalidate the two pages\' vaddr')
+      const update = (flags: number, iova: bigint, size: bigint) => mapRaw(a, container, { flags: VFIO_DMA_MAP_FLAG_VADDR | flags, vaddr: mem.addr, iova, size })
+      expect({
+        withRead: errnoOf(await update(VFIO_DMA_MAP_FLAG_READ, IOVA, 2n * PAGE)),
+        validVaddr: errnoOf(await update(0, valid, PAGE)),
+        firstPage: errnoOf(await update(0, IOVA, PAGE)),
+        whole: errnoOf(await update(0, IOVA, 2n * PAGE)),
+      }).toEqual({ withRead: 'EINVAL', validVaddr: 'EINVAL', firstPage: 'EINVAL', whole: 'OK' })
+    })
+
+    // vfio_iommu_type1_attach_group: "iommu->vaddr_invalid_count" -> -EBUSY: a container whose
+    // mappings' memory is not reachable takes no new group (its domain could not be filled).
+    type1Test('type1: no group joins a container while a mapping\'s vaddr is invalidated: SET_CONTAINER is EBUSY; once the vaddr is given back it joins', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
+      const other = must(await openGroup(a, (await guest.vfioGroup(castPart('multiDeviceGroup')[0])).group), 'open the multi-device group')
+      const mem = await a.memAlloc(Number(PAGE))
+      must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: PAGE }), 'MAP_DMA')
+      must(await unmapRaw(a, container, { flags: VFIO_DMA_UNMAP_FLAG_VADDR, iova: IOVA, size: PAGE }), 'invalidate the vaddr')
+      expect(errnoOf(await setContainer(a, other, container)), 'vaddr invalid').toBe('EBUSY')
+      must(await mapRaw(a, container, { flags: VFIO_DMA_MAP_FLAG_VADDR, vaddr: mem.addr, iova: IOVA, size: PAGE }), 'give the vaddr back')
+      expect(errnoOf(await setContainer(a, other, container)), 'vaddr valid again').toBe('OK')
     })
 
     // ---- group + iommufd (iommufd's VFIO compat) ----

@@ -14,6 +14,7 @@ export type UnreachedClass =
   | 'kernel-bug-check'
   | 'hardware'
   | 'dead-on-x86'
+  | 'dead-code'
   | 'selftest-only'
   | 'race'
   | 'kernel-caller'
@@ -27,6 +28,7 @@ export const UNREACHED_CLASSES: Record<UnreachedClass, string> = {
   'kernel-bug-check': 'a WARN_ON or similar: fires only on a kernel bug (a caller breaking the API), not from user space',
   hardware: 'needs hardware or a device feature QEMU does not emulate',
   'dead-on-x86': 'code for another architecture or platform, dead on x86',
+  'dead-code': 'no input reaches it in this kernel version: an earlier check refuses everything it would',
   'selftest-only': 'the iommufd selftest interface (IOMMUFD_TEST): reached by the kernel own selftests only',
   race: 'a race window (concurrent removal, a lost reference): not reachable deterministically',
   'kernel-caller': 'reached only through an in-kernel API whose callers here never take that path (another driver, module registration, the mdev pin/rw API mtty does not use)',
