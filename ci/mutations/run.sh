@@ -2,20 +2,24 @@
 # Mutation check: prove that the conformance tests can FAIL.
 #
 # For each ci/mutations/*.patch (a kernel patch removing one enforcement), build the
-# patched kernel from a private git copy of Debian's linux-source-6.12, boot it, run the
-# tests named in the patch's "# Filter:" line and check that every one of them FAILs; the
-# same tests must PASS on the unpatched tree first (baseline). See ci/mutations/README.md.
+# patched kernel from a private git copy of Debian's linux-source-6.12 (or of the tree its
+# "# Tree:" line names, e.g. debian-source:7.2), boot it, run the tests named in the patch's
+# "# Filter:" line and check that every one of them FAILs; the same tests must PASS on the
+# unpatched tree first (baseline). See ci/mutations/README.md.
 #
 # Usage: ci/mutations/run.sh [PATCH-NAME...]     (default: every ci/mutations/*.patch)
-#        ci/mutations/run.sh --fetch-only        print the pristine tree's source (fetched
-#                                                when the cache has none) and stop
+#        ci/mutations/run.sh --fetch-only [PATCH-NAME...]
+#                                                print the pristine tree of every version the
+#                                                patches use (fetched when the cache has none)
+#                                                and stop
 # Exit: 0 baseline passed and every mutation caught; 1 otherwise; 2 setup problem.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${VFIO_CONFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vfio-conform}
-TREE=$CACHE/mutations/tree
+# The tree a patch applies to unless its "# Tree:" line names another Debian source series.
+DEFAULT_SERIES=6.12
 # Where a patch's tests run unless its "# Target:" line names another topology/vIOMMU.
 DEFAULT_TARGET=default/intel-iommu
 GIT=(git -c user.name=vfio-conform -c user.email=vfio-conform@localhost -c commit.gpgsign=false)
@@ -43,7 +47,14 @@ fi
 header() { sed -n "s/^# $2: *//p" "$1" | head -1; }   # header <patch> <Key>
 filters=()
 targets=()
+series=()
 for p in "${patches[@]}"; do
+  # "# Tree: debian-source:SERIES": the Debian linux-source series the patch is written against
+  # (its private tree: tree_dir). Default 6.12.
+  tr=$(header "$p" Tree)
+  tr=${tr:-debian-source:$DEFAULT_SERIES}
+  [[ $tr =~ ^debian-source:([0-9]+\.[0-9]+)$ ]] || die "$p: '# Tree: $tr' is not debian-source:MAJOR.MINOR"
+  series+=("${BASH_REMATCH[1]}")
   f=$(header "$p" Filter)
   [[ -n $f ]] || die "$p has no '# Filter:' line"
   filters+=("$f")
@@ -56,35 +67,47 @@ for p in "${patches[@]}"; do
   [[ -z $q || $q =~ ^[a-z]+:[A-Za-z0-9.+_/-]+$ ]] || die "$p: '# Qemu: $q' is not a QEMU spec"
   targets+=("$t${q:+@$q}")
 done
-# The baseline run of a target: "baseline" for the default one (as before), else baseline-TOPOLOGY-IOMMU.
-base_step() { [[ $1 == "$DEFAULT_TARGET" ]] && echo baseline || { local b=${1//\//-}; b=${b//@/-}; echo "baseline-${b//:/-}"; }; }
-
-# ---- the private tree -----------------------------------------------------------------
-# The pristine tree: Debian's linux-source-6.12 as unpacked by `vfio-conform run --kernel
-# debian-source:6.12` (or MUTATIONS_SOURCE=<dir>).
-find_source() {
-  if [[ -n ${MUTATIONS_SOURCE:-} ]]; then echo "$MUTATIONS_SOURCE"; return; fi
-  local d
-  d=$(ls -d "$CACHE"/kernels/debian-source/linux-source-6.12_*/linux-source-6.12 2>/dev/null | sort -V | tail -1)
-  if [[ -z $d ]]; then
-    # Let the harness download and unpack it (no build).
-    log "no unpacked linux-source-6.12 in $CACHE; fetching it with the harness"
-    # Its progress and errors go to stderr (the terminal, the CI log); stdout is the tree.
-    d=$(cd "$ROOT" && npx tsx ci/mutations/fetch-source.ts debian-source:6.12 | tail -1) || die "fetching linux-source-6.12 failed (see above)"
-  fi
-  [[ -n $d && -f $d/Makefile ]] || die "Debian's linux-source-6.12 is not unpacked under $CACHE/kernels/debian-source; run \`node bin/vfio-conform.mjs run --kernel debian-source:6.12\` first (or set MUTATIONS_SOURCE=<clean 6.12 tree>)"
-  echo "$d"
+# The baseline run of a series and target: "baseline" for the default ones (as before), else
+# baseline[-SERIES]-TOPOLOGY-IOMMU[-QEMU] (the series named only when it is not the default).
+base_step() {
+  local s=$1 tg=$2
+  [[ $s == "$DEFAULT_SERIES" && $tg == "$DEFAULT_TARGET" ]] && { echo baseline; return; }
+  local b=${tg//\//-}; b=${b//@/-}; b=${b//:/-}
+  [[ $s == "$DEFAULT_SERIES" ]] && echo "baseline-$b" || echo "baseline-$s-$b"
 }
 
+# ---- the private trees ----------------------------------------------------------------
+# One per series: mutations/tree for 6.12 (the name it always had), mutations/tree-SERIES else.
+tree_dir() { [[ $1 == 6.12 ]] && echo "$CACHE/mutations/tree" || echo "$CACHE/mutations/tree-$1"; }
+# The pristine tree of a series: Debian's linux-source-SERIES as unpacked by `vfio-conform run
+# --kernel debian-source:SERIES` (or MUTATIONS_SOURCE=<dir> for 6.12, MUTATIONS_SOURCE_7_2=<dir>
+# for 7.2 and so on).
+find_source() {
+  local s=$1 var d
+  var=MUTATIONS_SOURCE; [[ $s == 6.12 ]] || var=MUTATIONS_SOURCE_${s//./_}
+  if [[ -n ${!var:-} ]]; then echo "${!var}"; return; fi
+  d=$(ls -d "$CACHE"/kernels/debian-source/linux-source-"$s"_*/linux-source-"$s" 2>/dev/null | sort -V | tail -1)
+  if [[ -z $d ]]; then
+    # Let the harness download and unpack it (no build).
+    log "no unpacked linux-source-$s in $CACHE; fetching it with the harness"
+    # Its progress and errors go to stderr (the terminal, the CI log); stdout is the tree.
+    d=$(cd "$ROOT" && npx tsx ci/mutations/fetch-source.ts "debian-source:$s" | tail -1) || die "fetching linux-source-$s failed (see above)"
+  fi
+  [[ -n $d && -f $d/Makefile ]] || die "Debian's linux-source-$s is not unpacked under $CACHE/kernels/debian-source; run \`node bin/vfio-conform.mjs run --kernel debian-source:$s\` first (or set $var=<clean $s tree>)"
+  echo "$d"
+}
+mapfile -t all_series < <(printf '%s\n' "${series[@]}" | sort -uV)
+
 if ((FETCH_ONLY)); then
-  src=$(find_source) || exit 2
-  echo "$src"
+  for s in "${all_series[@]}"; do find_source "$s" || exit 2; done
   exit 0
 fi
 
 t0=$(now)
-if ! git -C "$TREE" rev-parse -q --verify HEAD >/dev/null 2>&1; then
-  src=$(find_source) || exit 2
+for s in "${all_series[@]}"; do
+  TREE=$(tree_dir "$s")
+  git -C "$TREE" rev-parse -q --verify HEAD >/dev/null 2>&1 && continue
+  src=$(find_source "$s") || exit 2
   log "creating the private tree $TREE from $src (cp -a, git init, add, commit: a minute or two)"
   rm -rf "$TREE.tmp"
   mkdir -p "$(dirname "$TREE")"
@@ -94,14 +117,23 @@ if ! git -C "$TREE" rev-parse -q --verify HEAD >/dev/null 2>&1; then
     die "git init/add/commit in $TREE.tmp failed"
   rm -rf "$TREE"
   mv "$TREE.tmp" "$TREE"
-fi
-revert() { git -C "$TREE" checkout -q -- . && git -C "$TREE" clean -fdqx; }
-revert || die "cannot reset $TREE"
+  # Its object directory starts as a copy of the conform build's of the same source (paths
+  # rewritten: seed-obj.ts), so its first build recompiles nothing instead of everything.
+  (cd "$ROOT" && npx tsx ci/mutations/seed-obj.ts "debian-source:$s" "$TREE") >&2 ||
+    log "seeding the object directory of $TREE failed: its first build is a full one"
+done
+revert_tree() { git -C "$1" checkout -q -- . && git -C "$1" clean -fdqx; }
+revert() { local s; for s in "${all_series[@]}"; do revert_tree "$(tree_dir "$s")" || return 1; done; }
+revert || die "cannot reset the private trees"
 trap 'revert' EXIT
 setup_s=$(( $(now) - t0 ))
-log "tree ready: $TREE ($(git -C "$TREE" rev-parse --short HEAD), ${setup_s}s)"
+for s in "${all_series[@]}"; do
+  TREE=$(tree_dir "$s")
+  log "tree ready: $TREE ($(git -C "$TREE" rev-parse --short HEAD), ${setup_s}s)"
+done
 
-for p in "${patches[@]}"; do
+for i in "${!patches[@]}"; do
+  p=${patches[$i]}; TREE=$(tree_dir "${series[$i]}")
   git -C "$TREE" apply --check "$p" || die "$(basename "$p") does not apply to $TREE"
 done
 
@@ -113,13 +145,14 @@ else
 fi
 log "results under $WORK"
 
-# run <step> <filter> <topology/iommu>: run the matching tests on the tree as it is now.
+# run <step> <filter> <topology/iommu> <series>: run the matching tests on the series' tree as it is now.
 run() {
-  local step=$1 filter=$2 target=$3
+  local step=$1 filter=$2 target=$3 tree
+  tree=$(tree_dir "$4")
   local guest=${target%%@*} qemu=
   [[ $target == *@* ]] && qemu=${target#*@}
-  log "$step: build + boot + run /$filter/ on $target"
-  (cd "$ROOT" && node bin/vfio-conform.mjs run --kernel "source:$TREE" --topology "${guest%/*}" --iommu "${guest#*/}" \
+  log "$step: build + boot + run /$filter/ on $target (linux-source-$4)"
+  (cd "$ROOT" && node bin/vfio-conform.mjs run --kernel "source:$tree" --topology "${guest%/*}" --iommu "${guest#*/}" \
     ${qemu:+--qemu "$qemu"} --filter "$filter" --results "$WORK/$step") >"$WORK/$step.log" 2>&1
   local rc=$?
   log "$step: vfio-conform exit $rc (log $WORK/$step.log)"
@@ -166,19 +199,19 @@ splats() {
 }
 
 # ---- baseline -------------------------------------------------------------------------
-# One run per target, of the union of its patches' filters.
+# One run per series and target ("SERIES TARGET"), of the union of its patches' filters.
 t=$(now)
 declare -A target_union
 for i in "${!patches[@]}"; do
-  tg=${targets[$i]}
-  target_union[$tg]=${target_union[$tg]:+${target_union[$tg]}|}${filters[$i]}
+  k="${series[$i]} ${targets[$i]}"
+  target_union[$k]=${target_union[$k]:+${target_union[$k]}|}${filters[$i]}
 done
-for tg in "${!target_union[@]}"; do run "$(base_step "$tg")" "${target_union[$tg]}" "$tg"; done
+for k in "${!target_union[@]}"; do run "$(base_step $k)" "${target_union[$k]}" "${k#* }" "${k%% *}"; done
 base_s=$(( $(now) - t ))
 baseline_ok=1
 declare -A base_verdict
 for i in "${!patches[@]}"; do
-  out=$(verdicts "$(base_step "${targets[$i]}")" "${filters[$i]}" "${targets[$i]}")
+  out=$(verdicts "$(base_step "${series[$i]}" "${targets[$i]}")" "${filters[$i]}" "${targets[$i]}")
   name=$(basename "${patches[$i]}" .patch)
   if [[ -z $out ]] || grep -qv '^PASS' <<<"$out"; then
     baseline_ok=0
@@ -188,9 +221,9 @@ for i in "${!patches[@]}"; do
   fi
 done
 log "baseline: $([[ $baseline_ok = 1 ]] && echo PASS || echo 'NOT PASSING') (${base_s}s)"
-for tg in "${!target_union[@]}"; do
-  step=$(base_step "$tg")
-  verdicts "$step" "${target_union[$tg]}" "$tg" | sed "s/^/  $step: /" >&2
+for k in "${!target_union[@]}"; do
+  step=$(base_step $k)
+  verdicts "$step" "${target_union[$k]}" "${k#* }" | sed "s/^/  $step: /" >&2
   bs=$(splats "$step"); [[ -n $bs ]] && log "$step console splats: $bs"
   claims "$step" | sed "s/^/  $step claim: /" >&2
 done
@@ -198,7 +231,7 @@ done
 for i in "${!patches[@]}"; do
   p=${patches[$i]}
   for c in $(header "$p" Claims); do
-    v=$(claim_verdict "$(base_step "${targets[$i]}")" "$c")
+    v=$(claim_verdict "$(base_step "${series[$i]}" "${targets[$i]}")" "$c")
     if [[ -z $v || $v == REFUTED ]]; then baseline_ok=0; log "baseline: claim $c is ${v:-missing} on the unpatched kernel"; fi
   done
 done
@@ -207,13 +240,13 @@ done
 declare -A res_verdicts res_result res_time res_splat res_claims
 all_caught=1
 for i in "${!patches[@]}"; do
-  p=${patches[$i]}; name=$(basename "$p" .patch); filter=${filters[$i]}; tg=${targets[$i]}
+  p=${patches[$i]}; name=$(basename "$p" .patch); filter=${filters[$i]}; tg=${targets[$i]}; sr=${series[$i]}
   t=$(now)
   revert
-  if ! git -C "$TREE" apply "$p"; then
+  if ! git -C "$(tree_dir "$sr")" apply "$p"; then
     res_result[$name]=APPLY-FAILED; res_verdicts[$name]=-; all_caught=0; continue
   fi
-  run "$name" "$filter" "$tg"
+  run "$name" "$filter" "$tg" "$sr"
   revert
   res_time[$name]=$(( $(now) - t ))
   out=$(verdicts "$name" "$filter" "$tg")
@@ -228,7 +261,7 @@ for i in "${!patches[@]}"; do
   if [[ -n $cl ]]; then
     res_claims[$name]=
     for c in $cl; do
-      v=$(claim_verdict "$name" "$c"); b=$(claim_verdict "$(base_step "$tg")" "$c")
+      v=$(claim_verdict "$name" "$c"); b=$(claim_verdict "$(base_step "$sr" "$tg")" "$c")
       res_claims[$name]+="${res_claims[$name]:+, }$c ${b:-?}->${v:-?}"
       if [[ $v != REFUTED ]]; then res_result[$name]=CLAIM-NOT-FLIPPED; all_caught=0; fi
     done
@@ -239,7 +272,7 @@ done
 
 # ---- table ----------------------------------------------------------------------------
 echo
-echo "Mutation check on source:$TREE, each patch on its target (default $DEFAULT_TARGET) (results: $WORK)"
+echo "Mutation check on $(for s in "${all_series[@]}"; do printf 'source:%s ' "$(tree_dir "$s")"; done)each patch on its tree (default linux-source-$DEFAULT_SERIES) and target (default $DEFAULT_TARGET) (results: $WORK)"
 echo "setup ${setup_s}s; baseline ${base_s}s: $([[ $baseline_ok = 1 ]] && echo PASS || echo NOT-PASSING)"
 echo
 printf '%-22s | %-64s | %-44s | %-12s | %-12s | %-10s | %5s | %s\n' patch rule tests baseline mutant result time console

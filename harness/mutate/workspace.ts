@@ -13,11 +13,12 @@
 // the original content is saved in `applied/` before the edit.
 import { execa } from 'execa'
 import { createWriteStream } from 'node:fs'
-import { copyFile, mkdir, readdir, readFile, readlink, rm, symlink, writeFile, rename, lstat } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, readFile, rm, writeFile, rename, lstat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { ensureBuildPackages } from '../host/packages.js'
 import { cachePath, exists, sha256, withLock } from '../util/cache.js'
+import { rebaseObjDir } from '../kernel/obj-seed.js'
 import { HarnessError } from '../util/errors.js'
 import { progress } from '../util/log.js'
 import { sourceBuildRequest } from '../kernel/source-provider.js'
@@ -189,29 +190,7 @@ async function seedObjDir(ws: Workspace): Promise<boolean> {
     () => progress(`mutate: waiting for the conform build in ${from} to finish (its object directory seeds ours)`),
   )
   if (!seeded) return false
-  const rewrite = (s: string) => s.split(ws.pristine).join(ws.tree).split(from).join(ws.obj)
-  const walk = async (dir: string): Promise<void> => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name)
-      if (e.isDirectory()) await walk(p)
-      else if (e.isSymbolicLink()) {
-        const t = await readlink(p)
-        if (t.includes(ws.pristine) || t.includes(from)) {
-          await rm(p)
-          await symlink(rewrite(t), p)
-        }
-      } else if (e.name.endsWith('.cmd') || e.name === 'Makefile' || e.name.endsWith('.d') || e.name === 'auto.conf.cmd') {
-        const t = await readFile(p, 'utf8')
-        if (t.includes(ws.pristine) || t.includes(from)) {
-          const st = await lstat(p)
-          await writeFile(p, rewrite(t))
-          // Keep the mtime: make compares it with the targets'.
-          await execa('touch', ['-m', '-d', `@${st.mtimeMs / 1000}`, p])
-        }
-      }
-    }
-  }
-  await walk(ws.obj)
+  await rebaseObjDir({ tree: ws.pristine, obj: from }, { tree: ws.tree, obj: ws.obj })
   return true
 }
 
