@@ -144,10 +144,13 @@ export const defaultTopology: Topology = {
     'intel-iommu-fs': [...Q35_GROUPS, ...DEVICE_GROUPS],
     'amd-iommu': [...Q35_GROUPS, ...DEVICE_GROUPS],
     'virtio-iommu': DEVICE_GROUPS,
+    // None: its granule is larger than the guest's pages (harness/qemu/args.ts granuleUnusable).
+    'virtio-iommu-64k': [],
   },
   ungrouped: {
     'amd-iommu': ['amd-viommu'],
     'virtio-iommu': ['virtio-viommu'],
+    'virtio-iommu-64k': [...Q35_GROUPS.flat(), ...DEVICE_GROUPS.flat(), 'virtio-viommu'],
   },
   // q35's builtins have no driver the harness loads; Debian's 6.12 gave the host bridge a
   // group under virtio-iommu, the conform build did not.

@@ -7,11 +7,12 @@ import { intelIommuFs } from './intel-iommu-fs.js'
 import { intelIommuSm } from './intel-iommu-sm.js'
 import { noViommu } from './none.js'
 import { virtioIommu } from './virtio-iommu.js'
+import { virtioIommu64k } from './virtio-iommu-64k.js'
 import type { ViommuRecord } from './types.js'
 export type * from './types.js'
 
 /** Every model, in the order lists and help texts show them. */
-export const VIOMMU_LIST = [intelIommu, virtioIommu, amdIommu, noViommu, intelIommuSm, intelIommuFs] as const
+export const VIOMMU_LIST = [intelIommu, virtioIommu, amdIommu, noViommu, intelIommuSm, intelIommuFs, virtioIommu64k] as const
 
 export type IommuModel = (typeof VIOMMU_LIST)[number]['name']
 

@@ -105,6 +105,12 @@ export interface ViommuRecord<Name extends string = string> {
    * groups suite then binds every `test` device to vfio-pci before comparing.
    */
   groupsFormAtProbe: boolean
+  /**
+   * The smallest IOMMU page (granule) the model offers the guest, in bytes; undefined: 4 KiB.
+   * A guest whose CPU pages are smaller cannot translate with it (harness/qemu/args.ts:
+   * granuleUnusable).
+   */
+  iommuPageSize?: number
   /** The guest driver's DMA fault line, when it prints one. */
   faults?: FaultFormat
   /** Limits the suites meet under this model, each with its owner and source. */

@@ -282,7 +282,8 @@ export class GuestSession {
     return g
   }
 
-  private roleOf(nodeId: string): string | undefined {
+  /** The topology role of a device node (undefined for a q35 builtin). */
+  roleOf(nodeId: string): string | undefined {
     try {
       return findNode(this.topology, nodeId).node.role
     } catch {

@@ -53,14 +53,15 @@ export const TEST_KERNELS = DEFAULT_KERNELS
 /**
  * `vfio-conform run --matrix` and CI's shards (ci/matrix.ts): the test set and the wider
  * product of QEMUs x vIOMMU models and modes, each guest once: the rest of the main job's
- * guests and first-stage intel-iommu on sid's QEMU, every model and scalable mode on trixie's,
- * and sid's 7.2 in the three intel-iommu modes on sid's QEMU.
+ * guests, first-stage intel-iommu and virtio-iommu's 64 KiB granule on sid's QEMU, every model
+ * and scalable mode on trixie's, and sid's 7.2 in the three intel-iommu modes and the 64 KiB
+ * granule on sid's QEMU.
  */
 export const MATRIX_KERNELS = [
   ...TEST_KERNELS,
-  'debian-source:6.12@intel-iommu+virtio-iommu+none+intel-iommu-fs@qemu=debian:sid',
+  'debian-source:6.12@intel-iommu+virtio-iommu+none+intel-iommu-fs+virtio-iommu-64k@qemu=debian:sid',
   'debian-source:6.12@intel-iommu+virtio-iommu+amd-iommu+none+intel-iommu-sm@qemu=debian:trixie',
-  'debian-source:7.2@intel-iommu+intel-iommu-sm+intel-iommu-fs@qemu=debian:sid',
+  'debian-source:7.2@intel-iommu+intel-iommu-sm+intel-iommu-fs+virtio-iommu-64k@qemu=debian:sid',
 ]
 
 /** Specs whose resolution builds a kernel (and so needs the build packages). */

@@ -113,6 +113,30 @@ export function viommuUnsupported(iommu: IommuModel, qemu: { version: string; ve
   return undefined
 }
 
+/** The guests' CPU page size: every guest is x86_64 (4 KiB pages). */
+export const GUEST_PAGE_SIZE = 0x1000
+
+const kib = (n: number) => `${n / 1024} KiB`
+
+/**
+ * Why a model's guests cannot translate any DMA (undefined: they can): its granule
+ * (iommuPageSize) is larger than the guest's pages. Linux's virtio-iommu driver refuses every
+ * paging domain then ("granule 0x%lx larger than system page size", -ENODEV:
+ * drivers/iommu/virtio-iommu.c viommu_domain_finalise in 6.12, viommu_domain_alloc_paging in
+ * 7.x), so no PCI device keeps an IOMMU group and vfio-pci's probe is EINVAL
+ * (drivers/vfio/group.c vfio_group_find_or_alloc: no group and no noiommu). The guest still
+ * boots: one test checks that (suites/boot.test.ts), every other test SKIPs with this reason.
+ */
+export function granuleUnusable(iommu: IommuModel, pageSize = GUEST_PAGE_SIZE): string | undefined {
+  const g = VIOMMUS[iommu].iommuPageSize
+  if (!g || g <= pageSize) return undefined
+  return (
+    `${iommu}'s ${kib(g)} granule is larger than the guest's ${kib(pageSize)} pages: the guest's virtio-iommu driver refuses every ` +
+    'domain (drivers/iommu/virtio-iommu.c viommu_domain_finalise / viommu_domain_alloc_paging: -ENODEV), so no device is translated ' +
+    'and VFIO has no device to give (a 64 KiB granule needs a guest with 64 KiB pages)'
+  )
+}
+
 /**
  * The first QEMU release of each device model a topology may use that is younger than the
  * oldest QEMU the project supports (7.2): for the SKIP reason only. Whether a QEMU has a model

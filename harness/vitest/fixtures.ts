@@ -22,7 +22,7 @@ import { isGuestRebooted, retryableFixturesApi, unreachableValue } from './guest
 import { guestSuite } from './concurrency.js'
 import { roundName } from '../report/repeat.js'
 import { runOptionsFromEnv, type RunOptions } from './run-options.js'
-import { targetConfig, type GuestTarget } from './targets.js'
+import { targetConfig, UNUSABLE_CHECK, type GuestTarget } from './targets.js'
 import './timings.js'
 import type { GuestPciDevice } from '../guest/pci.js'
 import { FATAL_SPLATS, findSplats, kernelSplatFailure } from '../guest/splats.js'
@@ -397,10 +397,11 @@ export function forEachTarget(
       // a failed guest is ERROR, a vIOMMU the kernel cannot drive is SKIP with the option.
       const test = conformTest.extend<{ target: GuestTarget }>({
         target: [
-          async ({ skip }, use) => {
+          async ({ skip, task }, use) => {
             await ensureBooted(target)
             if (target.status === 'skip') skip(target.skipReason ?? 'guest not booted')
             if (target.status !== 'ready') throw new HarnessError(`guest ${target.key} is not available: ${target.error ?? 'not booted'}`)
+            if (target.unusable && task.name !== UNUSABLE_CHECK) skip(target.unusable)
             await use(target)
           },
           { auto: true },

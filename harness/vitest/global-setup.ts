@@ -16,7 +16,7 @@ import { VIOMMUS } from '../../guests/viommus/index.js'
 import type { KernelBuild } from '../kernel/kernel-build.js'
 import { buildSelftests } from '../selftests/build.js'
 import { resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
-import { acsFallbackUnsupported, topologyUnsupported, viommuUnsupported } from '../qemu/args.js'
+import { acsFallbackUnsupported, granuleUnusable, topologyUnsupported, viommuUnsupported } from '../qemu/args.js'
 import { qemuFor, qemuKeySuffix } from '../qemu/qemu-spec.js'
 import type { QemuInfo } from '../qemu/qemu-binary.js'
 import { HarnessError } from '../util/errors.js'
@@ -126,7 +126,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         Object.assign(target, { status: 'skip', error: undefined, skipReason: `${lacking}: topology ${topology.name} needs it` })
         continue
       }
-      Object.assign(target, { status: 'not-booted', error: undefined })
+      Object.assign(target, { status: 'not-booted', error: undefined, unusable: granuleUnusable(iommu) })
       boots.set(key, async () => {
         try {
           const g = await Guest.boot({ kernel, topology, iommu, runDir, agentBinary: agentBinary!, extraCmdline: options.kernelArgs, qemu })

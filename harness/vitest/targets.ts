@@ -24,6 +24,11 @@ export interface GuestTarget {
   error?: string
   /** Why the guest was not booted (status 'skip'), e.g. the kernel cannot drive the vIOMMU. */
   skipReason?: string
+  /**
+   * Why the booted guest can translate no DMA (harness/qemu/args.ts granuleUnusable): every
+   * test SKIPs with it except the one that checks it (UNUSABLE_CHECK).
+   */
+  unusable?: string
   errorDetail?: string
   accel?: 'kvm' | 'tcg'
   /** QEMU version that ran the guest ("7.2.22"): emulation bugs are version-bound. */
@@ -43,6 +48,9 @@ export interface GuestTarget {
   /** Where the kernel's mtty comes from, or why it has none (the mdev tests SKIP with it). */
   mtty?: { kind: 'in-tree' | 'out-of-tree' | 'absent'; reason?: string; compiler?: string }
 }
+
+/** The name of the test that checks a guest's `unusable` reason (suites/boot.test.ts); it alone runs there. */
+export const UNUSABLE_CHECK = "the vIOMMU's granule is larger than the guest's pages: no PCI device has an IOMMU group or a vfio-pci driver"
 
 export function targetConfig(t: GuestTarget): KernelConfig | undefined {
   return t.config ? new KernelConfig(new Map(t.config)) : undefined

@@ -1,7 +1,7 @@
 // The vIOMMU records (guests/viommus/) are consistent, and what derives from them does.
 import { describe, expect, test } from 'vitest'
 import { IOMMU_MODELS, VIOMMU_LIST, VIOMMUS } from '../../guests/viommus/index.js'
-import { kernelCmdline, stableProps, topologyUnsupported, viommuDeviceArg, viommuUnsupported } from '../../harness/qemu/args.js'
+import { granuleUnusable, kernelCmdline, stableProps, topologyUnsupported, viommuDeviceArg, viommuUnsupported } from '../../harness/qemu/args.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { joinKernelEntry, kernelSpecProblem, splitKernelEntry } from '../../harness/kernel/resolve.js'
 import { parseQemuSpec, pickDebianQemu, qemuKeySuffix, wrapperScript } from '../../harness/qemu/qemu-spec.js'
@@ -57,6 +57,13 @@ describe('vIOMMU records', () => {
     expect(viommuUnsupported('intel-iommu', q)).toMatch(/QEMU 7.1.0 is older than 7.2/)
     expect(viommuUnsupported('amd-iommu', { ...q, version: '7.2.22', versionNum: 702 })).toMatch(/no "amd-iommu" device/)
     expect(viommuUnsupported('none', q)).toBeUndefined()
+  })
+  test('virtio-iommu with a 64 KiB granule needs QEMU 9.0 (granule property), and on 4 KiB guest pages names the driver that refuses it', () => {
+    expect(viommuUnsupported('virtio-iommu-64k', { version: '7.2.22', versionNum: 702, devices: new Set(['virtio-iommu-pci']) })).toMatch(/QEMU 7.2.22 is older than 9.0.*granule=64k/)
+    expect(viommuUnsupported('virtio-iommu-64k', { version: '10.0.13', versionNum: 1000, devices: new Set(['virtio-iommu-pci']) })).toBeUndefined()
+    expect(granuleUnusable('virtio-iommu-64k')).toMatch(/64 KiB granule is larger than the guest's 4 KiB pages.*viommu_domain_finalise/)
+    expect(granuleUnusable('virtio-iommu-64k', 0x10000)).toBeUndefined()
+    for (const m of IOMMU_MODELS.filter((m) => m !== 'virtio-iommu-64k')) expect(granuleUnusable(m), m).toBeUndefined()
   })
   test("a topology whose device model the QEMU's -device help lacks SKIPs naming the QEMU version and the model's first release", () => {
     const base = ['virtio-net-pci', 'edu', 'pcie-root-port']
