@@ -2,10 +2,10 @@
 // conform builds only: Debian's kernels have CONFIG_VFIO_NOIOMMU unset and SKIP): the group
 // VFIO invents, the capability it demands, and the taint it leaves.
 import { expect } from 'vitest'
-import { errnoOf } from '../harness/agent/client.js'
+import { errnoOf, type SysResult } from '../harness/agent/client.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 import { checkExtension, getDeviceFd, must, openContainer, setContainer, setIommu } from '../harness/vfio/legacy.js'
-import { VFIO_NOIOMMU_IOMMU } from '../harness/uapi/vfio.js'
+import { VFIO_NOIOMMU_IOMMU, VFIO_TYPE1v2_IOMMU } from '../harness/uapi/vfio.js'
 import { IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET } from '../harness/uapi/iommufd.js'
 import { ioasAlloc, openIommufd, vfioIoas } from '../harness/vfio/iommufd.js'
 
@@ -61,6 +61,46 @@ forEachTarget(
       const dfd = await getDeviceFd(a, g, bdf)
       expect(errnoOf(dfd)).toBe('OK')
       expect(dfd.ret).toBeGreaterThan(2)
+    })
+
+    // vfio_ioctl_set_iommu (container.c) offers SET_IOMMU's argument only to the drivers
+    // vfio_iommu_driver_allowed lets a no-IOMMU container use (the no-IOMMU driver alone), and
+    // only to one whose CHECK_EXTENSION reports it: vfio_noiommu_ioctl reports nothing but
+    // VFIO_NOIOMMU_IOMMU, so no driver is opened and ret stays at its -ENODEV. (So
+    // vfio_noiommu_open's own "arg != VFIO_NOIOMMU_IOMMU" -> -EINVAL is never reached from
+    // user space.) The container stays unset: SET_IOMMU(VFIO_NOIOMMU_IOMMU) then succeeds.
+    test('a no-IOMMU container takes no real IOMMU: SET_IOMMU(VFIO_TYPE1v2_IOMMU) is ENODEV, then SET_IOMMU(VFIO_NOIOMMU_IOMMU) succeeds', async ({ guest, castPart }) => {
+      const { group } = await bindNoiommu(guest, castPart('singletonGroup'))
+      const a = await guest.agent({ caps: ['cap_sys_rawio'] })
+      const container = must(await openContainer(a), 'open container')
+      const g = must(await a.open(`/dev/vfio/noiommu-${group}`, ['O_RDWR']), 'open group')
+      must(await setContainer(a, g, container), 'SET_CONTAINER')
+      expect(errnoOf(await setIommu(a, container, VFIO_TYPE1v2_IOMMU)), 'type1v2').toBe('ENODEV')
+      expect(errnoOf(await setIommu(a, container, VFIO_NOIOMMU_IOMMU)), 'no-IOMMU').toBe('OK')
+    })
+
+    // Every step of the no-IOMMU path checks CAP_SYS_RAWIO in the caller's effective set
+    // again, not only the group open (vfio_group_fops_open): SET_CONTAINER
+    // (vfio_container_attach_group: "group->type == VFIO_NO_IOMMU && !capable(CAP_SYS_RAWIO)"
+    // -> -EPERM), SET_IOMMU (vfio_noiommu_open: "!capable(CAP_SYS_RAWIO)" -> -EPERM) and
+    // GET_DEVICE_FD (vfio_df_group_open -> vfio_device_group_use_iommu ->
+    // vfio_group_use_container: the same condition -> -EPERM). A process that opened the
+    // group with the capability and lowered it gets EPERM at each, and OK once it raises it.
+    test('a no-IOMMU group\'s SET_CONTAINER, SET_IOMMU(VFIO_NOIOMMU_IOMMU) and GET_DEVICE_FD each need CAP_SYS_RAWIO at that call: EPERM after the group was opened with it and it was dropped', async ({ guest, castPart }) => {
+      const { bdf, group } = await bindNoiommu(guest, castPart('singletonGroup'))
+      const a = await guest.agent({ caps: ['cap_sys_rawio'] })
+      const container = must(await openContainer(a), 'open container')
+      const g = must(await a.open(`/dev/vfio/noiommu-${group}`, ['O_RDWR']), 'open group')
+      /** The step's errno without CAP_SYS_RAWIO in the effective set, then with it again. */
+      const withoutThenWith = async (step: () => Promise<SysResult>) => {
+        must(await a.capsEffective('none'), 'drop CAP_SYS_RAWIO from the effective set')
+        const without = errnoOf(await step())
+        must(await a.capsEffective(['cap_sys_rawio']), 'raise it again')
+        return [without, errnoOf(await step())]
+      }
+      expect(await withoutThenWith(() => setContainer(a, g, container)), 'SET_CONTAINER').toEqual(['EPERM', 'OK'])
+      expect(await withoutThenWith(() => setIommu(a, container, VFIO_NOIOMMU_IOMMU)), 'SET_IOMMU').toEqual(['EPERM', 'OK'])
+      expect(await withoutThenWith(() => getDeviceFd(a, g, bdf)), 'GET_DEVICE_FD').toEqual(['EPERM', 'OK'])
     })
 
     // ---- the cdev / iommufd side (16: "cdev behaviour as the kernel version documents") ----

@@ -51,6 +51,9 @@
  *                                of 8 bytes gives the counter, or EAGAIN while nothing was
  *                                signalled (VFIO's request and error eventfds)
  *       getpid                   ret: the pid
+ *       caps_effective caps      the effective capability set becomes exactly "caps"
+ *                                ("cap_a,cap_b" or "none"; permitted stays): ret 0, or -1
+ *                                with capset's errno (EPERM: not in the permitted set)
  *       exit                     answers, then exits 0
  *   - EOF on stdin: exit 0. Responses are written with write(2), never buffered.
  */
@@ -543,6 +546,19 @@ static const char *op_getpid(const struct jobj *o, struct out *r)
 	return NULL;
 }
 
+/* {"op":"caps_effective","caps":"cap_sys_rawio"|"none"}: ident.c's caps_effective. */
+static const char *op_caps_effective(const struct jobj *o, struct out *r)
+{
+	const char *list, *bad;
+	int ret, err;
+	TRY(jget_str(o, "caps", &list));
+	bad = caps_effective(list, &ret, &err);
+	if (bad)
+		return bad;
+	put_ret(r, ret, err);
+	return NULL;
+}
+
 static bool exit_requested;
 
 static const char *op_exit(const struct jobj *o, struct out *r)
@@ -575,6 +591,7 @@ static const struct op {
 	{ "pci_scan", "", op_pci_scan },
 	{ "eventfd", "", op_eventfd },
 	{ "getpid", "", op_getpid },
+	{ "caps_effective", "caps", op_caps_effective },
 	{ "exit", "", op_exit },
 };
 

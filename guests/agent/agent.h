@@ -65,5 +65,6 @@ int open_flag_from_name(const char *name, size_t len, int *flag); /* 0 ok, -1 un
 /* ---- ident.c: command line, identity and capabilities ---- */
 void ident_setup(int argc, char **argv); /* exits 2 on a bad option, 3 when applying fails */
 void ident_hello(struct out *b);         /* appends the hello fields after `{"ready":true` */
+const char *caps_effective(const char *list, int *ret, int *err); /* op caps_effective; NULL: ran */
 
 #endif

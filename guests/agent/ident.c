@@ -7,6 +7,10 @@
  *
  * Both cap options also set no_new_privs. The syscalls are made directly (capget/capset,
  * prctl), since the agent is static and depends on nothing but libc.
+ *
+ * Later, on request (op caps_effective), the effective set alone can be lowered to a list of
+ * the permitted one and raised back: a file opened with a capability stays open without it,
+ * which is how a check made at a later ioctl is reached (vfio_noiommu_open's CAP_SYS_RAWIO).
  * Exit 2: a bad option (including a capability this kernel does not know). Exit 3: a
  * syscall applying the options failed. Either way stderr says why. */
 #include "agent.h"
@@ -244,4 +248,34 @@ void ident_hello(struct out *b)
 	hex_field(b, "cap_bnd", bnd);
 	hex_field(b, "cap_amb", amb);
 	out_fmt(b, ",\"no_new_privs\":%d,\"max_buf\":%u", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), AGENT_MAX_BUF);
+}
+
+/* The effective set becomes exactly the named capabilities ("cap_a,cap_b" or "none"); the
+ * permitted and inheritable sets stay. Returns NULL and sets *ret and *err from capset (EPERM for
+ * a capability not permitted), or a message when the list names an unknown capability. */
+const char *caps_effective(const char *list, int *ret, int *err)
+{
+	static char msg[96];
+	uint64_t want = 0, eff, prm, inh;
+	const char *p = list;
+	if (strcmp(list, "none")) {
+		for (;;) {
+			size_t n = strcspn(p, ",");
+			int c = cap_from_name(p, n);
+			if (c < 0) {
+				snprintf(msg, sizeof msg, "caps_effective: unknown capability '%.*s'", (int)(n > 40 ? 40 : n), p);
+				return msg;
+			}
+			want |= 1ull << c;
+			if (!p[n])
+				break;
+			p += n + 1;
+		}
+	}
+	errno = 0;
+	*ret = caps_get(&eff, &prm, &inh);
+	if (!*ret)
+		*ret = caps_set(want, prm, inh);
+	*err = *ret ? errno : 0;
+	return NULL;
 }

@@ -285,6 +285,15 @@ export class GuestAgent {
     throw new Error(`read of eventfd ${fd}: ret ${r.ret} ${r.errno ?? ''}`)
   }
 
+  /**
+   * capset(2) of the effective set alone: exactly these capabilities ('none': none), the
+   * permitted set unchanged, so they can be raised again. Files opened before keep working:
+   * this reaches checks a kernel makes at a later call (capable() reads the effective set).
+   */
+  async capsEffective(caps: string[] | 'none'): Promise<SysResult> {
+    return this.sys('caps_effective', { caps: caps === 'none' || !caps.length ? 'none' : caps.join(',') })
+  }
+
   async getpid(): Promise<number> {
     return (await this.sys('getpid', {})).ret
   }

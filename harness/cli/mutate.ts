@@ -10,7 +10,8 @@ import { UsageError } from '../util/errors.js'
 import { commandSpec, kernelOption, opt, parseOptions } from './options.js'
 import { progress } from '../util/log.js'
 import { MAIN_JOB_KERNELS } from '../kernel/resolve.js'
-import { CORE_FILES, DEFAULT_SAMPLES, NOT_PRODUCT, fileGlobs, parseSampleSpec, sample, siteMatches } from '../mutate/select.js'
+import { IOMMU_MODELS } from '../../guests/viommus/index.js'
+import { CORE_FILES, DEFAULT_SAMPLES, NOT_PRODUCT, fileGlobs, mainGuest, parseSampleSpec, sample, siteMatches } from '../mutate/select.js'
 import { cachedResult, listCFiles, sitesOf, sweep, type MutantResult, type SweepMode } from '../mutate/sweep.js'
 import { openWorkspace, prepareWorkspace, withWorkspaceLock, type Workspace } from '../mutate/workspace.js'
 import { renderReport, resultLine } from '../mutate/report.js'
@@ -20,7 +21,8 @@ import type { Mutant } from '../mutate/mutants.js'
 
 export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]... [--sample GLOB=N]... [--seed S]
                       [--budget MIN] [--coverage FILE]... [--mode schemata|patch] [--fresh]
-                      [--rerun-survivors] [--rerun GLOB]... [--list] [--report-only] [--report FILE] [--record]
+                      [--rerun-survivors] [--rerun GLOB]... [--iommu MODEL] [--list] [--report-only]
+                      [--report FILE] [--record]
       The generated mutation sweep: one mutant per enforcement site of the kernel source (a
       check that returns an errno dropped, or a release/unblock/uncharge skipped), compiled
       into a private copy of the tree, booted on one intel-iommu guest with the tests that
@@ -43,6 +45,8 @@ export const MUTATE_HELP = `  vfio-conform mutate [--kernel SPEC] [--sites GLOB]
       --rerun-survivors   run the survivors again (after new tests); --fresh: ignore the cache
       --rerun GLOB        run the sites matching GLOB again whatever their cached result (a result
                           the sweep has since learnt to decide differently)
+      --iommu MODEL       the main guest's vIOMMU (default intel-iommu): for sites only a model's
+                          tests reach (virtio-iommu has no domain_alloc_user); results stay per site
       --list              the sites and their mutants, nothing built
       --report FILE, --record   the score as Markdown to FILE / into docs/measurements.md
       --report-only       the score from the cache, nothing run`
@@ -77,6 +81,7 @@ export const MUTATE_SPEC = commandSpec('mutate', {
   fresh: opt.flag(),
   'rerun-survivors': opt.flag(),
   rerun: opt.many(opt.text('a site or file glob, as --sites')),
+  iommu: opt.enumOf(() => IOMMU_MODELS.filter((m) => m !== 'none')),
   mode: opt.enumOf(() => ['schemata', 'patch']),
   coverage: opt.many(opt.path()),
   list: opt.flag(),
@@ -170,6 +175,7 @@ export async function mutateCommand(args: string[]): Promise<number> {
       budgetMs: budget === undefined ? undefined : budget * 60_000,
       fresh: !!values.fresh,
       rerunSurvivors: !!values['rerun-survivors'],
+      main: mainGuest(values.iommu),
       rerun: values.rerun?.length ? (site) => values.rerun!.some((g) => siteMatches(site, g)) : undefined,
       coverage,
       // The files every site of which is asked for before the sampled ones.

@@ -64,14 +64,20 @@ export const SWEEP_GUESTS: SweepGuest[] = [
 ]
 export const INTEL_GUEST = SWEEP_GUESTS[0]!
 
+/** The sweep's main guest with another vIOMMU model (`mutate --iommu`): the default topology's. */
+export function mainGuest(iommu = INTEL_GUEST.iommu): SweepGuest {
+  return iommu === INTEL_GUEST.iommu ? INTEL_GUEST : { key: `default/${iommu}`, topology: 'default', iommu, suites: ALL_SUITES }
+}
+
 /**
- * The guest for a site's tests (by coverage: the guests its reaching tests ran on): the
- * intel-iommu one when a test ran there, else the first sweep guest one ran on, else the
- * intel-iommu one with every reaching test (those of amd-iommu or virtio-iommu guests exist
- * there by name too).
+ * The guest for a site's tests (by coverage: the guests its reaching tests ran on): the main
+ * guest when a test ran there; else a dedicated topology's guest (noiommu) when one ran
+ * there; else the main guest with every reaching test (those of the default topology's
+ * other vIOMMU models exist there by name too).
  */
-export function guestFor(byGuest: Record<string, { suites: string[]; tests: string[] }> | undefined): SweepGuest {
-  return SWEEP_GUESTS.find((g) => byGuest?.[g.key]) ?? INTEL_GUEST
+export function guestFor(byGuest: Record<string, { suites: string[]; tests: string[] }> | undefined, main: SweepGuest = INTEL_GUEST): SweepGuest {
+  if (!byGuest || byGuest[main.key]) return main
+  return SWEEP_GUESTS.find((g) => g.topology !== 'default' && byGuest[g.key]) ?? main
 }
 
 /**

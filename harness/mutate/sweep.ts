@@ -298,6 +298,8 @@ export interface SweepOptions {
   rerunSurvivors?: boolean
   /** Sites whose cached results are run again (--rerun GLOB). */
   rerun?: (site: Site) => boolean
+  /** The guest most sites run on (default: the default topology's intel-iommu guest). */
+  main?: SweepGuest
   signal: AbortSignal
   /** Per-test coverage: sites no test reaches are no-test without a build; the others run only the tests that reach them. */
   coverage?: CoverageIndex
@@ -541,7 +543,8 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
     const cov = reach.get(site.id)
     const byCoverage = cov?.status === 'reached' && cov.suites.length > 0
     // The guest the reaching tests ran on (noiommu-only sites: the noiommu topology's), and its tests.
-    const guest = byCoverage ? guestFor(cov.byGuest) : INTEL_GUEST
+    const main = o.main ?? INTEL_GUEST
+    const guest = byCoverage ? guestFor(cov.byGuest, main) : main
     // Over budget: no more guests, but sites the probe already rules out are still recorded.
     const over = o.budgetMs !== undefined && Date.now() - t0 + estimate() > o.budgetMs
     if (over && !(schemata && (await baselineCached(o, guest.suites, schemata.kernel, guest)))) return { results, stoppedBy: 'budget', remaining: todo.length - k + skipped }

@@ -283,7 +283,7 @@ describe('mutate: coverage picks the tests', () => {
 describe('mutate: the guest of a site\'s tests', () => {
   it('a site only noiommu-topology tests reach runs them on the noiommu guest; merged coverage runs add their tests', async () => {
     const { CoverageIndex, mergeCoverage } = await import('../../harness/mutate/coverage.js')
-    const { guestFor } = await import('../../harness/mutate/select.js')
+    const { guestFor, mainGuest } = await import('../../harness/mutate/select.js')
     const kernel = { id: 'k', release: 'r', tree: '/t', objDir: '/o', gcov: 'gcov-12' }
     const run = (tests: Array<{ name: string; file: string; guest: string }>, lines: Record<string, { count: number; tests: number[] }>) => ({
       format: 'vfio-conform-coverage/1' as const, generated: '', kernel, tests,
@@ -312,6 +312,14 @@ describe('mutate: the guest of a site\'s tests', () => {
     const ebusy = await both.siteTests(sites[1]!)
     expect(guestFor(ebusy.byGuest)).toMatchObject({ topology: 'default', iommu: 'intel-iommu' })
     expect(guestFor(undefined).topology).toBe('default')
+    // Reached on a default-topology model and on noiommu: the dedicated guest, whose tests take it.
+    const t = { suites: ['resets'], tests: ['x'] }
+    expect(guestFor({ 'default/virtio-iommu': t, 'noiommu/none': t }).key).toBe('noiommu/none')
+    // `mutate --iommu virtio-iommu`: that model's guest is the main one.
+    const virtio = mainGuest('virtio-iommu')
+    expect(virtio).toMatchObject({ key: 'default/virtio-iommu', topology: 'default', iommu: 'virtio-iommu' })
+    expect(guestFor({ 'default/intel-iommu': t }, virtio)).toBe(virtio)
+    expect(mainGuest()).toBe(guestFor(undefined))
     expect(() => mergeCoverage([main, { ...noiommu, kernel: { ...kernel, objDir: '/other' } }])).toThrow(/different kernels/)
   })
 })
