@@ -58,7 +58,9 @@ export async function pathKernel(spec: string): Promise<KernelBuild> {
   }
 
   return {
-    id: `path:${image}`,
+    // The id is a spec again (the run hands resolved ids to its global setup): with the
+    // options, else the guest would boot without the modules it was given.
+    id: ['path:' + image, ...(kv.modules ? [`modules=${kv.modules}`] : []), ...(kv.config ? [`config=${kv.config}`] : [])].join(','),
     label: `path-${release}`.replace(/[^A-Za-z0-9.+-]/g, '_'),
     release,
     bzImage: image,
