@@ -1,51 +1,124 @@
 // Argument and state checks of the VFIO and iommufd ioctls that the ownership and DMA suites
 // never run into (ci/coverage/unreached.yaml listed them as reachable): type1's MAP_DMA and
-// UNMAP_DMA rules (no access, alignment, a split, the mapping limit, VADDR updates), the same
+// UNMAP_DMA rules (no access, alignment, a split, the mapping limit, VADDR updates, the
+// interrupt window), its software dirty tracking (DIRTY_PAGES, UNMAP_DMA's bitmap), the same
 // rules through an iommufd given to a group by SET_CONTAINER (iommufd's VFIO compat,
-// vfio_compat.c: the "group + iommufd" column of docs/rule-paths.md), iommufd's IOMMU_OPTION
-// and IOAS_UNMAP, and vfio-pci's region, IRQ and feature queries. Each errno was read in the
-// 6.12 source; the comment above a test names the function that decides it.
+// vfio_compat.c: the "group + iommufd" column of docs/rule-paths.md), the group ioctls,
+// iommufd's IOAS ioctls (ALLOC, IOVA_RANGES, ALLOW_IOVAS, MAP, COPY, UNMAP), IOMMU_OPTION and
+// its ioctl dispatch, the device cdev's BIND/ATTACH/DETACH, and vfio-pci's info, IRQ, reset,
+// ioeventfd, feature, region read/write and mmap entry points. An argument the kernel
+// cannot write back is a page the agent maps read-only (GuestAgent.readOnlyMem): the
+// copy-out's EFAULT, and what the kernel undoes then. Each errno was read in the 6.12 source
+// (7.2's where it differs); the comment above a test names the function that decides it.
 // Milliseconds of ioctls, on each kernel's first guest: none of these checks depends on the
 // vIOMMU model or on QEMU (the page size they align to is 4 KiB under every x86 vIOMMU).
 import { expect } from 'vitest'
 import { errnoOf, type GuestAgent } from '../harness/agent/client.js'
 import type { GuestSession } from '../harness/guest/session.js'
-import { encode } from '../harness/uapi/struct.js'
+import { decode, encode } from '../harness/uapi/struct.js'
 import {
-  iommu_ioas_unmap,
+  IOMMU_IOAS_ALLOC,
+  iommu_ioas_alloc,
+  IOMMU_IOAS_ALLOW_IOVAS,
+  iommu_ioas_allow_iovas,
+  IOMMU_IOAS_COPY,
+  iommu_ioas_copy,
+  IOMMU_IOAS_IOVA_RANGES,
+  iommu_ioas_iova_ranges,
+  IOMMU_IOAS_MAP,
+  iommu_ioas_map,
   IOMMU_IOAS_MAP_FIXED_IOVA,
   IOMMU_IOAS_MAP_READABLE,
-  iommu_option,
+  IOMMU_IOAS_MAP_WRITEABLE,
   IOMMU_IOAS_UNMAP,
+  iommu_ioas_unmap,
+  iommu_iova_range,
   IOMMU_OPTION,
+  iommu_option,
+  IOMMU_OPTION_HUGE_PAGES,
+  IOMMU_OPTION_OP_GET,
   IOMMU_OPTION_OP_SET,
   IOMMU_OPTION_RLIMIT_MODE,
+  IOMMU_VFIO_IOAS,
+  iommu_vfio_ioas,
+  IOMMU_VFIO_IOAS_GET,
 } from '../harness/uapi/iommufd.js'
 import {
+  vfio_bitmap,
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  vfio_device_attach_iommufd_pt,
+  VFIO_DEVICE_BIND_IOMMUFD,
+  vfio_device_bind_iommufd,
+  VFIO_DEVICE_DETACH_IOMMUFD_PT,
+  vfio_device_detach_iommufd_pt,
   VFIO_DEVICE_FEATURE,
+  vfio_device_feature,
+  VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
   VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+  VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+  VFIO_DEVICE_FEATURE_GET,
   VFIO_DEVICE_FEATURE_PCI_VF_TOKEN,
   VFIO_DEVICE_FEATURE_SET,
+  VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
+  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
   VFIO_DEVICE_GET_REGION_INFO,
-  vfio_device_feature,
+  vfio_device_info,
+  VFIO_DEVICE_IOEVENTFD,
+  vfio_device_ioeventfd,
+  VFIO_DEVICE_IOEVENTFD_32,
+  VFIO_DEVICE_PCI_HOT_RESET,
+  VFIO_DEVICE_SET_IRQS,
   VFIO_DMA_MAP_FLAG_READ,
   VFIO_DMA_MAP_FLAG_VADDR,
   VFIO_DMA_MAP_FLAG_WRITE,
   VFIO_DMA_UNMAP_FLAG_ALL,
+  VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
   VFIO_DMA_UNMAP_FLAG_VADDR,
+  VFIO_GROUP_GET_STATUS,
+  VFIO_GROUP_SET_CONTAINER,
+  vfio_group_status,
+  VFIO_IOMMU_DIRTY_PAGES,
+  VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
+  VFIO_IOMMU_DIRTY_PAGES_FLAG_START,
+  VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP,
   VFIO_IOMMU_GET_INFO,
   VFIO_IOMMU_MAP_DMA,
-  VFIO_IOMMU_UNMAP_DMA,
+  vfio_iommu_type1_dirty_bitmap,
+  vfio_iommu_type1_dirty_bitmap_get,
   vfio_iommu_type1_dma_map,
   vfio_iommu_type1_dma_unmap,
   vfio_iommu_type1_info,
+  VFIO_IOMMU_UNMAP_DMA,
   vfio_irq_info,
+  vfio_irq_set,
+  VFIO_IRQ_SET_ACTION_MASK,
+  VFIO_IRQ_SET_DATA_BOOL,
+  VFIO_IRQ_SET_DATA_NONE,
+  VFIO_PCI_BAR0_REGION_INDEX,
+  VFIO_PCI_BAR2_REGION_INDEX,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  vfio_pci_hot_reset_info,
+  VFIO_PCI_INTX_IRQ_INDEX,
+  VFIO_PCI_ROM_REGION_INDEX,
   VFIO_PCI_VGA_REGION_INDEX,
   vfio_region_info,
+  VFIO_SPAPR_TCE_IOMMU,
+  VFIO_TYPE1_IOMMU,
 } from '../harness/uapi/vfio.js'
-import { ioasAlloc, ioasMap, IOMMUFD_PATH, openIommufd } from '../harness/vfio/iommufd.js'
-import { getDeviceFd, holdGroup, mapDma, must, openGroup, setContainer, setIommu, unmapDma } from '../harness/vfio/legacy.js'
+import { bindIommufd, cdevPath, destroy, ioasAlloc, ioasMap, IOMMUFD_PATH, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
+import {
+  getDeviceFd,
+  holdGroup,
+  mapDma,
+  must,
+  openContainer,
+  openGroup,
+  setContainer,
+  setIommu,
+  unmapDma,
+} from '../harness/vfio/legacy.js'
+import { kernelAtLeast } from '../harness/kernel/version.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
 
 const PAGE = 4096n
@@ -60,6 +133,25 @@ const mapRaw = (a: GuestAgent, container: number, m: { flags: number; vaddr: big
 const unmapRaw = (a: GuestAgent, container: number, u: { flags?: number; iova: bigint; size: bigint; argsz?: number }) =>
   a.ioctl(container, VFIO_IOMMU_UNMAP_DMA, encode(vfio_iommu_type1_dma_unmap, { flags: 0, ...u }))
 
+/** QEMU's edu (hw/misc/edu.c): BAR0 is the 1 MiB "edu-mmio" region. */
+const EDU_BAR0_SIZE = 0x100000n
+/** Where vfio-pci puts region `index` in the device fd: index << VFIO_PCI_OFFSET_SHIFT (40, include/linux/vfio_pci_core.h). */
+const regionOffset = (index: number) => BigInt(index) << 40n
+
+/** A new IOAS's id (IOMMU_IOAS_ALLOC must succeed). */
+async function newIoas(a: GuestAgent, ictx: number): Promise<number> {
+  const io = await ioasAlloc(a, ictx)
+  must(io, 'IOMMU_IOAS_ALLOC')
+  return io.ioasId!
+}
+
+/** The device fd of a vfio-pci device, through its group held in a type1 (or compat) container. */
+async function pciDevice(a: GuestAgent, guest: GuestSession, nodeId: string): Promise<number> {
+  const g = await guest.vfioGroup(nodeId)
+  const { group } = await holdGroup(a, g.group)
+  return must(await getDeviceFd(a, group, g.bdf(nodeId)), 'GET_DEVICE_FD')
+}
+
 /** A group given an iommufd by SET_CONTAINER (iommufd's VFIO compat), SET_IOMMU(TYPE1v2), and its device's fd (the device attached to the compat IOAS). */
 async function compatGroup(a: GuestAgent, guest: GuestSession, nodeId: string): Promise<{ iommufd: number; group: number; device: number }> {
   const g = await guest.vfioGroup(nodeId)
@@ -72,7 +164,7 @@ async function compatGroup(a: GuestAgent, guest: GuestSession, nodeId: string): 
 }
 
 forEachTarget(
-  (_target, base) => {
+  (target, base) => {
     // The type1 rules need type1 (the compat build's /dev/vfio/vfio is iommufd's: its rules are
     // the "group + iommufd" tests below); iommufd's need /dev/iommu.
     const type1Test = base.extend<{ type1: void }>({
@@ -80,6 +172,9 @@ forEachTarget(
     })
     const iommufdTest = base.extend<{ iommufd: void }>({
       iommufd: [async ({ requireConfig }, use) => (requireConfig('IOMMUFD'), use()), { auto: true }],
+    })
+    const cdevTest = base.extend<{ cdev: void }>({
+      cdev: [async ({ requireConfig }, use) => (requireConfig('IOMMUFD', 'VFIO_DEVICE_CDEV'), use()), { auto: true }],
     })
     const test = base
     // ---- type1 (group + VFIO container) ----
@@ -222,6 +317,117 @@ forEachTarget(
       expect(errnoOf(await setContainer(a, other, container)), 'vaddr valid again').toBe('OK')
     })
 
+    // vfio_iommu_type1_dirty_pages (type1 tracks dirty pages in software: every pinned page is
+    // dirty): a v1 container "!iommu->v2" -> -EACCES; copy_from_user of the header -> -EFAULT;
+    // "argsz < minsz || flags & ~mask" and two flags at once -> -EINVAL; GET_BITMAP: no room
+    // for the range "!data_size || data_size < sizeof(range)", a range that wraps, a bitmap
+    // outside user space (!access_ok), verify_bitmap_size (size 0), a page size other than
+    // the IOMMU's, an IOVA or a size not aligned to it, tracking not started -> -EINVAL. The
+    // wrapping range is 6.12's "range.iova + range.size < range.iova" (-EINVAL) and 7.2's
+    // check_add_overflow(iova, size - 1, ...) (-EOVERFLOW), both in this function (the
+    // kernel between them that changed it was not bisected: between them either is taken).
+    type1Test('type1 DIRTY_PAGES: on a v1 container EACCES; an unmapped argument EFAULT; a short argsz, two flags, and GET_BITMAP with no range, a wrapping range (EOVERFLOW on 7.2), a bitmap outside user space or of size 0, another page size, an unaligned IOVA or size, or before START are EINVAL', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
+      const v1 = must(await openContainer(a), 'open a second container')
+      const v1Group = must(await openGroup(a, (await guest.vfioGroup(castPart('multiDeviceGroup')[0])).group), 'open the multi-device group')
+      must(await setContainer(a, v1Group, v1), 'SET_CONTAINER (v1)')
+      must(await setIommu(a, v1, VFIO_TYPE1_IOMMU), 'SET_IOMMU(VFIO_TYPE1_IOMMU)')
+      const mem = await a.memAlloc(Number(4n * PAGE))
+      must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: 4n * PAGE }), 'MAP_DMA of four pages')
+      const bitmap = await a.memAlloc(Number(PAGE))
+      const dirty = (fd: number, flags: number, o: { argsz?: number; range?: { iova?: bigint; size?: bigint; pgsize?: bigint; bytes?: bigint; data?: bigint } } = {}) => {
+        const r = o.range
+        const tail = r
+          ? encode(vfio_iommu_type1_dirty_bitmap_get, {
+              iova: r.iova ?? IOVA,
+              size: r.size ?? 4n * PAGE,
+              bitmap: encode(vfio_bitmap, { pgsize: r.pgsize ?? PAGE, size: r.bytes ?? 8n, data: r.data ?? bitmap.addr }),
+            })
+          : undefined
+        return a.ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags, ...(o.argsz !== undefined ? { argsz: o.argsz } : {}) }, { tail }))
+      }
+      const GET = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP
+      const before = errnoOf(await dirty(container, GET, { range: {} }))
+      const wraps = errnoOf(await dirty(container, GET, { range: { iova: (1n << 64n) - PAGE, size: 2n * PAGE } }))
+      const release = target.kernel.release
+      expect(kernelAtLeast(release, 7, 2) ? ['EOVERFLOW'] : kernelAtLeast(release, 6, 13) ? ['EINVAL', 'EOVERFLOW'] : ['EINVAL'], `a wrapping range: ${wraps}`).toContain(wraps)
+      expect({
+        v1: errnoOf(await dirty(v1, VFIO_IOMMU_DIRTY_PAGES_FLAG_START)),
+        fault: errnoOf(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, BAD_POINTER)),
+        argsz: errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START, { argsz: 4 })),
+        twoFlags: errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START | VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP)),
+        noRange: errnoOf(await dirty(container, GET)),
+        kernelBitmap: errnoOf(await dirty(container, GET, { range: { data: 0xffff800000000000n } })),
+        bitmapSize0: errnoOf(await dirty(container, GET, { range: { bytes: 0n } })),
+        pgsize: errnoOf(await dirty(container, GET, { range: { pgsize: 2n * PAGE } })),
+        iova: errnoOf(await dirty(container, GET, { range: { iova: IOVA + 0x800n } })),
+        size: errnoOf(await dirty(container, GET, { range: { size: 4n * PAGE + 0x800n } })),
+        before,
+      }).toEqual({ v1: 'EACCES', fault: 'EFAULT', argsz: 'EINVAL', twoFlags: 'EINVAL', noRange: 'EINVAL', kernelBitmap: 'EINVAL', bitmapSize0: 'EINVAL', pgsize: 'EINVAL', iova: 'EINVAL', size: 'EINVAL', before: 'EINVAL' })
+      expect(errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START)), 'START').toBe('OK')
+      expect(errnoOf(await dirty(container, GET, { range: {} })), 'GET_BITMAP once started').toBe('OK')
+      expect(errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP)), 'STOP').toBe('OK')
+    })
+
+    // vfio_iommu_type1_unmap_dma: GET_DIRTY_BITMAP with UNMAP_ALL or VADDR, an argsz without
+    // room for the struct vfio_bitmap, a bitmap outside user space (!access_ok) -> -EINVAL.
+    type1Test('type1 UNMAP_DMA with GET_DIRTY_BITMAP: with UNMAP_ALL or VADDR, with no room for the bitmap, with a bitmap outside user space is EINVAL', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
+      const mem = await a.memAlloc(Number(PAGE))
+      must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: PAGE }), 'MAP_DMA')
+      const bitmap = await a.memAlloc(Number(PAGE))
+      const unmap = (flags: number, o: { data?: bigint; noBitmap?: boolean } = {}) =>
+        a.ioctl(container, VFIO_IOMMU_UNMAP_DMA, encode(vfio_iommu_type1_dma_unmap, { flags: VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | flags, iova: IOVA, size: PAGE }, {
+          tail: o.noBitmap ? undefined : encode(vfio_bitmap, { pgsize: PAGE, size: 8n, data: o.data ?? bitmap.addr }),
+        }))
+      expect({
+        all: errnoOf(await unmap(VFIO_DMA_UNMAP_FLAG_ALL)),
+        vaddr: errnoOf(await unmap(VFIO_DMA_UNMAP_FLAG_VADDR)),
+        noBitmap: errnoOf(await unmap(0, { noBitmap: true })),
+        kernelBitmap: errnoOf(await unmap(0, { data: 0xffff800000000000n })),
+      }).toEqual({ all: 'EINVAL', vaddr: 'EINVAL', noBitmap: 'EINVAL', kernelBitmap: 'EINVAL' })
+    })
+
+    // vfio_iommu_type1_get_info: the copy-out of the capabilities (when argsz has room for
+    // them) and of the header -> -EFAULT.
+    type1Test('type1 GET_INFO into a read-only argument is EFAULT, with room for the capabilities and without', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
+      const info = async (argsz: number) => a.ioctl(container, VFIO_IOMMU_GET_INFO, await a.readOnlyMem(encode(vfio_iommu_type1_info, { argsz })))
+      expect({ caps: errnoOf(await info(1024)), header: errnoOf(await info(24)) }).toEqual({ caps: 'EFAULT', header: 'EFAULT' })
+    })
+
+    // vfio_dma_do_map: "!vfio_iommu_iova_dma_valid(iommu, iova, iova + size - 1)" -> -EINVAL: the
+    // container's IOVA list excludes the groups' reserved regions (vfio_iommu_resv_exclude),
+    // here the interrupt window 0xfee00000-0xfeefffff (IOMMU_RESV_MSI on x86).
+    type1Test('type1 MAP_DMA into the interrupt window 0xfee00000 is EINVAL', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
+      const mem = await a.memAlloc(Number(PAGE))
+      expect(errnoOf(await mapDma(a, container, { vaddr: mem.addr, iova: 0xfee00000n, size: PAGE }))).toBe('EINVAL')
+    })
+
+    // ---- group ----
+
+    // vfio_group_ioctl_set_container: get_user of the fd -> -EFAULT; fdget of a closed fd ->
+    // -EBADF. vfio_group_ioctl_get_status: copy_from_user -> -EFAULT; "status.argsz < minsz"
+    // -> -EINVAL; the copy-out -> -EFAULT.
+    test('group SET_CONTAINER with an unmapped argument is EFAULT, with a closed fd EBADF; GET_STATUS with an unmapped argument EFAULT, a short argsz EINVAL, into a read-only argument EFAULT', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const group = must(await openGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group), 'open the group')
+      const closed = must(await openContainer(a), 'open a container')
+      must(await a.closeFd(closed), 'close it')
+      expect({
+        setFault: errnoOf(await a.ioctl(group, VFIO_GROUP_SET_CONTAINER, BAD_POINTER)),
+        setClosed: errnoOf(await setContainer(a, group, closed)),
+        statusFault: errnoOf(await a.ioctl(group, VFIO_GROUP_GET_STATUS, BAD_POINTER)),
+        statusArgsz: errnoOf(await a.ioctl(group, VFIO_GROUP_GET_STATUS, encode(vfio_group_status, { argsz: 4 }))),
+        statusReadOnly: errnoOf(await a.ioctl(group, VFIO_GROUP_GET_STATUS, await a.readOnlyMem(encode(vfio_group_status)))),
+      }).toEqual({ setFault: 'EFAULT', setClosed: 'EBADF', statusFault: 'EFAULT', statusArgsz: 'EINVAL', statusReadOnly: 'EFAULT' })
+    })
+
     // ---- group + iommufd (iommufd's VFIO compat) ----
 
     // iommufd_vfio_map_dma -> iopt_map_user_pages -> iopt_alloc_area_pages -> iopt_check_iova:
@@ -297,6 +503,31 @@ forEachTarget(
       expect(errnoOf(await getDeviceFd(a, group, g.bdf(device))), 'GET_DEVICE_FD').toBe('EPERM')
     })
 
+    // iommufd_vfio_iommu_get_info: copy_from_user -> -EFAULT; "info.argsz < minsz" -> -EINVAL;
+    // into a read-only argument: iommufd_fill_cap_dma_avail's copy-out (argsz with room for
+    // the capabilities) or the header's (without) -> -EFAULT. iommufd_vfio_set_iommu: a type
+    // other than TYPE1/TYPE1v2 -> -EINVAL; VFIO_TYPE1_IOMMU once a device is attached and
+    // memory mapped: iopt_disable_large_pages "!xa_empty(&iopt->domains) &&
+    // !RB_EMPTY_ROOT(&iopt->area_itree.rb_root)" -> -EINVAL. iommufd_vfio_unmap_dma: the
+    // copy-out of the result -> -EFAULT. iommufd_vfio_ioas: "cmd->__reserved" -> -EOPNOTSUPP.
+    iommufdTest('group + iommufd: GET_INFO with an unmapped argument is EFAULT, a short argsz EINVAL, into a read-only argument EFAULT; SET_IOMMU of SPAPR, or of TYPE1 once memory is mapped, EINVAL; UNMAP_DMA into a read-only argument EFAULT; IOMMU_VFIO_IOAS with __reserved EOPNOTSUPP', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { iommufd } = await compatGroup(a, guest, castPart('singletonGroup'))
+      const mem = await a.memAlloc(Number(PAGE))
+      must(await mapDma(a, iommufd, { vaddr: mem.addr, iova: IOVA, size: PAGE }), 'MAP_DMA')
+      const roInfo = async (argsz: number) => a.ioctl(iommufd, VFIO_IOMMU_GET_INFO, await a.readOnlyMem(encode(vfio_iommu_type1_info, { argsz })))
+      expect({
+        infoFault: errnoOf(await a.ioctl(iommufd, VFIO_IOMMU_GET_INFO, BAD_POINTER)),
+        infoArgsz: errnoOf(await a.ioctl(iommufd, VFIO_IOMMU_GET_INFO, encode(vfio_iommu_type1_info, { argsz: 4 }))),
+        infoCapsReadOnly: errnoOf(await roInfo(1024)),
+        infoHeaderReadOnly: errnoOf(await roInfo(24)),
+        setSpapr: errnoOf(await setIommu(a, iommufd, VFIO_SPAPR_TCE_IOMMU)),
+        setType1Mapped: errnoOf(await setIommu(a, iommufd, VFIO_TYPE1_IOMMU)),
+        unmapReadOnly: errnoOf(await a.ioctl(iommufd, VFIO_IOMMU_UNMAP_DMA, await a.readOnlyMem(encode(vfio_iommu_type1_dma_unmap, { iova: IOVA + 16n * PAGE, size: PAGE })))),
+        vfioIoasReserved: errnoOf(await a.ioctl(iommufd, IOMMU_VFIO_IOAS, encode(iommu_vfio_ioas, { op: IOMMU_VFIO_IOAS_GET, __reserved: 1 }))),
+      }).toEqual({ infoFault: 'EFAULT', infoArgsz: 'EINVAL', infoCapsReadOnly: 'EFAULT', infoHeaderReadOnly: 'EFAULT', setSpapr: 'EINVAL', setType1Mapped: 'EINVAL', unmapReadOnly: 'EFAULT', vfioIoasReserved: 'EOPNOTSUPP' })
+    })
+
     // ---- iommufd ----
 
     // iommufd_option: "cmd->__reserved" -> -EOPNOTSUPP. iommufd_option_rlimit_mode (SET):
@@ -343,6 +574,136 @@ forEachTarget(
       expect(errnoOf(await unmap(PAGE, max)), 'length').toBe('EOVERFLOW')
     })
 
+    // iommufd_ioas_alloc_ioctl: "cmd->flags" -> -EOPNOTSUPP. iommufd_ioas_iova_ranges:
+    // "cmd->__reserved" -> -EOPNOTSUPP; fewer slots than ranges -> -EMSGSIZE with num_iovas
+    // set to the count; the copy of a range to an unmapped array -> -EFAULT.
+    // iommufd_ioas_allow_iovas: "cmd->__reserved" -> -EOPNOTSUPP; iommufd_ioas_load_iovas: two
+    // ranges that overlap (interval_tree_iter_first) -> -EINVAL.
+    iommufdTest('IOAS_ALLOC with a flag, IOVA_RANGES and ALLOW_IOVAS with __reserved are EOPNOTSUPP; IOVA_RANGES with no slot is EMSGSIZE and counts the ranges, into an unmapped array EFAULT; ALLOW_IOVAS of overlapping ranges EINVAL', async ({ guest }) => {
+      const a = await guest.agent()
+      const ictx = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+      const ioasId = await newIoas(a, ictx)
+      const ranges = (o: { num_iovas?: number; __reserved?: number; allowed_iovas?: bigint }) => a.ioctl(ictx, IOMMU_IOAS_IOVA_RANGES, encode(iommu_ioas_iova_ranges, { ioas_id: ioasId, ...o }))
+      const noSlot = await ranges({ num_iovas: 0 })
+      const overlapping = Buffer.concat([encode(iommu_iova_range, { start: 0x100000n, last: 0x2fffffn }), encode(iommu_iova_range, { start: 0x200000n, last: 0x3fffffn })])
+      const overlap = await a.memAlloc(Number(PAGE))
+      await a.memWrite(overlap.addr, overlapping)
+      expect({
+        allocFlag: errnoOf(await a.ioctl(ictx, IOMMU_IOAS_ALLOC, encode(iommu_ioas_alloc, { flags: 1 }))),
+        rangesReserved: errnoOf(await ranges({ __reserved: 1 })),
+        rangesNoSlot: errnoOf(noSlot),
+        rangesCounted: noSlot.data ? decode(iommu_ioas_iova_ranges, noSlot.data).num_iovas : undefined,
+        rangesFault: errnoOf(await ranges({ num_iovas: 1, allowed_iovas: BigInt(BAD_POINTER) })),
+        allowReserved: errnoOf(await a.ioctl(ictx, IOMMU_IOAS_ALLOW_IOVAS, encode(iommu_ioas_allow_iovas, { ioas_id: ioasId, __reserved: 1 }))),
+        allowOverlap: errnoOf(await a.ioctl(ictx, IOMMU_IOAS_ALLOW_IOVAS, encode(iommu_ioas_allow_iovas, { ioas_id: ioasId, num_iovas: 2, allowed_iovas: overlap.addr }))),
+      }).toEqual({ allocFlag: 'EOPNOTSUPP', rangesReserved: 'EOPNOTSUPP', rangesNoSlot: 'EMSGSIZE', rangesCounted: 1, rangesFault: 'EFAULT', allowReserved: 'EOPNOTSUPP', allowOverlap: 'EINVAL' })
+    })
+
+    // iommufd_ioas_map: a flag outside FIXED_IOVA|WRITEABLE|READABLE or __reserved ->
+    // -EOPNOTSUPP; "cmd->iova >= ULONG_MAX || cmd->length >= ULONG_MAX" -> -EOVERFLOW.
+    // iopt_alloc_pages: "length == 0" -> -EINVAL; check_add_overflow(uptr, length) ->
+    // -EOVERFLOW. Without FIXED_IOVA, iopt_alloc_iova: "length >= ULONG_MAX / 2" -> -EOVERFLOW.
+    iommufdTest('IOAS_MAP with an unknown flag or __reserved is EOPNOTSUPP; an IOVA or length of 2^64-1 EOVERFLOW; length 0 EINVAL; a user range past 2^64 EOVERFLOW; without FIXED_IOVA a length of 2^63 EOVERFLOW', async ({ guest }) => {
+      const a = await guest.agent()
+      const ictx = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+      const ioasId = await newIoas(a, ictx)
+      const mem = await a.memAlloc(Number(PAGE))
+      const max = (1n << 64n) - 1n
+      const map = (o: { flags?: number; __reserved?: number; user_va?: bigint; length?: bigint; iova?: bigint }) =>
+        a.ioctl(ictx, IOMMU_IOAS_MAP, encode(iommu_ioas_map, { ioas_id: ioasId, flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE, user_va: mem.addr, length: PAGE, iova: IOVA, ...o }))
+      expect({
+        unknownFlag: errnoOf(await map({ flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (1 << 8) })),
+        reserved: errnoOf(await map({ __reserved: 1 })),
+        iovaMax: errnoOf(await map({ iova: max })),
+        lengthMax: errnoOf(await map({ length: max })),
+        length0: errnoOf(await map({ length: 0n })),
+        userWraps: errnoOf(await map({ user_va: max - PAGE + 1n, length: 2n * PAGE })),
+        huge: errnoOf(await map({ flags: IOMMU_IOAS_MAP_READABLE, length: 1n << 63n })),
+      }).toEqual({ unknownFlag: 'EOPNOTSUPP', reserved: 'EOPNOTSUPP', iovaMax: 'EOVERFLOW', lengthMax: 'EOVERFLOW', length0: 'EINVAL', userWraps: 'EOVERFLOW', huge: 'EOVERFLOW' })
+    })
+
+    // iommufd_ioas_copy: an unknown flag -> -EOPNOTSUPP; a length or IOVA >= ULONG_MAX ->
+    // -EOVERFLOW; neither READABLE nor WRITEABLE -> -EINVAL. iopt_get_pages: length 0 ->
+    // -EINVAL; a source range past 2^64 -> -EOVERFLOW; a source range not fully mapped
+    // (!iopt_area_contig_done) -> -ENOENT. iopt_insert_area: WRITEABLE of pages mapped
+    // read-only ("iommu_prot & IOMMU_WRITE && !pages->writable") -> -EPERM.
+    iommufdTest('IOAS_COPY with an unknown flag is EOPNOTSUPP; a length or IOVA of 2^64-1 EOVERFLOW; neither READABLE nor WRITEABLE, or length 0, EINVAL; a source range past 2^64 EOVERFLOW; a source not mapped ENOENT; WRITEABLE of a read-only mapping EPERM; a read-only copy works', async ({ guest }) => {
+      const a = await guest.agent()
+      const ictx = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+      const src = await newIoas(a, ictx)
+      const dst = await newIoas(a, ictx)
+      const mem = await a.memAlloc(Number(PAGE))
+      must(await ioasMap(a, ictx, { ioasId: src, userVa: mem.addr, iova: IOVA, length: PAGE, flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE }), 'map the source read-only')
+      const max = (1n << 64n) - 1n
+      const RO = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE
+      const copy = (o: { flags?: number; length?: bigint; src_iova?: bigint; dst_iova?: bigint }) =>
+        a.ioctl(ictx, IOMMU_IOAS_COPY, encode(iommu_ioas_copy, { src_ioas_id: src, dst_ioas_id: dst, flags: RO, length: PAGE, src_iova: IOVA, dst_iova: IOVA, ...o }))
+      expect({
+        unknownFlag: errnoOf(await copy({ flags: RO | (1 << 8) })),
+        lengthMax: errnoOf(await copy({ length: max })),
+        srcMax: errnoOf(await copy({ src_iova: max })),
+        noAccess: errnoOf(await copy({ flags: IOMMU_IOAS_MAP_FIXED_IOVA })),
+        length0: errnoOf(await copy({ length: 0n })),
+        srcWraps: errnoOf(await copy({ src_iova: max - PAGE, length: 4n * PAGE })),
+        notMapped: errnoOf(await copy({ src_iova: IOVA + 16n * PAGE })),
+        writeable: errnoOf(await copy({ flags: RO | IOMMU_IOAS_MAP_WRITEABLE })),
+        readOnly: errnoOf(await copy({})),
+      }).toEqual({ unknownFlag: 'EOPNOTSUPP', lengthMax: 'EOVERFLOW', srcMax: 'EOVERFLOW', noAccess: 'EINVAL', length0: 'EINVAL', srcWraps: 'EOVERFLOW', notMapped: 'ENOENT', writeable: 'EPERM', readOnly: 'OK' })
+    })
+
+    // iopt_unmap_iova (IOMMU_IOAS_UNMAP that is not "unmap all"): "!length" -> -EINVAL;
+    // check_add_overflow(iova, length - 1) -> -EOVERFLOW. IOMMU_OPTION:
+    // iommufd_option_rlimit_mode "cmd->object_id" -> -EOPNOTSUPP; iommufd_ioas_option_huge_pages
+    // SET of a value other than 0/1 -> -EINVAL; iommufd_option's copy-out of val64 into a
+    // read-only argument -> -EFAULT. iommufd_fops_ioctl: a command whose size/direction bits
+    // differ from the table's "op->ioctl_num != cmd" -> -ENOIOCTLCMD (ENOTTY to the user); a
+    // size field below the op's min_size -> -EINVAL.
+    iommufdTest('IOAS_UNMAP of length 0 is EINVAL, of a range past 2^64 EOVERFLOW; IOMMU_OPTION RLIMIT_MODE with an object id EOPNOTSUPP, HUGE_PAGES set to 2 EINVAL, GET into a read-only argument EFAULT; an iommufd ioctl with size bits is ENOTTY, with a size below the minimum EINVAL', async ({ guest }) => {
+      const a = await guest.agent()
+      const ictx = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+      const ioasId = await newIoas(a, ictx)
+      const unmap = (iova: bigint, length: bigint) => a.ioctl(ictx, IOMMU_IOAS_UNMAP, encode(iommu_ioas_unmap, { ioas_id: ioasId, iova, length }))
+      const option = (o: { option_id: number; op: number; object_id?: number; val64?: bigint }) => encode(iommu_option, o)
+      expect({
+        unmap0: errnoOf(await unmap(IOVA, 0n)),
+        unmapWraps: errnoOf(await unmap((1n << 64n) - 2n * PAGE, 4n * PAGE)),
+        rlimitObject: errnoOf(await a.ioctl(ictx, IOMMU_OPTION, option({ option_id: IOMMU_OPTION_RLIMIT_MODE, op: IOMMU_OPTION_OP_GET, object_id: ioasId }))),
+        hugePages2: errnoOf(await a.ioctl(ictx, IOMMU_OPTION, option({ option_id: IOMMU_OPTION_HUGE_PAGES, op: IOMMU_OPTION_OP_SET, object_id: ioasId, val64: 2n }))),
+        getReadOnly: errnoOf(await a.ioctl(ictx, IOMMU_OPTION, await a.readOnlyMem(option({ option_id: IOMMU_OPTION_HUGE_PAGES, op: IOMMU_OPTION_OP_GET, object_id: ioasId })))),
+        sizeBits: errnoOf(await a.ioctl(ictx, IOMMU_IOAS_ALLOC | (12 << 16), encode(iommu_ioas_alloc))),
+        belowMin: errnoOf(await a.ioctl(ictx, IOMMU_IOAS_ALLOC, encode(iommu_ioas_alloc, { size: 4 }))),
+      }).toEqual({ unmap0: 'EINVAL', unmapWraps: 'EOVERFLOW', rlimitObject: 'EOPNOTSUPP', hugePages2: 'EINVAL', getReadOnly: 'EFAULT', sizeBits: 'ENOTTY', belowMin: 'EINVAL' })
+    })
+
+    // ---- device cdev ----
+
+    // vfio_df_ioctl_bind_iommufd / _attach_pt / _detach_pt: copy_from_user -> -EFAULT;
+    // "argsz < minsz" -> -EINVAL. The copy-out of out_devid (bind) or pt_id (attach) into a
+    // read-only argument -> -EFAULT, and the call is undone: the bind closes the device
+    // (out_close_device), the attach detaches it (out_detach).
+    cdevTest('cdev BIND, ATTACH and DETACH with an unmapped argument are EFAULT, with a short argsz EINVAL; into a read-only argument EFAULT, and the bind or attach is undone', async ({ guest, castPart }) => {
+      const dev = castPart('singletonGroup')
+      const g = await guest.vfioGroup(dev)
+      const a = await guest.agent()
+      const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
+      const ictx = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+      const ioasId = await newIoas(a, ictx)
+      const bindFault = errnoOf(await a.ioctl(devfd, VFIO_DEVICE_BIND_IOMMUFD, BAD_POINTER))
+      const bindReadOnly = errnoOf(await a.ioctl(devfd, VFIO_DEVICE_BIND_IOMMUFD, await a.readOnlyMem(encode(vfio_device_bind_iommufd, { iommufd: ictx }))))
+      const bindAfter = errnoOf(await bindIommufd(a, devfd, ictx))
+      expect({
+        bindFault,
+        bindReadOnly,
+        bindAfter,
+        attachFault: errnoOf(await a.ioctl(devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, BAD_POINTER)),
+        attachArgsz: errnoOf(await a.ioctl(devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, encode(vfio_device_attach_iommufd_pt, { argsz: 8, pt_id: ioasId }))),
+        attachReadOnly: errnoOf(await a.ioctl(devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, await a.readOnlyMem(encode(vfio_device_attach_iommufd_pt, { pt_id: ioasId })))),
+        ioasFreeAfter: errnoOf(await destroy(a, ictx, ioasId)),
+        detachFault: errnoOf(await a.ioctl(devfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, BAD_POINTER)),
+        detachArgsz: errnoOf(await a.ioctl(devfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, encode(vfio_device_detach_iommufd_pt, { argsz: 4 }))),
+      }).toEqual({ bindFault: 'EFAULT', bindReadOnly: 'EFAULT', bindAfter: 'OK', attachFault: 'EFAULT', attachArgsz: 'EINVAL', attachReadOnly: 'EFAULT', ioasFreeAfter: 'OK', detachFault: 'EFAULT', detachArgsz: 'EINVAL' })
+    })
+
     // ---- vfio-pci ----
 
     // vfio_pci_ioctl_get_region_info: the VGA index "!vdev->has_vga" -> -EINVAL; "info.index >=
@@ -378,6 +739,125 @@ forEachTarget(
         logging: errnoOf(await feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START, 32)),
         vfToken: errnoOf(await feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PCI_VF_TOKEN)),
       }).toEqual({ unknownFlag: 'EINVAL', logging: 'ENOTTY', vfToken: 'ENOTTY' })
+    })
+
+    // vfio_pci_ioctl_get_info / _get_region_info / _get_irq_info / _set_irqs /
+    // _get_pci_hot_reset_info / _pci_hot_reset / _ioeventfd: copy_from_user of the header ->
+    // -EFAULT; "argsz < minsz" -> -EINVAL; the copy-out into a read-only argument -> -EFAULT
+    // (GET_PCI_HOT_RESET_INFO: the devices array when argsz has room for it, else the header).
+    test('vfio-pci GET_INFO, GET_REGION_INFO, GET_IRQ_INFO, SET_IRQS, GET_PCI_HOT_RESET_INFO, PCI_HOT_RESET and IOEVENTFD with an unmapped argument are EFAULT, with a short argsz EINVAL, into a read-only argument EFAULT', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const device = await pciDevice(a, guest, castPart('singletonGroup'))
+      const fault = (req: number) => a.ioctl(device, req, BAD_POINTER)
+      const readOnly = async (req: number, arg: Buffer) => a.ioctl(device, req, await a.readOnlyMem(arg))
+      expect({
+        infoFault: errnoOf(await fault(VFIO_DEVICE_GET_INFO)),
+        infoArgsz: errnoOf(await a.ioctl(device, VFIO_DEVICE_GET_INFO, encode(vfio_device_info, { argsz: 4 }))),
+        infoReadOnly: errnoOf(await readOnly(VFIO_DEVICE_GET_INFO, encode(vfio_device_info))),
+        regionFault: errnoOf(await fault(VFIO_DEVICE_GET_REGION_INFO)),
+        regionArgsz: errnoOf(await a.ioctl(device, VFIO_DEVICE_GET_REGION_INFO, encode(vfio_region_info, { argsz: 4 }))),
+        regionReadOnly: errnoOf(await readOnly(VFIO_DEVICE_GET_REGION_INFO, encode(vfio_region_info, { index: VFIO_PCI_BAR0_REGION_INDEX }))),
+        irqFault: errnoOf(await fault(VFIO_DEVICE_GET_IRQ_INFO)),
+        irqReadOnly: errnoOf(await readOnly(VFIO_DEVICE_GET_IRQ_INFO, encode(vfio_irq_info, { index: VFIO_PCI_INTX_IRQ_INDEX }))),
+        setIrqsFault: errnoOf(await fault(VFIO_DEVICE_SET_IRQS)),
+        resetInfoFault: errnoOf(await fault(VFIO_DEVICE_GET_PCI_HOT_RESET_INFO)),
+        resetInfoArgsz: errnoOf(await a.ioctl(device, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, encode(vfio_pci_hot_reset_info, { argsz: 4 }))),
+        resetInfoDevicesReadOnly: errnoOf(await readOnly(VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, encode(vfio_pci_hot_reset_info, { argsz: 1024 }))),
+        resetInfoHeaderReadOnly: errnoOf(await readOnly(VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, encode(vfio_pci_hot_reset_info))),
+        resetFault: errnoOf(await fault(VFIO_DEVICE_PCI_HOT_RESET)),
+        ioeventfdFault: errnoOf(await fault(VFIO_DEVICE_IOEVENTFD)),
+        ioeventfdArgsz: errnoOf(await a.ioctl(device, VFIO_DEVICE_IOEVENTFD, encode(vfio_device_ioeventfd, { argsz: 4 }))),
+      }).toEqual({
+        infoFault: 'EFAULT', infoArgsz: 'EINVAL', infoReadOnly: 'EFAULT', regionFault: 'EFAULT', regionArgsz: 'EINVAL', regionReadOnly: 'EFAULT',
+        irqFault: 'EFAULT', irqReadOnly: 'EFAULT', setIrqsFault: 'EFAULT', resetInfoFault: 'EFAULT', resetInfoArgsz: 'EINVAL',
+        resetInfoDevicesReadOnly: 'EFAULT', resetInfoHeaderReadOnly: 'EFAULT', resetFault: 'EFAULT', ioeventfdFault: 'EFAULT', ioeventfdArgsz: 'EINVAL',
+      })
+    })
+
+    // vfio_pci_ioctl_ioeventfd: a flag outside the size mask, a size that is not one bit, an fd
+    // below -1 -> -EINVAL. vfio_pci_ioeventfd: a region past BAR5, a write past the BAR's end
+    // -> -EINVAL; the same (offset, data, size) twice -> -EEXIST; deleting (fd -1) one that
+    // does not exist -> -ENODEV.
+    test('vfio-pci IOEVENTFD with an unknown flag, a size of two widths, an fd below -1, on a region past BAR5 or past the BAR\'s end is EINVAL; the same one twice EEXIST; deleting one that does not exist ENODEV', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const device = await pciDevice(a, guest, castPart('singletonGroup'))
+      const efd = must(await a.eventfd(), 'eventfd')
+      const ioeventfd = (o: { flags?: number; offset?: bigint; fd?: number }) =>
+        a.ioctl(device, VFIO_DEVICE_IOEVENTFD, encode(vfio_device_ioeventfd, { flags: VFIO_DEVICE_IOEVENTFD_32, offset: regionOffset(VFIO_PCI_BAR0_REGION_INDEX) + 0x80n, data: 1n, fd: efd, ...o }))
+      expect({
+        unknownFlag: errnoOf(await ioeventfd({ flags: VFIO_DEVICE_IOEVENTFD_32 | (1 << 4) })),
+        twoSizes: errnoOf(await ioeventfd({ flags: VFIO_DEVICE_IOEVENTFD_32 | (VFIO_DEVICE_IOEVENTFD_32 >> 1) })),
+        fdBelow: errnoOf(await ioeventfd({ fd: -2 })),
+        rom: errnoOf(await ioeventfd({ offset: regionOffset(VFIO_PCI_ROM_REGION_INDEX) })),
+        pastBar: errnoOf(await ioeventfd({ offset: regionOffset(VFIO_PCI_BAR0_REGION_INDEX) + EDU_BAR0_SIZE })),
+        deleteMissing: errnoOf(await ioeventfd({ fd: -1 })),
+        add: errnoOf(await ioeventfd({})),
+        again: errnoOf(await ioeventfd({})),
+        delete: errnoOf(await ioeventfd({ fd: -1 })),
+      }).toEqual({ unknownFlag: 'EINVAL', twoSizes: 'EINVAL', fdBelow: 'EINVAL', rom: 'EINVAL', pastBar: 'EINVAL', deleteMissing: 'ENODEV', add: 'OK', again: 'EEXIST', delete: 'OK' })
+    })
+
+    // vfio_pci_rw: a region index past the device's regions -> -EINVAL; a write to the ROM ->
+    // -EINVAL. vfio_pci_bar_rw: "pos >= end" (a read at the BAR's end) -> -EINVAL.
+    // vfio_config_do_rw: an offset past the config space (pdev->cfg_size) -> -EFAULT.
+    // vfio_pci_core_mmap: a region index past the regions, the ROM or config region, a BAR
+    // the device does not have (!bar_mmap_supported), a range past the BAR -> -EINVAL.
+    test('vfio-pci read/write and mmap: a region past the device\'s is EINVAL; writing the ROM EINVAL; reading at a BAR\'s end EINVAL; reading past the config space EFAULT; mmap of the config region, of a BAR the device lacks, or past the BAR EINVAL', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const device = await pciDevice(a, guest, castPart('singletonGroup'))
+      const cfgSize = Number((await guest.run(`wc -c < /sys/bus/pci/devices/${await guest.bdf(castPart('singletonGroup'))}/config`)).trim())
+      const mmap = async (offset: bigint) => {
+        const m = await a.mmap(device, Number(PAGE), offset)
+        if (m.addr !== undefined) await a.munmap(m.addr, Number(PAGE))
+        return errnoOf(m)
+      }
+      expect({
+        readPast: errnoOf(await a.pread(device, 4, regionOffset(64))),
+        writeRom: errnoOf(await a.pwrite(device, Buffer.alloc(4), regionOffset(VFIO_PCI_ROM_REGION_INDEX))),
+        readBarEnd: errnoOf(await a.pread(device, 4, regionOffset(VFIO_PCI_BAR0_REGION_INDEX) + EDU_BAR0_SIZE)),
+        readPastConfig: errnoOf(await a.pread(device, 4, regionOffset(VFIO_PCI_CONFIG_REGION_INDEX) + BigInt(cfgSize))),
+        mmapPast: await mmap(regionOffset(64)),
+        mmapConfig: await mmap(regionOffset(VFIO_PCI_CONFIG_REGION_INDEX)),
+        mmapNoBar: await mmap(regionOffset(VFIO_PCI_BAR2_REGION_INDEX)),
+        mmapPastBar: await mmap(regionOffset(VFIO_PCI_BAR0_REGION_INDEX) + EDU_BAR0_SIZE),
+        mmapBar0: await mmap(regionOffset(VFIO_PCI_BAR0_REGION_INDEX)),
+      }).toEqual({ readPast: 'EINVAL', writeRom: 'EINVAL', readBarEnd: 'EINVAL', readPastConfig: 'EFAULT', mmapPast: 'EINVAL', mmapConfig: 'EINVAL', mmapNoBar: 'EINVAL', mmapPastBar: 'EINVAL', mmapBar0: 'OK' })
+    })
+
+    // vfio_ioctl_device_feature: copy_from_user -> -EFAULT; "argsz < minsz" -> -EINVAL; SET and
+    // GET without PROBE -> -EINVAL. vfio_ioctl_device_feature_logging_stop / _report:
+    // "!device->log_ops" (vfio-pci has none) -> -ENOTTY. vfio_set_irqs_validate_and_prepare:
+    // a start past the index's IRQs -> -EINVAL; DATA_BOOL with an argsz short of count bytes
+    // -> -EINVAL.
+    test('VFIO_DEVICE_FEATURE with an unmapped argument is EFAULT, a short argsz or SET with GET EINVAL, DMA_LOGGING_STOP/REPORT ENOTTY; SET_IRQS past the index\'s IRQs or with data short of its count EINVAL', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const device = await pciDevice(a, guest, castPart('singletonGroup'))
+      const feature = (flags: number, o: { argsz?: number; payload?: number } = {}) =>
+        a.ioctl(device, VFIO_DEVICE_FEATURE, encode(vfio_device_feature, { flags, ...(o.argsz !== undefined ? { argsz: o.argsz } : {}) }, { tail: Buffer.alloc(o.payload ?? 32) }))
+      const irqs = (o: { flags: number; index: number; start: number; count: number }, data = 0) =>
+        a.ioctl(device, VFIO_DEVICE_SET_IRQS, encode(vfio_irq_set, o, { tail: Buffer.alloc(data) }))
+      expect({
+        featureFault: errnoOf(await a.ioctl(device, VFIO_DEVICE_FEATURE, BAD_POINTER)),
+        featureArgsz: errnoOf(await feature(VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_PCI_VF_TOKEN, { argsz: 4 })),
+        setAndGet: errnoOf(await feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_PCI_VF_TOKEN)),
+        loggingStop: errnoOf(await feature(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, { payload: 0 })),
+        loggingReport: errnoOf(await feature(VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT)),
+        irqStartPast: errnoOf(await irqs({ flags: VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_MASK, index: VFIO_PCI_INTX_IRQ_INDEX, start: 1, count: 1 })),
+        irqDataShort: errnoOf(await irqs({ flags: VFIO_IRQ_SET_DATA_BOOL | VFIO_IRQ_SET_ACTION_MASK, index: VFIO_PCI_INTX_IRQ_INDEX, start: 0, count: 1 })),
+      }).toEqual({ featureFault: 'EFAULT', featureArgsz: 'EINVAL', setAndGet: 'EINVAL', loggingStop: 'ENOTTY', loggingReport: 'ENOTTY', irqStartPast: 'EINVAL', irqDataShort: 'EINVAL' })
+    })
+
+    // vfio_pci_core_match (GET_DEVICE_FD's name "<bdf> <options>"): "vf_token=" followed by
+    // fewer characters than a UUID -> -EINVAL; an unknown option -> -EINVAL.
+    test('GET_DEVICE_FD with a vf_token shorter than a UUID, or with an unknown option after the device name, is EINVAL', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const dev = castPart('singletonGroup')
+      const g = await guest.vfioGroup(dev)
+      const { group } = await holdGroup(a, g.group)
+      expect({
+        shortToken: errnoOf(await getDeviceFd(a, group, `${g.bdf(dev)} vf_token=1234`)),
+        unknownOption: errnoOf(await getDeviceFd(a, group, `${g.bdf(dev)} colour=blue`)),
+      }).toEqual({ shortToken: 'EINVAL', unknownOption: 'EINVAL' })
     })
   },
   { oncePerKernel: true, qemuIndependent: true },

@@ -41,7 +41,7 @@ import {
   IOMMU_HWPT_DATA_VTD_S1,
   IOMMU_HWPT_FAULT_ID_VALID,
 } from '../harness/uapi/iommufd.js'
-import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_GET_REGION_INFO, VFIO_PCI_NUM_REGIONS, vfio_region_info } from '../harness/uapi/vfio.js'
+import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_GET_REGION_INFO, VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_NUM_REGIONS, vfio_region_info } from '../harness/uapi/vfio.js'
 
 /** include/uapi/linux/vfio.h: offsetofend(struct vfio_device_bind_iommufd, out_devid), the minimum argsz (6.12). */
 const BIND_MINSZ = 16
@@ -85,6 +85,27 @@ forEachTarget((target, base) => {
   })
 
   // vfio_df_ioctl_bind_iommufd: "one device cannot be bound twice": df->access_granted -> -EINVAL.
+  // vfio_device_fops_read / _write / _mmap: "!smp_load_acquire(&df->access_granted)" ->
+  // -EINVAL until BIND_IOMMUFD (the region accesses, not only the ioctls, are closed).
+  test('before BIND_IOMMUFD a cdev fd can neither read, write nor mmap the device: EINVAL; after BIND it reads its config space', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
+    const g = await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
+    const iommufd = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+    /** Region `index` in the device fd: index << VFIO_PCI_OFFSET_SHIFT (40, include/linux/vfio_pci_core.h). */
+    const region = (index: number) => BigInt(index) << 40n
+    const config = region(VFIO_PCI_CONFIG_REGION_INDEX)
+    const m = await a.mmap(devfd, PAGE, region(0))
+    expect({
+      read: errnoOf(await a.pread(devfd, 4, config)),
+      write: errnoOf(await a.pwrite(devfd, Buffer.alloc(2), config + 4n)),
+      mmap: errnoOf(m),
+    }).toEqual({ read: 'EINVAL', write: 'EINVAL', mmap: 'EINVAL' })
+    must(await bindIommufd(a, devfd, iommufd), 'BIND_IOMMUFD')
+    expect(errnoOf(await a.pread(devfd, 4, config)), 'read after BIND').toBe('OK')
+  })
+
   test('BIND_IOMMUFD twice on one cdev fd is EINVAL', async ({ guest, skip, castPart }) => {
     const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)

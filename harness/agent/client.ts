@@ -237,6 +237,28 @@ export class GuestAgent {
     return { addr: r.addr }
   }
 
+  private readOnlyFiles = 0
+
+  /**
+   * `data` at the start of a page the agent may read but not write: a PROT_READ, MAP_SHARED
+   * mapping of a file it writes under /tmp (one page, zero-filled). As an ioctl argument the
+   * kernel's copy_from_user of it works and its copy_to_user faults (EFAULT).
+   */
+  async readOnlyMem(data: Buffer): Promise<bigint> {
+    if (data.length > 4096) throw new HarnessError(`${this.io.label}: readOnlyMem: ${data.length} bytes, at most one page`)
+    const path = `/tmp/vfio-conform-ro-${process.pid}-${Math.random().toString(36).slice(2, 10)}-${this.readOnlyFiles++}`
+    const page = Buffer.alloc(4096)
+    data.copy(page)
+    const fd = await this.open(path, ['O_RDWR', 'O_CREAT', 'O_EXCL', 'O_CLOEXEC'], 0o600)
+    if (fd.ret < 0) throw new HarnessError(`${this.io.label}: create ${path}: ${errnoOf(fd)}`)
+    const w = await this.write(fd.ret, page)
+    const m = w.ret === page.length ? await this.mmap(fd.ret, 4096, 0, ['PROT_READ']) : undefined
+    await this.closeFd(fd.ret)
+    if (!m) throw new HarnessError(`${this.io.label}: write ${path}: ${errnoOf(w)}`)
+    if (m.addr === undefined) throw new HarnessError(`${this.io.label}: mmap ${path} read-only: ${errnoOf(m)}`)
+    return m.addr
+  }
+
   /** mmap(2) of an fd, MAP_SHARED (e.g. a VFIO region). prot: names, default read+write. */
   async mmap(fd: number, len: number, offset: bigint | number, prot: string[] = ['PROT_READ', 'PROT_WRITE']): Promise<SysResult & { addr?: bigint }> {
     return this.mapping('mmap', {

@@ -188,6 +188,36 @@ export const vfio_iommu_type1_dma_unmap = defineStruct('vfio_iommu_type1_dma_unm
   size: f(16, u64),
 })
 
+/** include/uapi/linux/vfio.h: struct vfio_bitmap (a dirty bitmap: one bit per pgsize page) */
+export const vfio_bitmap = defineStruct('vfio_bitmap', H, 24, {
+  pgsize: f(0, u64),
+  size: f(8, u64),
+  data: f(16, u64),
+})
+
+/** include/uapi/linux/vfio.h: struct vfio_iommu_type1_dirty_bitmap (VFIO_IOMMU_DIRTY_PAGES); data[] goes in encode's tail */
+export const vfio_iommu_type1_dirty_bitmap = defineStruct('vfio_iommu_type1_dirty_bitmap', H, 8, {
+  argsz: f(0, u32),
+  flags: f(4, u32),
+})
+
+/** include/uapi/linux/vfio.h: struct vfio_iommu_type1_dirty_bitmap_get (the data of DIRTY_PAGES_FLAG_GET_BITMAP); bitmap is a struct vfio_bitmap */
+export const vfio_iommu_type1_dirty_bitmap_get = defineStruct('vfio_iommu_type1_dirty_bitmap_get', H, 40, {
+  iova: f(0, u64),
+  size: f(8, u64),
+  bitmap: f(16, bytes(24)),
+})
+
+/** include/uapi/linux/vfio.h: struct vfio_device_ioeventfd (VFIO_DEVICE_IOEVENTFD) */
+export const vfio_device_ioeventfd = defineStruct('vfio_device_ioeventfd', H, 32, {
+  argsz: f(0, u32),
+  flags: f(4, u32),
+  offset: f(8, u64),
+  data: f(16, u64),
+  fd: f(24, s32),
+  reserved: f(28, u32),
+})
+
 // ---- Flags and indexes ----
 
 /** include/uapi/linux/vfio.h: vfio_group_status.flags */
@@ -357,6 +387,16 @@ export const VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP = 1 << 0
 export const VFIO_DMA_UNMAP_FLAG_ALL = 1 << 1
 /** include/uapi/linux/vfio.h: vfio_iommu_type1_dma_unmap.flags */
 export const VFIO_DMA_UNMAP_FLAG_VADDR = 1 << 2
+/** include/uapi/linux/vfio.h: vfio_iommu_type1_dirty_bitmap.flags */
+export const VFIO_IOMMU_DIRTY_PAGES_FLAG_START = 1 << 0
+/** include/uapi/linux/vfio.h: vfio_iommu_type1_dirty_bitmap.flags */
+export const VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP = 1 << 1
+/** include/uapi/linux/vfio.h: vfio_iommu_type1_dirty_bitmap.flags */
+export const VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP = 1 << 2
+/** include/uapi/linux/vfio.h: vfio_device_ioeventfd.flags (a 4-byte write) */
+export const VFIO_DEVICE_IOEVENTFD_32 = 1 << 2
+/** include/uapi/linux/vfio.h: vfio_device_ioeventfd.flags */
+export const VFIO_DEVICE_IOEVENTFD_SIZE_MASK = 0xf
 
 // ---- ioctl request numbers ----
 
@@ -396,6 +436,10 @@ export const VFIO_DEVICE_BIND_IOMMUFD = _IO(VFIO_TYPE, VFIO_BASE + 18)
 export const VFIO_DEVICE_ATTACH_IOMMUFD_PT = _IO(VFIO_TYPE, VFIO_BASE + 19)
 /** include/uapi/linux/vfio.h: device cdev; struct vfio_device_detach_iommufd_pt */
 export const VFIO_DEVICE_DETACH_IOMMUFD_PT = _IO(VFIO_TYPE, VFIO_BASE + 20)
+/** include/uapi/linux/vfio.h: device; struct vfio_device_ioeventfd */
+export const VFIO_DEVICE_IOEVENTFD = _IO(VFIO_TYPE, VFIO_BASE + 16)
+/** include/uapi/linux/vfio.h: container (type1); struct vfio_iommu_type1_dirty_bitmap + data */
+export const VFIO_IOMMU_DIRTY_PAGES = _IO(VFIO_TYPE, VFIO_BASE + 17)
 /** include/uapi/linux/vfio.h: container (type1); struct vfio_iommu_type1_info */
 export const VFIO_IOMMU_GET_INFO = _IO(VFIO_TYPE, VFIO_BASE + 12)
 /** include/uapi/linux/vfio.h: container (type1); struct vfio_iommu_type1_dma_map */
@@ -426,4 +470,6 @@ export const VFIO_IOCTLS: readonly Ioctl[] = [
   defineIoctl('VFIO_IOMMU_GET_INFO', H, VFIO_IOMMU_GET_INFO, vfio_iommu_type1_info),
   defineIoctl('VFIO_IOMMU_MAP_DMA', H, VFIO_IOMMU_MAP_DMA, vfio_iommu_type1_dma_map),
   defineIoctl('VFIO_IOMMU_UNMAP_DMA', H, VFIO_IOMMU_UNMAP_DMA, vfio_iommu_type1_dma_unmap),
+  defineIoctl('VFIO_DEVICE_IOEVENTFD', H, VFIO_DEVICE_IOEVENTFD, vfio_device_ioeventfd),
+  defineIoctl('VFIO_IOMMU_DIRTY_PAGES', H, VFIO_IOMMU_DIRTY_PAGES, vfio_iommu_type1_dirty_bitmap),
 ]
