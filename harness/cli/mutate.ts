@@ -14,7 +14,11 @@ import { IOMMU_MODELS } from '../../guests/viommus/index.js'
 import { CORE_FILES, DEFAULT_SAMPLES, NOT_PRODUCT, fileGlobs, mainGuest, parseSampleSpec, sample, siteMatches } from '../mutate/select.js'
 import { cachedResult, listCFiles, sitesOf, sweep, type MutantResult, type SweepMode } from '../mutate/sweep.js'
 import { openWorkspace, prepareWorkspace, withWorkspaceLock, type Workspace } from '../mutate/workspace.js'
-import { renderReport, resultLine } from '../mutate/report.js'
+import { parseExplanations, renderReport, resultLine } from '../mutate/report.js'
+import { fileURLToPath } from 'node:url'
+
+/** Survivors explained from the kernel source (equivalent, unreachable): counted apart in the score. */
+export const EXPLAINED_SURVIVORS = fileURLToPath(new URL('../../ci/mutations/explained-survivors.yaml', import.meta.url))
 import { recordMeasurement } from '../report/measurements-file.js'
 import type { Site } from '../mutate/sites.js'
 import type { Mutant } from '../mutate/mutants.js'
@@ -125,7 +129,8 @@ export async function mutateCommand(args: string[]): Promise<number> {
 
   const report = async (results: Map<string, MutantResult>) => {
     const title = `Mutation sweep of ${ws.kernelId} (${new Date().toISOString().slice(0, 10)}; ${targets.length} sites)`
-    const text = renderReport(targets.map((t) => t.site), results, { title })
+    const explained = parseExplanations(await readFile(EXPLAINED_SURVIVORS, 'utf8'))
+    const text = renderReport(targets.map((t) => t.site), results, { title, explained })
     console.log('\n' + text)
     if (values.report) {
       await mkdir(path.dirname(path.resolve(values.report)), { recursive: true })

@@ -1,20 +1,52 @@
-// The sweep's score: per file, killed / killed-by-crash / survived / no-test / unbuildable /
-// not yet run, the mutation score (killed of the mutants a test could reach), and the
-// survivors, each with its site.
+// The sweep's score: per file, killed / killed-by-crash / survived / explained / no-test /
+// unbuildable / not yet run, the mutation score (killed of the mutants a test could reach and
+// nobody explained), and the survivors, each with its site. A survivor explained in
+// ci/mutations/explained-survivors.yaml (an equivalent mutant, or an error path no user can
+// take) is counted apart: the dangerous survivors are the unexplained ones.
+import YAML from 'yaml'
 import type { MutantResult, Outcome } from './sweep.js'
 import type { Site } from './sites.js'
+
+/** Why a survivor is no gap: read in the kernel source, per kernel and site. */
+export interface SurvivorExplanation {
+  site: string
+  kernel: string
+  /** The check as the sweep prints it (the site's text): an entry whose check moved is stale, not applied. */
+  check: string
+  class: 'equivalent' | 'unreachable' | 'debug-kernel-only'
+  reason: string
+}
+
+/** The explanations file's entries (YAML: `survivors: [...]`); throws on a malformed entry. */
+export function parseExplanations(text: string): SurvivorExplanation[] {
+  const doc = (YAML.parse(text) ?? {}) as { survivors?: unknown }
+  const list = Array.isArray(doc.survivors) ? doc.survivors : []
+  return list.map((e, i) => {
+    const x = e as Partial<SurvivorExplanation>
+    if (!x || typeof x.site !== 'string' || typeof x.kernel !== 'string' || typeof x.check !== 'string' || typeof x.reason !== 'string' || !['equivalent', 'unreachable', 'debug-kernel-only'].includes(String(x.class))) {
+      throw new Error(`explained survivors, entry ${i + 1}: needs site, kernel, check, class (equivalent | unreachable | debug-kernel-only) and reason`)
+    }
+    return x as SurvivorExplanation
+  })
+}
+
+/** The explanation that applies to a result: same kernel, site and check text. */
+export function explanationFor(r: MutantResult, explained: SurvivorExplanation[]): SurvivorExplanation | undefined {
+  return explained.find((e) => e.site === r.site.id && e.kernel === r.kernelId && e.check === r.site.text)
+}
 
 export interface FileScore {
   file: string
   sites: number
-  counts: Record<Outcome | 'pending', number>
-  /** (killed + killed-by-crash) / (killed + killed-by-crash + survived); undefined when none ran. */
+  counts: Record<Column, number>
+  /** (killed + killed-by-crash) / (killed + killed-by-crash + survived), explained survivors left out; undefined when none ran. */
   score?: number
 }
 
-const OUTCOMES: Array<Outcome | 'pending'> = ['killed', 'killed-by-crash', 'survived', 'no-test', 'unbuildable', 'pending']
+type Column = Outcome | 'explained' | 'pending'
+const OUTCOMES: Column[] = ['killed', 'killed-by-crash', 'survived', 'explained', 'no-test', 'unbuildable', 'pending']
 
-export function scoreByFile(sites: Site[], results: Map<string, MutantResult>): FileScore[] {
+export function scoreByFile(sites: Site[], results: Map<string, MutantResult>, explained: SurvivorExplanation[] = []): FileScore[] {
   const byFile = new Map<string, FileScore>()
   for (const s of sites) {
     let f = byFile.get(s.file)
@@ -23,7 +55,8 @@ export function scoreByFile(sites: Site[], results: Map<string, MutantResult>): 
       byFile.set(s.file, f)
     }
     f.sites++
-    f.counts[results.get(s.id)?.outcome ?? 'pending']++
+    const r = results.get(s.id)
+    f.counts[r?.outcome === 'survived' && explanationFor(r, explained) ? 'explained' : (r?.outcome ?? 'pending')]++
   }
   const out = [...byFile.values()]
   for (const f of out) f.score = scoreOf(f.counts)
@@ -43,23 +76,33 @@ export function totals(files: FileScore[]): FileScore {
 
 const pct = (x?: number) => (x === undefined ? '-' : `${Math.round(100 * x)}%`)
 
-/** Markdown: the per-file table and the survivors. */
-export function renderReport(sites: Site[], results: Map<string, MutantResult>, opts: { title?: string } = {}): string {
-  const files = scoreByFile(sites, results)
+/** Markdown: the per-file table, the survivors and the explained ones. */
+export function renderReport(sites: Site[], results: Map<string, MutantResult>, opts: { title?: string; explained?: SurvivorExplanation[] } = {}): string {
+  const explained = opts.explained ?? []
+  const files = scoreByFile(sites, results, explained)
   const all = [...files, totals(files)]
   const lines: string[] = []
   if (opts.title) lines.push(opts.title, '')
-  lines.push('| file | sites | killed | killed by crash | survived | no-test | unbuildable | not run | score |')
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+  lines.push('| file | sites | killed | killed by crash | survived | explained | no-test | unbuildable | not run | score |')
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const f of all) {
     const c = f.counts
     const name = f.file === 'total' ? '**total**' : `\`${f.file}\``
-    lines.push(`| ${name} | ${f.sites} | ${c.killed} | ${c['killed-by-crash']} | ${c.survived} | ${c['no-test']} | ${c.unbuildable} | ${c.pending} | ${pct(f.score)} |`)
+    lines.push(`| ${name} | ${f.sites} | ${c.killed} | ${c['killed-by-crash']} | ${c.survived} | ${c.explained} | ${c['no-test']} | ${c.unbuildable} | ${c.pending} | ${pct(f.score)} |`)
   }
-  lines.push('', 'Score = (killed + killed by crash) / (killed + killed by crash + survived).')
-  const survivors = sites.map((s) => results.get(s.id)).filter((r): r is MutantResult => r?.outcome === 'survived')
+  lines.push('', 'Score = (killed + killed by crash) / (killed + killed by crash + survived); explained survivors (equivalent mutants, error paths no user can take: ci/mutations/explained-survivors.yaml) are not in it.')
+  const survived = sites.map((s) => results.get(s.id)).filter((r): r is MutantResult => r?.outcome === 'survived')
+  const survivors = survived.filter((r) => !explanationFor(r, explained))
   lines.push('', `Survivors (${survivors.length}):`, '')
   for (const r of survivors) lines.push(`- \`${r.site.id}\` ${r.site.func}: ${survivorText(r)}`)
+  const done = survived.filter((r) => explanationFor(r, explained))
+  if (done.length) {
+    lines.push('', `Explained survivors (${done.length}):`, '')
+    for (const r of done) {
+      const e = explanationFor(r, explained)!
+      lines.push(`- \`${r.site.id}\` ${r.site.func} (${e.class}): ${e.reason}`)
+    }
+  }
   return lines.join('\n') + '\n'
 }
 

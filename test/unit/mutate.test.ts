@@ -3,7 +3,7 @@ import { blankNonCode, findSites, statementEnd } from '../../harness/mutate/site
 import { applyMutant, mutantFor } from '../../harness/mutate/mutants.js'
 import { globToRegExp, parseSampleSpec, sample, siteMatches, suitesFor } from '../../harness/mutate/select.js'
 import { classify, baselineProblems, type RunOutcome, type Baseline } from '../../harness/mutate/sweep.js'
-import { renderReport } from '../../harness/mutate/report.js'
+import { parseExplanations, renderReport } from '../../harness/mutate/report.js'
 import type { TestVerdict, Verdict } from '../../harness/report/verdict.js'
 
 // Shaped like drivers/vfio/group.c and drivers/iommu/iommufd/ioas.c of 6.12.
@@ -219,8 +219,17 @@ describe('mutate: outcomes', () => {
       }),
     )
     const text = renderReport(sites, results)
-    expect(text).toContain('| `drivers/vfio/group.c` | 6 | 1 | 0 | 1 | 1 | 0 | 3 | 50% |')
+    expect(text).toContain('| `drivers/vfio/group.c` | 6 | 1 | 0 | 1 | 0 | 1 | 0 | 3 | 50% |')
     expect(text).toContain('- `drivers/vfio/group.c:17` vfio_group_ioctl_unset_container: dropped `if (group->container_users != 1)` (-EBUSY)')
+    // Explained (same kernel, site and check): counted apart, out of the score; a moved check is not applied.
+    const survivor = results.get('drivers/vfio/group.c:17')!
+    const explained = parseExplanations(`survivors:\n  - site: drivers/vfio/group.c:17\n    kernel: k\n    check: "${survivor.site.text}"\n    class: equivalent\n    reason: a later check returns the same EBUSY\n`)
+    const text2 = renderReport(sites, results, { explained })
+    expect(text2).toContain('| `drivers/vfio/group.c` | 6 | 1 | 0 | 0 | 1 | 1 | 0 | 3 | 100% |')
+    expect(text2).toContain('Survivors (0)')
+    expect(text2).toContain('- `drivers/vfio/group.c:17` vfio_group_ioctl_unset_container (equivalent): a later check returns the same EBUSY')
+    expect(renderReport(sites, results, { explained: [{ ...explained[0]!, check: 'moved' }] })).toContain('Survivors (1)')
+    expect(() => parseExplanations('survivors:\n  - site: x\n    class: maybe\n')).toThrow(/entry 1/)
   })
 })
 
