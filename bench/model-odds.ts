@@ -10,7 +10,7 @@
 import fc from 'fast-check'
 import { fileURLToPath } from 'node:url'
 import { dmaSpace, initialState, next, predict, type ModelKernel, type ModelState, type Op, type Prediction } from '../harness/model/ownership.js'
-import { NPM_TEST_BUDGET, opMenu, opsOf, sequenceArb } from '../harness/model/run.js'
+import { NPM_TEST_BUDGET, opMenu, opsOf, resetPairRuns, sequenceArb } from '../harness/model/run.js'
 import { printAndRecord, recordFlag } from '../harness/report/measurements-file.js'
 
 /** A step at which the patched kernel answers differently from the model. */
@@ -29,8 +29,12 @@ export const MUTANT_STEPS: Record<string, Reached | 'iotlb'> = {
   'iotlb-flush-on-unmap': 'iotlb',
 }
 
-export function mutantOdds(samples: number, runs = NPM_TEST_BUDGET.runs, steps = NPM_TEST_BUDGET.steps, seed = 1): Array<{ patch: string; share: number; odds: number }> {
-  const k: ModelKernel = { legacy: true, cdev: true, hostDriver: true }
+/** The same for the patches the model catches on the reset pair (its share of a run's sequences). */
+export const PAIR_MUTANT_STEPS: Record<string, Reached> = {
+  'hot-reset-dev-set-model': (o, p) => o.op === 'hotReset' && /vfio_pci_dev_set_resettable/.test(p.rule),
+}
+
+function sampleHits(k: ModelKernel, samples: number, steps: number, seed: number, reached: Record<string, Reached | 'iotlb'>): Map<string, number> {
   const menu = opMenu(k)
   const hits = new Map<string, number>()
   for (const { choices, oneProcess } of fc.sample(sequenceArb(steps), { numRuns: samples, seed })) {
@@ -46,22 +50,31 @@ export function mutantOdds(samples: number, runs = NPM_TEST_BUDGET.runs, steps =
         else if (cached && cached === where) seen.add('iotlb-flush-on-unmap')
       }
       if (o.op === 'map') cached = undefined
-      for (const [patch, f] of Object.entries(MUTANT_STEPS)) if (f !== 'iotlb' && f(o, p, s)) seen.add(patch)
+      for (const [patch, f] of Object.entries(reached)) if (f !== 'iotlb' && f(o, p, s)) seen.add(patch)
       s = next(s, o, p.errno)
       if (!dmaSpace(s)) cached = undefined
     }
     for (const x of seen) hits.set(x, (hits.get(x) ?? 0) + 1)
   }
-  return Object.keys(MUTANT_STEPS).map((patch) => {
-    const share = (hits.get(patch) ?? 0) / samples
-    return { patch, share, odds: 1 - (1 - share) ** runs }
-  })
+  return hits
+}
+
+export function mutantOdds(samples: number, runs = NPM_TEST_BUDGET.runs, steps = NPM_TEST_BUDGET.steps, seed = 1): Array<{ patch: string; share: number; odds: number }> {
+  const k: ModelKernel = { legacy: true, cdev: true, hostDriver: true }
+  const pairRuns = resetPairRuns(runs)
+  const hits = sampleHits(k, samples, steps, seed, MUTANT_STEPS)
+  const pairHits = sampleHits({ ...k, hotReset: true, noDma: true }, samples, steps, seed, PAIR_MUTANT_STEPS)
+  const odds = (patch: string, h: Map<string, number>, n: number) => {
+    const share = (h.get(patch) ?? 0) / samples
+    return { patch, share, odds: 1 - (1 - share) ** n }
+  }
+  return [...Object.keys(MUTANT_STEPS).map((p) => odds(p, hits, runs - pairRuns)), ...Object.keys(PAIR_MUTANT_STEPS).map((p) => odds(p, pairHits, pairRuns))]
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { record, rest } = recordFlag(process.argv.slice(2))
   const [samples = 3000, runs = NPM_TEST_BUDGET.runs, steps = NPM_TEST_BUDGET.steps] = rest.map(Number)
-  const lines = [`model odds: ${samples} sampled sequences of up to ${steps} steps; a run is ${runs} sequences`]
+  const lines = [`model odds: ${samples} sampled sequences of up to ${steps} steps; a run is ${runs} sequences (${resetPairRuns(runs)} of them on the reset pair, for the hot-reset patch)`]
   for (const r of mutantOdds(samples, runs, steps)) {
     lines.push(`  ${r.patch.padEnd(24)} reached by ${(r.share * 100).toFixed(1).padStart(5)}% of sequences; a run reaches it with odds ${(r.odds * 100).toFixed(2)}%`)
   }

@@ -18,6 +18,7 @@ export const OP_WEIGHTS: Record<Op['op'], number> = {
   map: 32, unmap: 8, dma: 40,
   exit: 1, kill: 1,
   hostBind: 1, toVfio: 2, unbindVfio: 1,
+  hotReset: 6,
 }
 
 /** Every operation the kernel's paths offer, each repeated by its weight. */
@@ -29,14 +30,17 @@ export function opMenu(k: ModelKernel, weights = OP_WEIGHTS): Op[] {
     all.push({ op: 'exit', p }, { op: 'kill', p })
     if (k.legacy) {
       all.push({ op: 'groupStatus', p }, { op: 'openGroup', p }, { op: 'setContainer', p }, { op: 'setIommu', p }, { op: 'closeGroup', p }, { op: 'unsetContainer', p })
-      all.push({ op: 'map', p, space: 'container' }, { op: 'unmap', p, space: 'container' })
+      if (!k.noDma) all.push({ op: 'map', p, space: 'container' }, { op: 'unmap', p, space: 'container' })
       for (const d of DEVS) all.push({ op: 'getDeviceFd', p, d }, { op: 'closeDeviceFd', p, d })
+      if (k.hotReset) for (const d of DEVS) all.push({ op: 'hotReset', p, d, via: 'device' })
     }
     if (k.cdev) {
-      all.push({ op: 'ioasAlloc', p }, { op: 'destroyIoas', p }, { op: 'map', p, space: 'ioas' }, { op: 'unmap', p, space: 'ioas' })
+      all.push({ op: 'ioasAlloc', p }, { op: 'destroyIoas', p })
+      if (!k.noDma) all.push({ op: 'map', p, space: 'ioas' }, { op: 'unmap', p, space: 'ioas' })
       for (const d of DEVS) all.push({ op: 'openCdev', p, d }, { op: 'bindCdev', p, d }, { op: 'closeCdev', p, d }, { op: 'attach', p, d }, { op: 'detach', p, d })
+      if (k.hotReset) for (const d of DEVS) all.push({ op: 'hotReset', p, d, via: 'cdev' })
     }
-    for (const d of DEVS) all.push({ op: 'dma', p, d })
+    if (!k.noDma) for (const d of DEVS) all.push({ op: 'dma', p, d })
   }
   return all.flatMap((o) => Array<Op>(weights[o.op]).fill(o))
 }

@@ -15,6 +15,12 @@
 // that IOVA (QEMU's edu device); the model says whose buffer the write lands in, or that the
 // IOMMU blocks it. The administrator can also unbind vfio-pci from a device in use, as a
 // hot-unplug does: the kernel must ask the device's users to let go. mdevs are not modelled yet.
+//
+// Where the two devices are all a bus reset reaches (ModelKernel.hotReset: the default
+// topology's rp-mix pair), a process may also issue VFIO_DEVICE_PCI_HOT_RESET through a device
+// fd (with its group fd, or the zero-length array) or a cdev (the zero-length array): who may
+// reset is decided by vfio_pci_ioctl_pci_hot_reset, vfio_pci_dev_set_resettable and
+// vfio_pci_dev_set_hot_reset (6.12 and 7.2 alike).
 
 export type Proc = 'A' | 'B'
 export type Dev = 0 | 1
@@ -29,6 +35,13 @@ export interface ModelKernel {
   cdev: boolean
   /** An ordinary host driver to move a device to (uio_pci_generic, by driver_override). */
   hostDriver?: boolean
+  /**
+   * The two devices share one bus reset that reaches nothing else, and both can be reset
+   * (the target's reset set): the hotReset ops are offered.
+   */
+  hotReset?: boolean
+  /** A device is no edu (the rp-mix pair's e1000e): no DMA ops (map, unmap, dma) are offered. */
+  noDma?: boolean
 }
 
 export interface ModelState {
@@ -99,6 +112,12 @@ export type Op =
    * vfio_unregister_group_dev); when someone holds the device, its users let go once asked.
    */
   | { op: 'unbindVfio'; d: Dev }
+  /**
+   * VFIO_DEVICE_PCI_HOT_RESET on p's fd of device d: a legacy device fd ('device': with p's
+   * group fd when p holds it open, else the zero-length array) or a cdev ('cdev': the
+   * zero-length array, bound or not).
+   */
+  | { op: 'hotReset'; p: Proc; d: Dev; via: 'device' | 'cdev' }
 
 /** The errno an operation must return ("OK" for success), and the rule that decides it. */
 export interface Prediction {
@@ -192,6 +211,8 @@ export function applicable(s: ModelState, k: ModelKernel, o: Op): boolean {
     case 'unbindVfio':
       // As hostBind: never the group's last vfio device.
       return s.driver[o.d] === 'vfio-pci' && s.driver[1 - o.d] === 'vfio-pci'
+    case 'hotReset':
+      return !!k.hotReset && (o.via === 'device' ? s.deviceFds[o.p][o.d] > 0 : !!s.cdevs[o.p][o.d])
   }
 }
 
@@ -301,6 +322,27 @@ export function predict(s: ModelState, o: Op): Prediction {
       // channel registered, blocked until released by user" once.
       if (deviceInUse(s, o.d)) return { errno: 'requested', rule: 'vfio_unregister_group_dev -> vfio_pci_core_request: the users of a device in use are asked to let go' }
       return { errno: 'OK', rule: 'vfio_unregister_group_dev: nobody holds the device' }
+    case 'hotReset': {
+      // A cdev fd answers device ioctls only once bound (vfio_device_fops_unl_ioctl:
+      // "!df->access_granted: -EINVAL"). vfio_pci_ioctl_pci_hot_reset: "!!hdr.count ==
+      // vfio_device_cdev_opened(): -EINVAL" (group fds only from a group-opened device, the
+      // zero-length array only from a cdev-opened one). vfio_pci_dev_set_hot_reset ->
+      // vfio_pci_dev_set_resettable: every device the bus reset reaches must be in the dev_set,
+      // i.e. on vfio-pci, else -EINVAL. Then each device of the dev_set must be owned: in a
+      // group whose fd was passed (legacy: the one group holds both devices), or bound to the
+      // caller's iommufd, or unbound in a group the caller's iommufd owns
+      // (vfio_iommufd_get_dev_id: -ENOENT counts as owned); in one group that always holds once
+      // the caller reached the ioctl (another context cannot bind the group's other device:
+      // iommu_device_claim_dma_owner).
+      if (o.via === 'cdev' && !s.cdevs[o.p][o.d]!.bound) return { errno: 'EINVAL', rule: 'vfio_device_fops_unl_ioctl: the cdev is not bound (access_granted)' }
+      if (o.via === 'device' && !heldBy(s, o.p)) {
+        return { errno: 'EINVAL', rule: 'vfio_pci_ioctl_pci_hot_reset: the zero-length array (no group fd held) is only for cdev-opened devices' }
+      }
+      if (s.driver.some((d) => d !== 'vfio-pci')) {
+        return { errno: 'EINVAL', rule: 'vfio_pci_dev_set_resettable: a device the bus reset reaches is not in the dev_set (not on vfio-pci)' }
+      }
+      return { errno: 'OK', rule: 'vfio_pci_dev_set_hot_reset: the caller owns every device of the dev_set' }
+    }
   }
 }
 
@@ -398,6 +440,7 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
       else s.containerMapped = o.op === 'map'
       break
     case 'dma':
+    case 'hotReset':
       break
     case 'unbindVfio':
       // The users let go of the device when asked (every fd naming it closes); the unbind
@@ -416,6 +459,6 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
 
 export function describeOp(o: Op): string {
   const dev = 'd' in o ? ` dev${o.d}` : ''
-  const space = 'space' in o ? ` ${o.space}` : ''
+  const space = 'space' in o ? ` ${o.space}` : 'via' in o ? ` ${o.via}` : ''
   return `${'p' in o ? o.p : 'admin'}: ${o.op}${dev}${space}`
 }

@@ -9,6 +9,7 @@ import type { GuestSession } from '../guest/session.js'
 import { attachPt, bindIommufd, cdevPath, destroy, detachPt, errnoOf as errnoOfCdev, ioasAlloc, ioasMap, ioasUnmap, openCdev, openIommufd } from '../vfio/iommufd.js'
 import { errnoOf, getDeviceFd, groupStatus, mapDma, openContainer, openGroup, setContainer, setIommu, unmapDma, unsetContainer } from '../vfio/legacy.js'
 import { NO_REQUEST_CHANNEL } from '../vfio/request-irq.js'
+import { hotReset } from '../vfio/reset.js'
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../uapi/iommufd.js'
 import { driverOf, HOST_DRIVER } from '../vfio/host-driver.js'
 import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
@@ -179,6 +180,13 @@ export class RealSystem {
       }
       case 'dma':
         return this.dma(o.p, o.d, a)
+      case 'hotReset': {
+        // Through a device fd with p's group fd when p holds one open (else the zero-length
+        // array), through a cdev with the zero-length array.
+        const fd = o.via === 'device' ? must(this.deviceFds[o.p][o.d].at(-1), 'device') : must(this.cdev[o.p][o.d], 'cdev')
+        const groups = o.via === 'device' && this.group[o.p] !== undefined ? [this.group[o.p]!] : []
+        return errnoOf(await hotReset(a, fd, groups))
+      }
     }
   }
 

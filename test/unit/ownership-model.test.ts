@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest'
 import { applicable, initialState, next, predict, type ModelKernel, type Op } from '../../harness/model/ownership.js'
 import { readdirSync, readFileSync } from 'node:fs'
 import { modelPath, opMenu, opsOf, renderSteps, type StepLog } from '../../harness/model/run.js'
-import { MUTANT_STEPS, mutantOdds } from '../../bench/model-odds.js'
+import { MUTANT_STEPS, PAIR_MUTANT_STEPS, mutantOdds } from '../../bench/model-odds.js'
 
 const K: ModelKernel = { legacy: true, cdev: true }
 /** "A openCdev 0, B bindCdev 1, admin hostBind 1, A map ioas, A exit": ops in the order written. */
@@ -97,6 +97,17 @@ describe('ownership model', () => {
     ).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'EBUSY', 'OK', 'EBUSY', 'OK', 'OK'])
   })
 
+  test('hot reset on the reset pair: through a device fd with the group fd or a bound cdev, refused while a device of the bus is off vfio-pci', () => {
+    const k: ModelKernel = { legacy: true, cdev: true, hostDriver: true, hotReset: true, noDma: true }
+    const ops = (text: string) => seq(text).map((o) => (o.op === 'hotReset' ? { ...o, via: 'cdev' } : o)) as Op[]
+    // legacy: with the group fd OK; once the group fd is closed only the zero-length array is left (EINVAL)
+    expect(play(seq('A openGroup, A setContainer, A setIommu, A getDeviceFd 0').concat([{ op: 'hotReset', p: 'A', d: 0, via: 'device' }, { op: 'closeGroup', p: 'A' }, { op: 'hotReset', p: 'A', d: 0, via: 'device' }]), k)).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'EINVAL'])
+    // cdev: unbound EINVAL; bound OK with the other device unbound (its group is the caller's); off vfio-pci EINVAL
+    expect(play(ops('A openCdev 0, B openCdev 1, A hotReset 0, A bindCdev 0, A hotReset 0, admin unbindVfio 1, A hotReset 0'), k)).toEqual(['OK', 'OK', 'EINVAL', 'OK', 'OK', 'requested', 'EINVAL'])
+    expect(opMenu(K).some((o) => o.op === 'hotReset')).toBe(false)
+    expect(opMenu(k).some((o) => o.op === 'dma' || o.op === 'map')).toBe(false)
+  })
+
   test('the generator: every step of every sequence can be issued, and a kernel without cdev gets no cdev op', () => {
     fc.assert(
       fc.property(fc.array(fc.nat(), { maxLength: 40 }), fc.boolean(), fc.boolean(), (choices, cdev, hostDriver) => {
@@ -128,7 +139,7 @@ describe('ownership model', () => {
       .filter((f) => f.endsWith('.patch'))
       .filter((f) => /^# Filter: .*\bownership model\b/m.test(readFileSync(new URL(f, dir), 'utf8')))
       .map((f) => f.replace(/\.patch$/, ''))
-    expect(Object.keys(MUTANT_STEPS).sort()).toEqual(selecting.sort())
+    expect([...Object.keys(MUTANT_STEPS), ...Object.keys(PAIR_MUTANT_STEPS)].sort()).toEqual(selecting.sort())
     for (const r of mutantOdds(300)) expect(r.share, r.patch).toBeGreaterThan(0)
   })
 
