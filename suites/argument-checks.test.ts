@@ -17,6 +17,8 @@ import { errnoOf, type GuestAgent } from '../harness/agent/client.js'
 import type { GuestSession } from '../harness/guest/session.js'
 import { decode, encode } from '../harness/uapi/struct.js'
 import {
+  IOMMU_GET_HW_INFO,
+  iommu_hw_info,
   IOMMU_IOAS_ALLOC,
   iommu_ioas_alloc,
   IOMMU_IOAS_ALLOW_IOVAS,
@@ -93,13 +95,18 @@ import {
   vfio_irq_info,
   vfio_irq_set,
   VFIO_IRQ_SET_ACTION_MASK,
+  VFIO_IRQ_SET_ACTION_TRIGGER,
+  VFIO_IRQ_SET_ACTION_UNMASK,
   VFIO_IRQ_SET_DATA_BOOL,
+  VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_IRQ_SET_DATA_NONE,
   VFIO_PCI_BAR0_REGION_INDEX,
   VFIO_PCI_BAR2_REGION_INDEX,
   VFIO_PCI_CONFIG_REGION_INDEX,
   vfio_pci_hot_reset_info,
   VFIO_PCI_INTX_IRQ_INDEX,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_PCI_REQ_IRQ_INDEX,
   VFIO_PCI_ROM_REGION_INDEX,
   VFIO_PCI_VGA_REGION_INDEX,
   vfio_region_info,
@@ -409,6 +416,26 @@ forEachTarget(
       expect(errnoOf(await mapDma(a, container, { vaddr: mem.addr, iova: 0xfee00000n, size: PAGE }))).toBe('EINVAL')
     })
 
+    // vfio_pin_pages_remote -> vaddr_get_pfns: a VM_PFNMAP range (a BAR mmap: peer-to-peer DMA)
+    // is mapped through follow_fault_pfn; with MAP_DMA's WRITE over a read-only mmap,
+    // "write_fault && !args.writable" -> -EFAULT (the PTE is present once the agent read the
+    // page). With READ alone it maps (is_invalid_reserved_pfn: an MMIO pfn).
+    type1Test('type1 MAP_DMA of a BAR mapped read-only (peer-to-peer) with WRITE is EFAULT; with READ alone it maps', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const device = await pciDevice(a, guest, castPart('singletonGroup'))
+      const container = must(await openContainer(a), 'open a second container')
+      const other = must(await openGroup(a, (await guest.vfioGroup(castPart('multiDeviceGroup')[0])).group), 'open the multi-device group')
+      must(await setContainer(a, other, container), 'SET_CONTAINER')
+      must(await setIommu(a, container), 'SET_IOMMU')
+      const bar = await a.mmap(device, Number(PAGE), regionOffset(VFIO_PCI_BAR0_REGION_INDEX), ['PROT_READ'])
+      must(bar, 'mmap BAR0 read-only')
+      await a.memRead(bar.addr!, 4)
+      expect({
+        write: errnoOf(await mapRaw(a, container, { flags: RW, vaddr: bar.addr!, iova: IOVA, size: PAGE })),
+        read: errnoOf(await mapRaw(a, container, { flags: VFIO_DMA_MAP_FLAG_READ, vaddr: bar.addr!, iova: IOVA, size: PAGE })),
+      }).toEqual({ write: 'EFAULT', read: 'OK' })
+    })
+
     // ---- group ----
 
     // vfio_group_ioctl_set_container: get_user of the fd -> -EFAULT; fdget of a closed fd ->
@@ -704,6 +731,26 @@ forEachTarget(
       }).toEqual({ bindFault: 'EFAULT', bindReadOnly: 'EFAULT', bindAfter: 'OK', attachFault: 'EFAULT', attachArgsz: 'EINVAL', attachReadOnly: 'EFAULT', ioasFreeAfter: 'OK', detachFault: 'EFAULT', detachArgsz: 'EINVAL' })
     })
 
+    // iommufd_get_hw_info: flags or __reserved -> -EOPNOTSUPP; the copy of the driver's data
+    // (intel-iommu's struct iommu_hw_info_vtd), or the clearing of the user buffer past it (a
+    // driver without hw_info), into memory the process cannot write -> -EFAULT.
+    cdevTest('IOMMU_GET_HW_INFO with an unknown flag or __reserved set is EOPNOTSUPP; into a read-only buffer EFAULT', async ({ guest, castPart }) => {
+      const dev = castPart('singletonGroup')
+      const g = await guest.vfioGroup(dev)
+      const a = await guest.agent()
+      const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
+      const ictx = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+      const b = await bindIommufd(a, devfd, ictx)
+      must(b, 'BIND_IOMMUFD')
+      const info = (o: { flags?: number; __reserved?: Buffer; data_len?: number; data_uptr?: bigint }) =>
+        a.ioctl(ictx, IOMMU_GET_HW_INFO, encode(iommu_hw_info, { dev_id: b.devid!, ...o }))
+      expect({
+        flag: errnoOf(await info({ flags: 1 << 30 })),
+        reserved: errnoOf(await info({ __reserved: Buffer.from([0, 1, 0]) })),
+        readOnly: errnoOf(await info({ data_len: 64, data_uptr: await a.readOnlyMem(Buffer.alloc(64)) })),
+      }).toEqual({ flag: 'EOPNOTSUPP', reserved: 'EOPNOTSUPP', readOnly: 'EFAULT' })
+    })
+
     // ---- vfio-pci ----
 
     // vfio_pci_ioctl_get_region_info: the VGA index "!vdev->has_vga" -> -EINVAL; "info.index >=
@@ -858,6 +905,51 @@ forEachTarget(
         shortToken: errnoOf(await getDeviceFd(a, group, `${g.bdf(dev)} vf_token=1234`)),
         unknownOption: errnoOf(await getDeviceFd(a, group, `${g.bdf(dev)} colour=blue`)),
       }).toEqual({ shortToken: 'EINVAL', unknownOption: 'EINVAL' })
+    })
+
+    // vfio_pci_set_intx_unmask / _mask: "!is_intx(vdev)" -> -EINVAL; _mask with DATA_EVENTFD
+    // -> -ENOTTY ("XXX implement me"). vfio_pci_set_intx_trigger: DATA_NONE while INTx is off
+    // "!is_intx(vdev)" -> -EINVAL; an eventfd while MSI is on "!(is_intx || is_irq_none)" ->
+    // -EINVAL. vfio_pci_set_msi_trigger: DATA_NONE while MSI is off, an eventfd while INTx is
+    // on -> -EINVAL. vfio_pci_set_ctx_trigger_single (the request IRQ): DATA_NONE with no
+    // eventfd set, DATA_BOOL or DATA_EVENTFD with count 0 -> -EINVAL.
+    test('SET_IRQS state: INTx unmask or mask while INTx is off, INTx or MSI triggered while off, MSI while INTx is on, INTx while MSI is on are EINVAL; an INTx mask eventfd is ENOTTY; the request IRQ with no eventfd or a count of 0 is EINVAL', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const device = await pciDevice(a, guest, castPart('singletonGroup'))
+      const efd = must(await a.eventfd(), 'eventfd')
+      const fdData = Buffer.alloc(4)
+      fdData.writeInt32LE(efd)
+      const irqs = (index: number, action: number, data: 'none' | 'bool' | 'eventfd', count = 1) =>
+        a.ioctl(device, VFIO_DEVICE_SET_IRQS, encode(vfio_irq_set, {
+          flags: action | { none: VFIO_IRQ_SET_DATA_NONE, bool: VFIO_IRQ_SET_DATA_BOOL, eventfd: VFIO_IRQ_SET_DATA_EVENTFD }[data],
+          index, start: 0, count,
+        }, { tail: data === 'eventfd' ? fdData : data === 'bool' ? Buffer.alloc(count) : undefined }))
+      const INTX = VFIO_PCI_INTX_IRQ_INDEX
+      const MSI = VFIO_PCI_MSI_IRQ_INDEX
+      const REQ = VFIO_PCI_REQ_IRQ_INDEX
+      const off = {
+        unmask: errnoOf(await irqs(INTX, VFIO_IRQ_SET_ACTION_UNMASK, 'none')),
+        mask: errnoOf(await irqs(INTX, VFIO_IRQ_SET_ACTION_MASK, 'none')),
+        intxTrigger: errnoOf(await irqs(INTX, VFIO_IRQ_SET_ACTION_TRIGGER, 'none')),
+        msiTrigger: errnoOf(await irqs(MSI, VFIO_IRQ_SET_ACTION_TRIGGER, 'none')),
+        reqNoEventfd: errnoOf(await irqs(REQ, VFIO_IRQ_SET_ACTION_TRIGGER, 'none')),
+        reqBool0: errnoOf(await irqs(REQ, VFIO_IRQ_SET_ACTION_TRIGGER, 'bool', 0)),
+        reqEventfd0: errnoOf(await irqs(REQ, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd', 0)),
+      }
+      must(await irqs(INTX, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd'), 'INTx on')
+      const intxOn = {
+        maskEventfd: errnoOf(await irqs(INTX, VFIO_IRQ_SET_ACTION_MASK, 'eventfd')),
+        msi: errnoOf(await irqs(MSI, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd')),
+      }
+      must(await irqs(INTX, VFIO_IRQ_SET_ACTION_TRIGGER, 'none', 0), 'INTx off')
+      must(await irqs(MSI, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd'), 'MSI on')
+      const msiOn = { intx: errnoOf(await irqs(INTX, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd')) }
+      must(await irqs(MSI, VFIO_IRQ_SET_ACTION_TRIGGER, 'none', 0), 'MSI off')
+      expect({ off, intxOn, msiOn }).toEqual({
+        off: { unmask: 'EINVAL', mask: 'EINVAL', intxTrigger: 'EINVAL', msiTrigger: 'EINVAL', reqNoEventfd: 'EINVAL', reqBool0: 'EINVAL', reqEventfd0: 'EINVAL' },
+        intxOn: { maskEventfd: 'ENOTTY', msi: 'EINVAL' },
+        msiOn: { intx: 'EINVAL' },
+      })
     })
   },
   { oncePerKernel: true, qemuIndependent: true },

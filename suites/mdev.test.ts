@@ -7,11 +7,13 @@
 import { expect } from 'vitest'
 import type { GuestAgent } from '../harness/agent/client.js'
 import { forEachTarget } from '../harness/vitest/fixtures.js'
-import { deviceInfo, errnoOf, getDeviceFd, groupStatus, holdGroup, must, openGroup } from '../harness/vfio/legacy.js'
+import { deviceInfo, errnoOf, getDeviceFd, groupStatus, holdGroup, mapDma, must, openGroup } from '../harness/vfio/legacy.js'
+import { encode } from '../harness/uapi/struct.js'
 import {
   createMdev,
   listTypes,
   mdevCdev,
+  mdevDir,
   mdevExists,
   mdevGroup,
   MTTY_MAX_PORTS,
@@ -22,7 +24,21 @@ import {
   waitGroupNode,
 } from '../harness/vfio/mdev.js'
 import { attachPt, bindIommufd, destroy, detachPt, ioasAlloc, ioasIovaRanges, ioasMap, ioasUnmap, openCdev, openIommufd } from '../harness/vfio/iommufd.js'
-import { VFIO_DEVICE_API_PCI_STRING, VFIO_DEVICE_FLAGS_PCI, VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE, VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS } from '../harness/uapi/vfio.js'
+import {
+  VFIO_DEVICE_API_PCI_STRING,
+  VFIO_DEVICE_FEATURE,
+  vfio_device_feature,
+  VFIO_DEVICE_FEATURE_GET,
+  VFIO_DEVICE_FEATURE_PCI_VF_TOKEN,
+  VFIO_DEVICE_FLAGS_PCI,
+  VFIO_DMA_UNMAP_FLAG_VADDR,
+  VFIO_GROUP_FLAGS_CONTAINER_SET,
+  VFIO_GROUP_FLAGS_VIABLE,
+  VFIO_IOMMU_UNMAP_DMA,
+  vfio_iommu_type1_dma_unmap,
+  VFIO_PCI_NUM_IRQS,
+  VFIO_PCI_NUM_REGIONS,
+} from '../harness/uapi/vfio.js'
 
 interface Mdev {
   uuid: string
@@ -97,6 +113,43 @@ forEachTarget((_target, base) => {
     const m = await mtty.create(admin, 'mtty-1')
     expect(errnoOf(await createMdev(admin, 'mtty-1', m.uuid))).toBe('EEXIST')
     expect(errnoOf(await createMdev(admin, 'mtty-2', m.uuid))).toBe('EEXIST')
+  })
+
+  // create_store: a write shorter than a UUID string -> -EINVAL; guid_parse of 36 characters
+  // that are no UUID -> -EINVAL. remove_store: kstrtoul of something that is no number ->
+  // -EINVAL, and the mdev stays.
+  test('writing a string that is no UUID to an mdev type\'s create is EINVAL; writing a word that is no number to an mdev\'s remove is EINVAL and leaves it', async ({ guest, mtty }) => {
+    const admin = await guest.agent({ label: 'admin' })
+    const m = await mtty.create(admin, 'mtty-1')
+    expect({
+      short: errnoOf(await createMdev(admin, 'mtty-1', '1234')),
+      notUuid: errnoOf(await createMdev(admin, 'mtty-1', 'z'.repeat(36))),
+      removeWord: errnoOf(await admin.writeFile(`${mdevDir(m.uuid)}/remove`, 'yes')),
+      stays: await mdevExists(guest, m.uuid),
+    }).toEqual({ short: 'EINVAL', notUuid: 'EINVAL', removeWord: 'EINVAL', stays: true })
+  })
+
+  // mtty's vfio_device_ops have neither device_feature nor mmap: vfio_ioctl_device_feature
+  // "!device->ops->device_feature" -> -ENOTTY; vfio_device_fops_mmap "!device->ops->mmap" ->
+  // -EINVAL. vfio_dma_do_unmap (type1): VADDR with an emulated (mdev) group in the container,
+  // "invalidate_vaddr && !list_empty(&iommu->emulated_iommu_groups)" -> -EBUSY: a vendor
+  // driver may pin through the vaddr at any time, so it cannot be invalidated.
+  test('an mtty device fd has no VFIO_DEVICE_FEATURE (ENOTTY) and no mmap (EINVAL); type1 UNMAP_DMA with VADDR on a container holding an mdev is EBUSY', async ({ guest, mtty, requireConfig }) => {
+    requireConfig('VFIO_IOMMU_TYPE1')
+    const admin = await guest.agent({ label: 'admin' })
+    const m = await mtty.create(admin)
+    const a = await guest.agent({ label: 'owner' })
+    const { container, group } = await holdGroup(a, m.group)
+    const dev = must(await getDeviceFd(a, group, m.uuid), 'GET_DEVICE_FD')
+    const mem = await a.memAlloc(PAGE)
+    must(await mapDma(a, container, { vaddr: mem.addr, iova: 0x100000, size: PAGE }), 'MAP_DMA')
+    const mapping = await a.mmap(dev, PAGE, 0)
+    if (mapping.addr !== undefined) await a.munmap(mapping.addr, PAGE)
+    expect({
+      feature: errnoOf(await a.ioctl(dev, VFIO_DEVICE_FEATURE, encode(vfio_device_feature, { flags: VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_PCI_VF_TOKEN }, { tail: Buffer.alloc(16) }))),
+      mmap: errnoOf(mapping),
+      unmapVaddr: errnoOf(await a.ioctl(container, VFIO_IOMMU_UNMAP_DMA, encode(vfio_iommu_type1_dma_unmap, { flags: VFIO_DMA_UNMAP_FLAG_VADDR, iova: 0x100000n, size: BigInt(PAGE) }))),
+    }).toEqual({ feature: 'ENOTTY', mmap: 'EINVAL', unmapVaddr: 'EBUSY' })
   })
 
   // mtty has get_available, so mdev_device_create does not count instances itself (the
