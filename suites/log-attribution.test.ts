@@ -5,7 +5,7 @@
 // (guest.expected.expectSplat): the fixture then requires it between this test's markers,
 // and would FAIL the test if it were missing. The second test runs next on the same guest:
 // had the WARN leaked past the first test's end marker, the fixture would fail it. Once per
-// kernel: nothing here depends on the topology or the vIOMMU.
+// kernel: nothing here depends on the topology, the vIOMMU or QEMU.
 import { expect } from 'vitest'
 import { findSplats } from '../harness/guest/splats.js'
 import { errnoOf } from '../harness/agent/client.js'
@@ -43,4 +43,4 @@ forEachTarget((target, test) => {
     const before = await guest.console.read(raisedAt!, await guest.console.size())
     expect(findSplats(before).filter((s) => /lkdtm/.test(s.excerpt)), 'the WARN is on the console, before this test began').toHaveLength(1)
   })
-}, { oncePerKernel: true })
+}, { oncePerKernel: true, qemuIndependent: true })

@@ -311,13 +311,21 @@ export function runTargets(): GuestTarget[] {
 }
 
 /**
- * For suites whose tests do not depend on the topology or the vIOMMU (the kernel's own
- * selftests, the log-attribution check): true for one guest per kernel, its first guest of
- * the default topology in run order.
+ * For suites whose tests do not depend on the topology or the vIOMMU model (the ownership
+ * model, the kernel's own selftests, the argument checks): true for one guest per kernel and
+ * QEMU, its first guest of the default topology in run order (a guest's identity is its kernel
+ * and its QEMU: a kernel on two QEMUs runs such a suite on each, since QEMU's emulation decides
+ * what a DMA does). `qemuIndependent`: one guest per kernel, whatever its QEMU (for suites
+ * QEMU's emulation cannot change).
  */
-export function isKernelsFirstGuest(target: GuestTarget): boolean {
-  const same = runTargets().filter((t) => t.kernel.label === target.kernel.label && t.topology === 'default')
+export function isKernelsFirstGuest(target: GuestTarget, qemuIndependent = false, targets: GuestTarget[] = runTargets()): boolean {
+  const same = targets.filter((t) => t.kernel.label === target.kernel.label && t.topology === 'default' && (qemuIndependent || qemuOf(t) === qemuOf(target)))
   return same[0]?.key === target.key
+}
+
+/** The QEMU a guest runs on, as its identity: the version when known, else the spec asked for. */
+function qemuOf(t: GuestTarget): string {
+  return t.qemu ?? t.qemuSpec ?? 'host'
 }
 
 /**
@@ -359,7 +367,7 @@ export function forEachTarget(
   // counts those as failed suites).
   const targets = runTargets()
     .filter((t) => opts.everywhere || TOPOLOGIES[t.topology]?.dedicatedTo === opts.dedicatedTo)
-    .filter((t) => !opts.oncePerKernel || isKernelsFirstGuest(t))
+    .filter((t) => !opts.oncePerKernel || isKernelsFirstGuest(t, opts.qemuIndependent))
     .filter((t) => inMainJobShare(t, opts.mainJobIommus))
     // A suite that does not depend on QEMU's emulation runs on a newer QEMU's guests only
     // where the run has no host-QEMU guest of that kernel (npm test's newer-QEMU column).

@@ -9,6 +9,7 @@ import { DEFAULT_TOPOLOGIES } from '../../guests/topologies/index.js'
 import { NPM_TEST_BUDGET } from '../../harness/model/budget.js'
 import { modelBudgetFromEnv, runOptionsFromEnv } from '../../harness/vitest/run-options.js'
 import { entryCombos, runPlan } from '../../harness/vitest/run-plan.js'
+import type { GuestTarget } from '../../harness/vitest/targets.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -102,5 +103,36 @@ describe("a suite's main-job share of vIOMMU models (forEachTarget's mainJobIomm
     const { inMainJobShare } = await import('../../harness/vitest/fixtures.js')
     expect(inMainJobShare({ iommu: 'amd-iommu' }, share, { mainJob: false, iommus: undefined })).toBe(true)
     expect(inMainJobShare({ iommu: 'amd-iommu' }, share, { mainJob: true, iommus: ['amd-iommu'] })).toBe(true)
+  })
+})
+
+describe("a once-per-kernel suite's guest (forEachTarget oncePerKernel): one per kernel and QEMU", () => {
+  const t = (key: string, label: string, qemu: string | undefined, topology = 'default', qemuSpec = qemu ? 'debian:sid' : 'host') =>
+    ({ key, kernel: { id: label, label, release: '6.12.118', origin: null }, topology, iommu: 'intel-iommu', qemu, qemuSpec, status: 'not-booted', runDir: '', consoleLog: '', bootSplats: [], modules: { loaded: [], absent: [] } }) as GuestTarget
+  // npm test's shape: a kernel on the host's QEMU, then on sid's; another kernel; a dedicated topology first.
+  const targets = [
+    t('k612/noiommu/none', 'k612', '7.2.22', 'noiommu', 'host'),
+    t('k612/default/intel-iommu', 'k612', '7.2.22', 'default', 'host'),
+    t('k612/default/virtio-iommu', 'k612', '7.2.22', 'default', 'host'),
+    t('k612/default/amd-iommu@qemu-11.1.3', 'k612', '11.1.3'),
+    t('k612/default/intel-iommu-sm@qemu-11.1.3', 'k612', '11.1.3'),
+    t('k72/default/intel-iommu', 'k72', '7.2.22', 'default', 'host'),
+  ]
+  test('a kernel on two QEMUs runs it on the first default-topology guest of each', async () => {
+    const { isKernelsFirstGuest } = await import('../../harness/vitest/fixtures.js')
+    expect(targets.filter((x) => isKernelsFirstGuest(x, false, targets)).map((x) => x.key)).toEqual([
+      'k612/default/intel-iommu',
+      'k612/default/amd-iommu@qemu-11.1.3',
+      'k72/default/intel-iommu',
+    ])
+  })
+  test('a suite QEMU cannot change (qemuIndependent) runs once per kernel, whatever the QEMU', async () => {
+    const { isKernelsFirstGuest } = await import('../../harness/vitest/fixtures.js')
+    expect(targets.filter((x) => isKernelsFirstGuest(x, true, targets)).map((x) => x.key)).toEqual(['k612/default/intel-iommu', 'k72/default/intel-iommu'])
+  })
+  test("a guest whose QEMU version is not known yet is told apart by the spec it asked for", async () => {
+    const { isKernelsFirstGuest } = await import('../../harness/vitest/fixtures.js')
+    const unresolved = [t('a', 'k', undefined, 'default', 'host'), t('b', 'k', undefined, 'default', 'debian:trixie')]
+    expect(unresolved.filter((x) => isKernelsFirstGuest(x, false, unresolved)).map((x) => x.key)).toEqual(['a', 'b'])
   })
 })
