@@ -6,8 +6,8 @@
 // itself says only whether the program ran to the end of its plan; the subtests carry the
 // verdicts. The iommufd programs use IOMMUFD_TEST's mock domain and device; the VFIO programs
 // take a real device (the topology's singleton-group edu on vfio-pci) and run their own
-// FIXTURE_VARIANT per IOMMU mode. Both run once per kernel, on its first guest of the default
-// topology (intel-iommu in the run's order).
+// FIXTURE_VARIANT per IOMMU mode. Both run once per kernel and QEMU, on the kernel's first guest
+// of the default topology on that QEMU (intel-iommu in the run's order).
 import { expect } from 'vitest'
 import { SELFTESTS } from '../harness/selftests/build.js'
 import { parseKtap } from '../harness/selftests/ktap.js'

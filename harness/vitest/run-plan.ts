@@ -26,8 +26,8 @@ export function topologyModels(t: Topology): IommuModel[] {
  * The vIOMMU models of one topology for one kernel entry: --iommu when given (every topology),
  * else the topology's defaults; an entry's "@model" list picks from the topology's models
  * (topologyModels), in the entry's order, so "SPEC@intel-iommu-sm" runs scalable mode on default
- * without --iommu. The order matters: suites that run once per kernel (the ownership model, the
- * kernel's selftests) run on a kernel's first guest of the default topology.
+ * without --iommu. The order matters: suites that run once per kernel and QEMU (the ownership
+ * model, the kernel's selftests) run on a kernel's first guest of the default topology on each QEMU.
  */
 export function modelsFor(t: Topology, only: readonly IommuModel[] | undefined, iommus?: readonly IommuModel[]): IommuModel[] {
   if (iommus) return iommus.filter((m) => !only || only.includes(m))
