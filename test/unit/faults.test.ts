@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, test, vi } from 'vitest'
-import { faultFormat, faultMatches, faultQuietWaitMs, lastFaultTime, parseFaultLines, rateLimitEntries, ridOf, waitForFault, waitForFaultQuiet } from '../../harness/dma/faults.js'
+import { faultFormat, faultMatches, faultQuietWaitMs, lastFaultTime, mayBeRateLimited, parseFaultLines, rateLimitEntries, ridOf, waitForFault, waitForFaultQuiet } from '../../harness/dma/faults.js'
 import { ConsoleLog } from '../../harness/guest/console-log.js'
 import { tempDir } from './temp-dirs.js'
 
@@ -79,6 +79,28 @@ describe('fault lines', () => {
     expect(faultQuietWaitMs(e(15, 16, 17, 18, 19, 19.5, 19.6, 19.7, 19.8, 19.8), 20, 1)).toBe(5300)
     // Never more than one interval, whatever the clocks say (uptime far behind printk time).
     expect(faultQuietWaitMs(e(...Array.from({ length: 12 }, (_, i) => 900 + i / 10)), 10, 1)).toBe(5500)
+  })
+
+  test("a missing fault line after a window the console's clock calls over: the rate limit may still hold it (its window counts lagging jiffies)", () => {
+    // As conform 6.12 printed it under QEMU 7.2.22 at load ~16 (main job, 2026-12-07): three
+    // faults from 89.24, then at 95.12 (5.87 s later) a fourth printed its status line only.
+    const lines = ['89.244870', '91.087018', '92.096443'].flatMap((t) => [
+      `[   ${t}] DMAR: DRHD: handling fault status reg 2`,
+      `[   ${t}] DMAR: [DMA Write NO_PASID] Request device [01:00.0] fault addr 0x200000 [fault reason 0x05] PTE Write access is not set`,
+    ])
+    lines.push('[   95.117276] DMAR: DRHD: handling fault status reg 2')
+    const entries = rateLimitEntries('intel-iommu', lines.join('\n'))
+    const perFault = faultFormat('intel-iommu')!.ratelimit.perFault
+    // By the console's clock the window ended before 95.12: faultQuietWaitMs let the DMA run.
+    expect(faultQuietWaitMs(entries.slice(0, 6), 95.0, perFault)).toBe(0)
+    // With no line since the DMA, the rate limit may have swallowed it: repeat the DMA.
+    expect(mayBeRateLimited(entries, 97.2, perFault, [])).toBe(true)
+    // A line of the model came (another device or address): the driver printed; no repeat.
+    expect(mayBeRateLimited(entries, 97.2, perFault, [{}])).toBe(false)
+    // Long after (two intervals and the margin): nothing recent could have spent the burst.
+    expect(mayBeRateLimited(entries, 106, perFault, [])).toBe(false)
+    // A model that printed nothing at all (QEMU 7.2's amd-iommu): never a rate-limit question.
+    expect(mayBeRateLimited([], 97.2, perFault, [])).toBe(false)
   })
 
   test('intel-iommu: three __ratelimit() calls per fault (status line, record, the loop\'s last turn), so a fourth fault in 5 s waits', () => {
