@@ -185,12 +185,12 @@ export function faultQuietWaitMs(entries: RateLimitEntry[], now: number, perFaul
 /**
  * The drivers' rate-limit window is DEFAULT_RATELIMIT_INTERVAL in jiffies (lib/ratelimit.c
  * ___ratelimit: "time_is_before_jiffies(rs->begin + interval)"), and on a TCG guest of a
- * loaded host jiffies lag the console's clock (printk's local_clock, /proc/uptime agree
- * within 50 ms): measured 2026-12-07 on conform 6.12 (CONFIG_HZ_PERIODIC, HZ 250) under load
- * 10-16, intel-iommu kept one window open for 5.87 s of console time (a fourth fault in it
- * printed its status line only), and ~185 local timer interrupts a second arrived for HZ 250.
- * faultQuietWaitMs, which counts in console time, then lets a DMA run inside a window that is
- * still full, and its fault line never comes. How much longer a window can last: this factor.
+ * loaded host jiffies lag the console's clock (printk's local_clock and /proc/uptime agree
+ * within 50 ms): in a main job on 2026-12-07 (conform 6.12, CONFIG_HZ_PERIODIC, HZ 250, QEMU
+ * 7.2.22, host load ~16) intel-iommu kept one window open for 5.87 s of console time (a fourth
+ * fault in it printed its status line only; docs/measurements.md). faultQuietWaitMs, which
+ * counts in console time, then lets a DMA run inside a window that is still full, and its
+ * fault line never comes. How much longer a window may last: this factor.
  */
 export const RATELIMIT_JIFFIES_LAG = 2
 
