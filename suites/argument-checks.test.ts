@@ -59,6 +59,9 @@ import {
   VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
   VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
   VFIO_DEVICE_FEATURE_GET,
+  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY,
+  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP,
+  VFIO_DEVICE_FEATURE_LOW_POWER_EXIT,
   VFIO_DEVICE_FEATURE_PCI_VF_TOKEN,
   VFIO_DEVICE_FEATURE_SET,
   VFIO_DEVICE_GET_INFO,
@@ -333,7 +336,7 @@ forEachTarget(
     // wrapping range is 6.12's "range.iova + range.size < range.iova" (-EINVAL) and 7.2's
     // check_add_overflow(iova, size - 1, ...) (-EOVERFLOW), both in this function (the
     // kernel between them that changed it was not bisected: between them either is taken).
-    type1Test('type1 DIRTY_PAGES: on a v1 container EACCES; an unmapped argument EFAULT; a short argsz, two flags, and GET_BITMAP with no range, a wrapping range (EOVERFLOW on 7.2), a bitmap outside user space or of size 0, another page size, an unaligned IOVA or size, or before START are EINVAL', async ({ guest, castPart }) => {
+    type1Test('type1 DIRTY_PAGES: on a v1 container EACCES; an unmapped argument EFAULT; a short argsz, two flags, and GET_BITMAP with no range, a wrapping range (EOVERFLOW on 7.2), a bitmap outside user space or of size 0, another page size, an unaligned IOVA or size, or before START are EINVAL; a read-only bitmap EFAULT', async ({ guest, castPart }) => {
       const a = await guest.agent()
       const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
       const v1 = must(await openContainer(a), 'open a second container')
@@ -374,6 +377,8 @@ forEachTarget(
       }).toEqual({ v1: 'EACCES', fault: 'EFAULT', argsz: 'EINVAL', twoFlags: 'EINVAL', noRange: 'EINVAL', kernelBitmap: 'EINVAL', bitmapSize0: 'EINVAL', pgsize: 'EINVAL', iova: 'EINVAL', size: 'EINVAL', before: 'EINVAL' })
       expect(errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START)), 'START').toBe('OK')
       expect(errnoOf(await dirty(container, GET, { range: {} })), 'GET_BITMAP once started').toBe('OK')
+      // update_user_bitmap: the copy of the bitmap to user memory it cannot write -> -EFAULT.
+      expect(errnoOf(await dirty(container, GET, { range: { data: await a.readOnlyMem(Buffer.alloc(8)) } })), 'GET_BITMAP into a read-only bitmap').toBe('EFAULT')
       expect(errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP)), 'STOP').toBe('OK')
     })
 
@@ -469,13 +474,16 @@ forEachTarget(
 
     // With the device attached the IOAS's iova_alignment is the domain's smallest page (4 KiB):
     // iopt_check_iova "iova & (iopt->iova_alignment - 1)" -> -EINVAL; iopt_alloc_area_pages
-    // "(length & (iopt->iova_alignment - 1)) || !length" -> -EINVAL.
-    iommufdTest('group + iommufd: MAP_DMA of an IOVA or a size not page-aligned is EINVAL', async ({ guest, castPart }) => {
+    // "(length & (iopt->iova_alignment - 1)) || !length" -> -EINVAL; iopt_insert_area, a user
+    // address whose offset in its page is not aligned, "area->page_offset &
+    // (iopt->iova_alignment - 1)" -> -EINVAL.
+    iommufdTest('group + iommufd: MAP_DMA of an IOVA, a size or a user address not page-aligned is EINVAL', async ({ guest, castPart }) => {
       const a = await guest.agent()
       const { iommufd } = await compatGroup(a, guest, castPart('singletonGroup'))
       const mem = await a.memAlloc(Number(2n * PAGE))
       expect(errnoOf(await mapDma(a, iommufd, { vaddr: mem.addr, iova: IOVA + 0x800n, size: PAGE })), 'IOVA + 0x800').toBe('EINVAL')
       expect(errnoOf(await mapDma(a, iommufd, { vaddr: mem.addr, iova: IOVA, size: 0x1800n })), 'size 0x1800').toBe('EINVAL')
+      expect(errnoOf(await mapDma(a, iommufd, { vaddr: mem.addr + 0x800n, iova: IOVA, size: PAGE })), 'address + 0x800').toBe('EINVAL')
     })
 
     // iommufd_vfio_unmap_dma -> iopt_unmap_iova -> iopt_unmap_iova_range: an area that begins
@@ -894,6 +902,29 @@ forEachTarget(
       }).toEqual({ featureFault: 'EFAULT', featureArgsz: 'EINVAL', setAndGet: 'EINVAL', loggingStop: 'ENOTTY', loggingReport: 'ENOTTY', irqStartPast: 'EINVAL', irqDataShort: 'EINVAL' })
     })
 
+    // vfio_pci_core_pm_entry -> vfio_pci_runtime_pm_entry: "vdev->pm_runtime_engaged" (a
+    // second LOW_POWER_ENTRY) -> -EINVAL; vfio_pci_core_pm_entry_with_wakeup:
+    // "entry.wakeup_eventfd < 0" -> -EINVAL. vfio_set_irqs_validate_and_prepare: "hdr->argsz <
+    // minsz" -> -EINVAL.
+    test('LOW_POWER_ENTRY twice is EINVAL (LOW_POWER_EXIT brings the device back); LOW_POWER_ENTRY_WITH_WAKEUP with eventfd -1 EINVAL; SET_IRQS with a short argsz EINVAL', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const device = await pciDevice(a, guest, castPart('singletonGroup'))
+      const feature = (f: number, tail = Buffer.alloc(0)) => a.ioctl(device, VFIO_DEVICE_FEATURE, encode(vfio_device_feature, { flags: VFIO_DEVICE_FEATURE_SET | f }, { tail }))
+      const wakeup = Buffer.alloc(8)
+      wakeup.writeInt32LE(-1)
+      const first = errnoOf(await feature(VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY))
+      const second = errnoOf(await feature(VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY))
+      const exit = errnoOf(await feature(VFIO_DEVICE_FEATURE_LOW_POWER_EXIT))
+      expect({
+        first,
+        second,
+        exit,
+        wakeupNoFd: errnoOf(await feature(VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP, wakeup)),
+        info: errnoOf(await a.ioctl(device, VFIO_DEVICE_GET_INFO, encode(vfio_device_info))),
+        irqsArgsz: errnoOf(await a.ioctl(device, VFIO_DEVICE_SET_IRQS, encode(vfio_irq_set, { argsz: 4, flags: VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER }))),
+      }).toEqual({ first: 'OK', second: 'EINVAL', exit: 'OK', wakeupNoFd: 'EINVAL', info: 'OK', irqsArgsz: 'EINVAL' })
+    })
+
     // vfio_pci_core_match (GET_DEVICE_FD's name "<bdf> <options>"): "vf_token=" followed by
     // fewer characters than a UUID -> -EINVAL; an unknown option -> -EINVAL.
     test('GET_DEVICE_FD with a vf_token shorter than a UUID, or with an unknown option after the device name, is EINVAL', async ({ guest, castPart }) => {
@@ -912,8 +943,9 @@ forEachTarget(
     // "!is_intx(vdev)" -> -EINVAL; an eventfd while MSI is on "!(is_intx || is_irq_none)" ->
     // -EINVAL. vfio_pci_set_msi_trigger: DATA_NONE while MSI is off, an eventfd while INTx is
     // on -> -EINVAL. vfio_pci_set_ctx_trigger_single (the request IRQ): DATA_NONE with no
-    // eventfd set, DATA_BOOL or DATA_EVENTFD with count 0 -> -EINVAL.
-    test('SET_IRQS state: INTx unmask or mask while INTx is off, INTx or MSI triggered while off, MSI while INTx is on, INTx while MSI is on are EINVAL; an INTx mask eventfd is ENOTTY; the request IRQ with no eventfd or a count of 0 is EINVAL', async ({ guest, castPart }) => {
+    // eventfd set, DATA_BOOL or DATA_EVENTFD with count 0 -> -EINVAL. vfio_virqfd_enable (an
+    // INTx unmask eventfd): a closed fd -> -EBADF; a second one while one is set -> -EBUSY.
+    test('SET_IRQS state: INTx unmask or mask while INTx is off, INTx or MSI triggered while off, MSI while INTx is on, INTx while MSI is on are EINVAL; an INTx mask eventfd is ENOTTY; an unmask eventfd that is closed EBADF, a second one EBUSY; the request IRQ with no eventfd or a count of 0 is EINVAL', async ({ guest, castPart }) => {
       const a = await guest.agent()
       const device = await pciDevice(a, guest, castPart('singletonGroup'))
       const efd = must(await a.eventfd(), 'eventfd')
@@ -937,17 +969,28 @@ forEachTarget(
         reqEventfd0: errnoOf(await irqs(REQ, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd', 0)),
       }
       must(await irqs(INTX, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd'), 'INTx on')
+      const closed = must(await a.eventfd(), 'a second eventfd')
+      must(await a.closeFd(closed), 'close it')
+      const unmaskFd = (fd: number) => {
+        const d = Buffer.alloc(4)
+        d.writeInt32LE(fd)
+        return a.ioctl(device, VFIO_DEVICE_SET_IRQS, encode(vfio_irq_set, { flags: VFIO_IRQ_SET_ACTION_UNMASK | VFIO_IRQ_SET_DATA_EVENTFD, index: INTX, start: 0, count: 1 }, { tail: d }))
+      }
       const intxOn = {
         maskEventfd: errnoOf(await irqs(INTX, VFIO_IRQ_SET_ACTION_MASK, 'eventfd')),
         msi: errnoOf(await irqs(MSI, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd')),
+        unmaskClosedFd: errnoOf(await unmaskFd(closed)),
+        unmaskFd: errnoOf(await unmaskFd(efd)),
+        unmaskFdAgain: errnoOf(await unmaskFd(efd)),
       }
+      must(await unmaskFd(-1), 'unmask eventfd off')
       must(await irqs(INTX, VFIO_IRQ_SET_ACTION_TRIGGER, 'none', 0), 'INTx off')
       must(await irqs(MSI, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd'), 'MSI on')
       const msiOn = { intx: errnoOf(await irqs(INTX, VFIO_IRQ_SET_ACTION_TRIGGER, 'eventfd')) }
       must(await irqs(MSI, VFIO_IRQ_SET_ACTION_TRIGGER, 'none', 0), 'MSI off')
       expect({ off, intxOn, msiOn }).toEqual({
         off: { unmask: 'EINVAL', mask: 'EINVAL', intxTrigger: 'EINVAL', msiTrigger: 'EINVAL', reqNoEventfd: 'EINVAL', reqBool0: 'EINVAL', reqEventfd0: 'EINVAL' },
-        intxOn: { maskEventfd: 'ENOTTY', msi: 'EINVAL' },
+        intxOn: { maskEventfd: 'ENOTTY', msi: 'EINVAL', unmaskClosedFd: 'EBADF', unmaskFd: 'OK', unmaskFdAgain: 'EBUSY' },
         msiOn: { intx: 'EINVAL' },
       })
     })

@@ -464,6 +464,29 @@ forEachTarget((target, base) => {
     expect(errnoOf(await allowIovas(a, own.iommufd, own.ioasId, [{ start: 0x100000n, last: 0x1fffffffn }]))).toBe('OK')
   })
 
+  // iommufd_device_attach -> iopt_table_enforce_dev_resv_regions -> iopt_reserve_iova: an area
+  // over one of the device's reserved regions, the interrupt window 0xfee00000-0xfeefffff
+  // (IOMMU_RESV_MSI: intel_iommu_get_resv_regions, amd_iommu_get_resv_regions),
+  // "iopt_area_iter_first(iopt, start, last)" -> -EADDRINUSE: a device does not attach to an
+  // IOAS whose mappings would shadow its MSI doorbell.
+  test('an IOAS holding a mapping in the interrupt window 0xfee00000 refuses a device\'s ATTACH with EADDRINUSE; after UNMAP it attaches (intel-iommu, amd-iommu)', async ({ guest, skip, castPart }) => {
+    if (target.iommu !== 'intel-iommu' && target.iommu !== 'amd-iommu') skip(`the interrupt window checked here is intel-iommu's and amd-iommu's; this guest has ${target.iommu}`)
+    const dev = castPart('singletonGroup')
+    await guest.vfioGroup(dev)
+    const a = await guest.agent()
+    const cdev = await cdevPath(guest, await guest.bdf(dev))
+    const iommufd = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+    const devfd = must(await openCdev(a, cdev), `open ${cdev}`)
+    must(await bindIommufd(a, devfd, iommufd), 'BIND_IOMMUFD')
+    const io = await ioasAlloc(a, iommufd)
+    must(io, 'IOAS_ALLOC')
+    const mem = await a.memAlloc(PAGE)
+    must(await ioasMap(a, iommufd, { ioasId: io.ioasId!, userVa: mem.addr, length: PAGE, iova: IOAPIC_RANGE_START }), 'map at 0xfee00000 on an IOAS with nothing attached')
+    expect(errnoOf(await attachPt(a, devfd, io.ioasId!)), 'ATTACH over the interrupt window').toBe('EADDRINUSE')
+    must(await ioasUnmap(a, iommufd, io.ioasId!, IOAPIC_RANGE_START, PAGE), 'unmap')
+    expect(errnoOf(await attachPt(a, devfd, io.ioasId!)), 'ATTACH after UNMAP').toBe('OK')
+  })
+
   // iommufd_ioas_load_iovas: "if (range.start >= range.last) return -EINVAL".
   test('ALLOW_IOVAS with start >= last is EINVAL', async ({ guest }) => {
     const a = await guest.agent()
