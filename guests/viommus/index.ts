@@ -22,6 +22,11 @@ export const VIOMMUS = Object.fromEntries(VIOMMU_LIST.map((m) => [m.name, m])) a
 /** Every model's name. */
 export const IOMMU_MODELS: IommuModel[] = VIOMMU_LIST.map((m) => m.name)
 
+/** The smallest IOMMU page a model offers (its record's iommuPageSize; 4 KiB unless it says). */
+export function iommuPageSize(model: IommuModel): number {
+  return VIOMMUS[model].iommuPageSize ?? 0x1000
+}
+
 export function isIommuModel(name: string): name is IommuModel {
   return (IOMMU_MODELS as string[]).includes(name)
 }

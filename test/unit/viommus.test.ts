@@ -1,6 +1,6 @@
 // The vIOMMU records (guests/viommus/) are consistent, and what derives from them does.
 import { describe, expect, test } from 'vitest'
-import { IOMMU_MODELS, VIOMMU_LIST, VIOMMUS } from '../../guests/viommus/index.js'
+import { IOMMU_MODELS, iommuPageSize, VIOMMU_LIST, VIOMMUS } from '../../guests/viommus/index.js'
 import { granuleUnusable, kernelCmdline, stableProps, topologyUnsupported, viommuDeviceArg, viommuUnsupported } from '../../harness/qemu/args.js'
 import { TOPOLOGIES } from '../../guests/topologies/index.js'
 import { joinKernelEntry, kernelSpecProblem, splitKernelEntry } from '../../harness/kernel/resolve.js'
@@ -63,6 +63,8 @@ describe('vIOMMU records', () => {
     expect(viommuUnsupported('virtio-iommu-64k', { version: '10.0.13', versionNum: 1000, devices: new Set(['virtio-iommu-pci']) })).toBeUndefined()
     expect(granuleUnusable('virtio-iommu-64k')).toMatch(/64 KiB granule is larger than the guest's 4 KiB pages.*viommu_domain_finalise/)
     expect(granuleUnusable('virtio-iommu-64k', 0x10000)).toBeUndefined()
+    expect(iommuPageSize('virtio-iommu-64k')).toBe(0x10000)
+    expect(iommuPageSize('intel-iommu')).toBe(0x1000)
     for (const m of IOMMU_MODELS.filter((m) => m !== 'virtio-iommu-64k')) expect(granuleUnusable(m), m).toBeUndefined()
   })
   test("a topology whose device model the QEMU's -device help lacks SKIPs naming the QEMU version and the model's first release", () => {
