@@ -34,11 +34,18 @@ export const PAIR_MUTANT_STEPS: Record<string, Reached> = {
   'hot-reset-dev-set-model': (o, p) => o.op === 'hotReset' && /vfio_pci_dev_set_resettable/.test(p.rule),
 }
 
+/** The same for the VF-token model (suites/sriov.test.ts: a tenth of the budget's sequences, at least 2). */
+export const VF_MUTANT_STEPS: Record<string, Reached> = {
+  'vf-token-pf-in-use-model': (o, p) => o.op === 'bindCdev' && /the PF has VFs in use/.test(p.rule),
+}
+/** As suites/sriov.test.ts VF_MODEL_SHARE. */
+const vfModelRuns = (runs: number) => Math.max(2, Math.round(runs / 10))
+
 function sampleHits(k: ModelKernel, samples: number, steps: number, seed: number, reached: Record<string, Reached | 'iotlb'>): Map<string, number> {
   const menu = opMenu(k)
   const hits = new Map<string, number>()
   for (const { choices, oneProcess } of fc.sample(sequenceArb(steps), { numRuns: samples, seed })) {
-    let s = initialState()
+    let s = initialState(k)
     let cached: string | undefined
     const seen = new Set<string>()
     for (const o of opsOf(choices, k, menu, oneProcess)) {
@@ -68,7 +75,12 @@ export function mutantOdds(samples: number, runs = NPM_TEST_BUDGET.runs, steps =
     const share = (h.get(patch) ?? 0) / samples
     return { patch, share, odds: 1 - (1 - share) ** n }
   }
-  return [...Object.keys(MUTANT_STEPS).map((p) => odds(p, hits, runs - pairRuns)), ...Object.keys(PAIR_MUTANT_STEPS).map((p) => odds(p, pairHits, pairRuns))]
+  const vfHits = sampleHits({ legacy: false, cdev: true, vfToken: true }, samples, steps, seed, VF_MUTANT_STEPS)
+  return [
+    ...Object.keys(MUTANT_STEPS).map((p) => odds(p, hits, runs - pairRuns)),
+    ...Object.keys(PAIR_MUTANT_STEPS).map((p) => odds(p, pairHits, pairRuns)),
+    ...Object.keys(VF_MUTANT_STEPS).map((p) => odds(p, vfHits, vfModelRuns(runs))),
+  ]
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -29,7 +29,9 @@ import {
   type Vf,
 } from '../harness/vfio/sriov.js'
 import { VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_PROBE, VFIO_DEVICE_FEATURE_SET } from '../harness/uapi/vfio.js'
-import { forEachTarget, type ConformTest } from '../harness/vitest/fixtures.js'
+import { forEachTarget, runOptions, type ConformTest } from '../harness/vitest/fixtures.js'
+import { checkModel, renderSteps } from '../harness/model/run.js'
+import type { ModelKernel } from '../harness/model/ownership.js'
 import { cdevPathFixture, legacyPathFixture } from '../harness/vitest/path-fixtures.js'
 import type { GuestTarget } from '../harness/vitest/targets.js'
 
@@ -338,6 +340,61 @@ function cdevTokenRules(_target: GuestTarget, base: ConformTest): void {
   })
 }
 
+/** The VF-token model's share of the run's model budget (the default budget: 6 sequences, one guest). */
+const VF_MODEL_SHARE = 10
+
+function vfTokenModel(target: GuestTarget, base: ConformTest): void {
+  const test = base.extend<{ cdev: void }>({ cdev: cdevPathFixture })
+  // The ownership model (harness/model/ownership.ts, ModelKernel.vfToken) on the PF and its first
+  // VF, each a group of its own: random two-process sequences of cdev open, BIND_IOMMUFD with no
+  // token or one of two, close, the PF owner's SET PCI_VF_TOKEN, exit and SIGKILL, every errno
+  // checked against vfio_df_check_token -> vfio_pci_core_match_token_uuid (7.2: VF branch,
+  // PF branch with vf_token->users), vfio_pci_core_feature_token and vfio_df_open. The token
+  // rules do not depend on the vIOMMU: intel-iommu's guest only.
+  test('ownership model: VF token: random two-process sequences on a PF and its VF agree with the model', { timeout: 600_000 }, async ({ guest, castPart, skip, annotate }) => {
+    if (target.iommu !== 'intel-iommu') skip('the VF-token rules do not depend on the vIOMMU: the model runs on the intel-iommu guest only')
+    if (!runOptions().vfTokenModel) {
+      skip("not in npm test's budget (tens of seconds of guest time): `vfio-conform model --kernel 'debian-source:7.2@qemu=debian:trixie@topology=igb' --iommu intel-iommu` runs it, as do CLI runs and ci/mutations")
+    }
+    const { pf, vfs } = await vfioPf(guest, castPart('sriov') as Sriov)
+    const vf = vfs[0]!.bdf
+    const cdevs: [string, string] = [await cdevPath(guest, pf), await cdevPath(guest, vf)]
+    // The model's rules are 7.2's: a kernel whose cdev bind takes no token (6.12: known issue
+    // vf-cdev-bind-without-token) binds the VF without one.
+    {
+      const owner = await guest.agent({ label: 'probe PF owner' })
+      const user = await guest.agent({ label: 'probe VF user' })
+      try {
+        const pfFd = must(await openCdev(owner, cdevs[0]), "open the PF's cdev")
+        must(await bindIommufd(owner, pfFd, must(await openIommufd(owner), 'open /dev/iommu')), 'BIND_IOMMUFD the PF')
+        must(await setVfToken(owner, pfFd, randomUUID()), 'SET PCI_VF_TOKEN on the PF')
+        const vfFd = must(await openCdev(user, cdevs[1]), "open the VF's cdev")
+        if (errnoOf(await bindIommufd(user, vfFd, must(await openIommufd(user), 'open /dev/iommu'))) === 'OK') {
+          skip("this kernel's cdev bind checks no VF token (known issue vf-cdev-bind-without-token): the model's VF-token rules are 7.2's")
+        }
+      } finally {
+        await user.close()
+        await owner.close()
+      }
+    }
+    const budget = runOptions().model
+    const runs = Math.max(2, Math.round(budget.runs / VF_MODEL_SHARE))
+    const k: ModelKernel = { legacy: false, cdev: true, vfToken: true }
+    // No group op is offered (cdev only): the target's group number is never used.
+    const r = await checkModel(guest, k, { group: -1, bdfs: [pf, vf], cdevs }, { ...budget, runs })
+    const n = (o: string) => [...r.stats.outcomes].filter(([x]) => x.startsWith(o)).map(([x, c]) => `${x.slice(o.length + 1)} ${c}`).join(', ') || 'none'
+    const guestS = [...r.stats.ms.values()].reduce((a, v) => a + v, 0) / 1000
+    await annotate(`VF-token model: seed ${r.seed}, ${r.runs} sequences, ${r.steps} steps; binds ${n('bindCdev')}; token sets ${n('setToken')}; guest time ${guestS.toFixed(1)} s (${((r.stats.ms.get('reset') ?? 0) / 1000).toFixed(1)} s between sequences)`)
+    if (r.counterexample) {
+      const c = r.counterexample
+      throw new Error(
+        `the kernel diverged from the VF-token model (seed ${r.seed}; at step ${c.found}, shrunk to ${c.steps.length} steps${c.reproducible ? '' : ', not reproducible on this boot'}; ` +
+          `replay: vfio-conform model --seed ${r.seed} --runs ${budget.runs} --steps ${budget.steps}):\n${renderSteps(c.reproducible ? c.steps : c.modelPath!)}`,
+      )
+    }
+  })
+}
+
 forEachTarget(
   (target, base) => {
     const test = base.extend<{ sriov: void }>({ sriov: [sriovFixture as never, { auto: true }] })
@@ -347,6 +404,7 @@ forEachTarget(
     legacyTokenRules(target, test)
     resetRules(target, test)
     cdevTokenRules(target, test)
+    vfTokenModel(target, test)
   },
   { dedicatedTo: 'sriov' },
 )

@@ -230,6 +230,7 @@ async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Reg
     // environment's VFIO_CONFORM_MODEL_* and then `model`'s options override it.
     model: { ...NPM_TEST_BUDGET, ...(mainJob ? { runs: MAIN_JOB_MODEL_RUNS } : {}), ...modelBudgetFromEnv(), ...model },
     mainJob,
+    vfTokenModel: true,
   }
 
   const { startVitest } = await import('vitest/node')

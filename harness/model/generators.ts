@@ -18,11 +18,12 @@ export const OP_WEIGHTS: Record<Op['op'], number> = {
   map: 32, unmap: 8, dma: 40,
   exit: 1, kill: 1,
   hostBind: 1, toVfio: 2, unbindVfio: 1,
-  hotReset: 6,
+  hotReset: 6, setToken: 6,
 }
 
 /** Every operation the kernel's paths offer, each repeated by its weight. */
 export function opMenu(k: ModelKernel, weights = OP_WEIGHTS): Op[] {
+  if (k.vfToken) return sriovMenu().flatMap((o) => Array<Op>(weights[o.op]).fill(o))
   const all: Op[] = []
   if (k.hostDriver) for (const d of DEVS) all.push({ op: 'hostBind', d }, { op: 'toVfio', d })
   for (const d of DEVS) all.push({ op: 'unbindVfio', d })
@@ -43,6 +44,22 @@ export function opMenu(k: ModelKernel, weights = OP_WEIGHTS): Op[] {
     if (!k.noDma) for (const d of DEVS) all.push({ op: 'dma', p, d })
   }
   return all.flatMap((o) => Array<Op>(weights[o.op]).fill(o))
+}
+
+/**
+ * ModelKernel.vfToken (an SR-IOV PF and its VF, a group each): cdev open/bind (no token, either
+ * of the two tokens)/close, the token's SET on either device, exit, SIGKILL.
+ */
+function sriovMenu(): Op[] {
+  const all: Op[] = []
+  for (const p of PROCS) {
+    all.push({ op: 'exit', p }, { op: 'kill', p })
+    for (const d of DEVS) {
+      all.push({ op: 'openCdev', p, d }, { op: 'closeCdev', p, d }, { op: 'bindCdev', p, d }, { op: 'bindCdev', p, d, token: 'T1' }, { op: 'bindCdev', p, d, token: 'T2' })
+      all.push({ op: 'setToken', p, d, token: 'T1' }, { op: 'setToken', p, d, token: 'T2' })
+    }
+  }
+  return all
 }
 
 /**
@@ -68,7 +85,7 @@ export const sequenceArb = (maxSteps: number) =>
  */
 export function opsOf(choices: readonly number[], k: ModelKernel, menu = opMenu(k), oneProcess = false): Op[] {
   if (oneProcess) menu = menu.filter((o) => !('p' in o) || o.p === 'A')
-  let s = initialState()
+  let s = initialState(k)
   const ops: Op[] = []
   for (const c of choices) {
     // The same device's DMA twice in a row checks nothing new (nothing changed in between,

@@ -42,7 +42,17 @@ export interface ModelKernel {
   hotReset?: boolean
   /** A device is no edu (the rp-mix pair's e1000e): no DMA ops (map, unmap, dma) are offered. */
   noDma?: boolean
+  /**
+   * The two devices are an SR-IOV PF on vfio-pci (dev0) and one of its VFs (dev1), each a group
+   * of its own (the igb topology), on a kernel whose cdev bind carries a VF token
+   * (VFIO_DEVICE_BIND_FLAG_TOKEN, 7.2): only the cdev path, binds with or without a token, and
+   * the PF owner's VFIO_DEVICE_FEATURE SET PCI_VF_TOKEN.
+   */
+  vfToken?: boolean
 }
+
+/** The model's two tokens (each sequence uses fresh UUIDs for them); 'initial' is the kernel's own, unknown to the processes. */
+export type Token = 'T1' | 'T2'
 
 export interface ModelState {
   /** The process whose group fd is the group's opened_file (vfio_group_fops_open allows one). */
@@ -63,6 +73,8 @@ export interface ModelState {
   ioas: Record<Proc, { attached: [boolean, boolean]; mapped: boolean } | undefined>
   /** The process's buffer is mapped at the model's IOVA in the group's container. */
   containerMapped: boolean
+  /** ModelKernel.vfToken: the PF's VF token and how many VF opens count as its users (vf_token->users). */
+  sriov?: { token: Token | 'initial'; users: number }
 }
 
 export type DevDriver = 'vfio-pci' | 'host' | 'none'
@@ -71,8 +83,11 @@ export interface CdevFd {
   bound: boolean
 }
 
-export function initialState(): ModelState {
-  return { groupFdClosed: false, container: false, iommuSet: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] }, driver: ['vfio-pci', 'vfio-pci'], ioas: { A: undefined, B: undefined }, containerMapped: false }
+export function initialState(k?: ModelKernel): ModelState {
+  return {
+    groupFdClosed: false, container: false, iommuSet: false, deviceFds: { A: [0, 0], B: [0, 0] }, cdevs: { A: [undefined, undefined], B: [undefined, undefined] }, driver: ['vfio-pci', 'vfio-pci'], ioas: { A: undefined, B: undefined }, containerMapped: false,
+    ...(k?.vfToken ? { sriov: { token: 'initial' as const, users: 0 } } : {}),
+  }
 }
 
 /** Where a process maps its buffer: the group's container (type1) or its own IOAS. */
@@ -89,7 +104,10 @@ export type Op =
   | { op: 'getDeviceFd'; p: Proc; d: Dev }
   | { op: 'closeDeviceFd'; p: Proc; d: Dev }
   | { op: 'openCdev'; p: Proc; d: Dev }
-  | { op: 'bindCdev'; p: Proc; d: Dev }
+  /** BIND_IOMMUFD, with VFIO_DEVICE_BIND_FLAG_TOKEN and the token when `token` is given (ModelKernel.vfToken). */
+  | { op: 'bindCdev'; p: Proc; d: Dev; token?: Token }
+  /** VFIO_DEVICE_FEATURE SET PCI_VF_TOKEN through p's bound cdev of d (ModelKernel.vfToken). */
+  | { op: 'setToken'; p: Proc; d: Dev; token: Token }
   | { op: 'closeCdev'; p: Proc; d: Dev }
   | { op: 'exit'; p: Proc }
   | { op: 'kill'; p: Proc }
@@ -213,6 +231,8 @@ export function applicable(s: ModelState, k: ModelKernel, o: Op): boolean {
       return s.driver[o.d] === 'vfio-pci' && s.driver[1 - o.d] === 'vfio-pci'
     case 'hotReset':
       return !!k.hotReset && (o.via === 'device' ? s.deviceFds[o.p][o.d] > 0 : !!s.cdevs[o.p][o.d])
+    case 'setToken':
+      return !!k.vfToken && !!s.cdevs[o.p][o.d]?.bound
   }
 }
 
@@ -258,6 +278,7 @@ export function predict(s: ModelState, o: Op): Prediction {
       // vfio_device_fops_cdev_open: no ownership check at open.
       return { errno: 'OK', rule: 'vfio_device_fops_cdev_open' }
     case 'bindCdev':
+      if (s.sriov) return predictSriovBind(s, o)
       // vfio_df_ioctl_bind_iommufd: vfio_device_block_group ("if (group->opened_file) -EBUSY"),
       // then vfio_df_open ("if (device->open_count != 0 && !df->group) -EINVAL"), then
       // iommufd_device_bind -> iommu_device_claim_dma_owner ("group->owner != owner: -EPERM").
@@ -343,12 +364,49 @@ export function predict(s: ModelState, o: Op): Prediction {
       }
       return { errno: 'OK', rule: 'vfio_pci_dev_set_hot_reset: the caller owns every device of the dev_set' }
     }
+    case 'setToken':
+      // vfio_pci_core_feature_token: "if (!vdev->vf_token) -ENOTTY" (only a PF has one); the
+      // PF's bound fd sets it (uuid_copy), VFs in use or not.
+      if (o.d === 1) return { errno: 'ENOTTY', rule: 'vfio_pci_core_feature_token: a VF has no vf_token' }
+      return { errno: 'OK', rule: 'vfio_pci_core_feature_token: the PF owner sets the VF token' }
   }
+}
+
+/**
+ * BIND_IOMMUFD of the PF (dev0) or its VF (dev1), each a group of its own (ModelKernel.vfToken).
+ * vfio_df_ioctl_bind_iommufd checks the token (vfio_df_check_token ->
+ * vfio_pci_core_match_token_uuid) before it opens the device (vfio_df_open), so a PF bind whose
+ * token check passes sets the token even when the open then fails.
+ */
+function predictSriovBind(s: ModelState, o: Extract<Op, { op: 'bindCdev' }>): Prediction {
+  const sr = s.sriov!
+  if (o.d === 1) {
+    // The VF branch: the PF is on vfio-pci (sriov_pf_core_dev), so a token is required and must be the PF's.
+    if (!o.token) return { errno: 'EACCES', rule: 'vfio_pci_core_match_token_uuid: a VF of a vfio-pci PF needs the VF token' }
+    if (o.token !== sr.token) return { errno: 'EACCES', rule: "vfio_pci_core_match_token_uuid: not the PF's VF token" }
+  } else if (sr.users > 0) {
+    // The PF branch while a VF is in use (vf_token->users): the current token is required.
+    if (!o.token) return { errno: 'EACCES', rule: 'vfio_pci_core_match_token_uuid: the PF has VFs in use, a token is required' }
+    if (o.token !== sr.token) return { errno: 'EACCES', rule: 'vfio_pci_core_match_token_uuid: the PF has VFs in use, not their token' }
+  }
+  // vfio_df_open: "device->open_count != 0 && !df->group: -EINVAL" (bound through another cdev fd).
+  if (cdevBound(s, o.d)) return { errno: 'EINVAL', rule: 'vfio_df_open: the device is open already (open_count)' }
+  return { errno: 'OK', rule: 'vfio_df_ioctl_bind_iommufd (each its own group: no other owner to refuse)' }
+}
+
+/** What a PF bind's token check leaves behind (the token it sets with no VF in use), whatever the bind returned. */
+function sriovTokenSideEffect(s: ModelState, o: Op): void {
+  if (!s.sriov || o.op !== 'bindCdev' || o.d !== 0 || !o.token || s.sriov.users > 0) return
+  s.sriov.token = o.token
 }
 
 /** The state after `o` returned `errno` (the model's own prediction when they agree). */
 export function next(s0: ModelState, o: Op, errno: string): ModelState {
   const s: ModelState = structuredClone(s0)
+  sriovTokenSideEffect(s, o)
+  // A VF's first open makes it a user of the PF's token (vfio_pci_core_enable: users++), its
+  // close gives that back (vfio_pci_core_disable: users--).
+  const vfCloses = (p: Proc) => (s.sriov && s.cdevs[p][1]?.bound ? 1 : 0)
   // A refused host-driver bind leaves the device without a driver (vfio-pci was unbound first).
   if (o.op === 'hostBind' && errno !== 'OK') s.driver[o.d] = 'none'
   // An unbind that had to ask the users still completes (they let go).
@@ -400,8 +458,13 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
       break
     case 'bindCdev':
       s.cdevs[o.p][o.d]!.bound = true
+      if (s.sriov && o.d === 1) s.sriov.users++
+      break
+    case 'setToken':
+      s.sriov!.token = o.token
       break
     case 'closeCdev':
+      if (o.d === 1 && s.sriov) s.sriov.users -= vfCloses(o.p)
       s.cdevs[o.p][o.d] = undefined
       // Unbinding detaches (vfio_df_unbind_iommufd -> iommufd_device_unbind).
       if (s.ioas[o.p]) s.ioas[o.p]!.attached[o.d] = false
@@ -428,6 +491,7 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
       break
     case 'exit':
     case 'kill':
+      if (s.sriov) s.sriov.users -= vfCloses(o.p)
       s.ioas[o.p] = undefined
       s.deviceFds[o.p] = [0, 0]
       s.cdevs[o.p] = [undefined, undefined]
@@ -459,6 +523,6 @@ export function next(s0: ModelState, o: Op, errno: string): ModelState {
 
 export function describeOp(o: Op): string {
   const dev = 'd' in o ? ` dev${o.d}` : ''
-  const space = 'space' in o ? ` ${o.space}` : 'via' in o ? ` ${o.via}` : ''
+  const space = 'space' in o ? ` ${o.space}` : 'via' in o ? ` ${o.via}` : 'token' in o && o.token ? ` token ${o.token}` : ''
   return `${'p' in o ? o.p : 'admin'}: ${o.op}${dev}${space}`
 }

@@ -2,7 +2,7 @@
 // they hold, their buffers and the edu devices seen through them, and the administrator who
 // moves devices between drivers. Each operation returns its outcome in the model's terms (an
 // errno name, "OK", "reached ..."/"blocked" for a DMA), so the runner can compare.
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { EduDevice } from '../dma/edu.js'
 import type { GuestAgent } from '../agent/client.js'
 import type { GuestSession } from '../guest/session.js'
@@ -10,10 +10,11 @@ import { attachPt, bindIommufd, cdevPath, destroy, detachPt, errnoOf as errnoOfC
 import { errnoOf, getDeviceFd, groupStatus, mapDma, openContainer, openGroup, setContainer, setIommu, unmapDma, unsetContainer } from '../vfio/legacy.js'
 import { NO_REQUEST_CHANNEL } from '../vfio/request-irq.js'
 import { hotReset } from '../vfio/reset.js'
+import { bindIommufdWithToken, setVfToken } from '../vfio/sriov.js'
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../uapi/iommufd.js'
 import { driverOf, HOST_DRIVER } from '../vfio/host-driver.js'
 import { HarnessError, HARNESS_ERROR_TAG } from '../util/errors.js'
-import { describeOp, DEVS, PROCS, type Dev, type Op, type Proc } from './ownership.js'
+import { describeOp, DEVS, PROCS, type Dev, type Op, type Proc, type Token } from './ownership.js'
 
 /** The model's one IOVA: below edu's 28-bit dma_mask, far from reserved regions. */
 export const MODEL_IOVA = 0x100000n
@@ -59,6 +60,11 @@ export class RealSystem {
   /** The edu devices as seen through each process's fds ("A/0/7": A's fd 7 of dev0). */
   private edu = new Map<string, EduDevice>()
   private adminAgent?: GuestAgent
+  /**
+   * The model's two VF tokens: fresh UUIDs per sequence, so that the token an earlier sequence
+   * left on the PF is one this sequence never names (the model's 'initial').
+   */
+  private readonly tokens: Record<Token, string> = { T1: randomUUID(), T2: randomUUID() }
 
   constructor(
     private readonly guest: GuestSession,
@@ -120,8 +126,13 @@ export class RealSystem {
         if (r.ret >= 0) this.cdev[o.p][o.d] = r.ret
         return errnoOfCdev(r)
       }
-      case 'bindCdev':
-        return errnoOfCdev(await bindIommufd(a, must(this.cdev[o.p][o.d], 'cdev'), await this.ictx(o.p)))
+      case 'bindCdev': {
+        const fd = must(this.cdev[o.p][o.d], 'cdev')
+        if (o.token) return errnoOfCdev(await bindIommufdWithToken(a, fd, await this.ictx(o.p), this.tokens[o.token]))
+        return errnoOfCdev(await bindIommufd(a, fd, await this.ictx(o.p)))
+      }
+      case 'setToken':
+        return errnoOf(await setVfToken(a, must(this.cdev[o.p][o.d], 'cdev'), this.tokens[o.token]))
       case 'closeCdev': {
         const r = await a.closeFd(must(this.cdev[o.p][o.d], 'cdev'))
         this.cdev[o.p][o.d] = undefined

@@ -41,7 +41,7 @@ export async function runSequence(guest: GuestSession, k: ModelKernel, t: ModelT
   const sys = new RealSystem(guest, t)
   const count = (m: Map<string, number>, key: string, n: number) => m.set(key, (m.get(key) ?? 0) + n)
   const log: StepLog[] = []
-  let s: ModelState = initialState()
+  let s: ModelState = initialState(k)
   try {
     for (const o of ops) {
       if (!applicable(s, k, o)) continue

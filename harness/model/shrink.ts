@@ -30,7 +30,7 @@ async function ddmin<T>(start: T[], test: (candidate: T[]) => Promise<T[] | unde
 
 /** The model's own answers to `ops` (those it can issue), as step logs, and its state after. */
 export function modelTrace(k: ModelKernel, ops: Op[]): { steps: StepLog[]; state: ModelState } {
-  let s = initialState()
+  let s = initialState(k)
   const steps: StepLog[] = []
   for (const o of ops) {
     if (!applicable(s, k, o)) continue

@@ -28,6 +28,11 @@ export interface RunOptions {
   model: ModelBudget
   /** The main job (`vfio-conform run` with no kernel and no --matrix): its own model budget. */
   mainJob: boolean
+  /**
+   * Run the VF-token model (suites/sriov.test.ts; tens of seconds of guest time): in CLI runs
+   * (`vfio-conform run/model`, ci/mutations), not in npm test (VFIO_CONFORM_VF_TOKEN_MODEL=1 turns it on).
+   */
+  vfTokenModel: boolean
 }
 
 declare module 'vitest' {
@@ -80,5 +85,6 @@ export function runOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): RunOpti
     allowFlaky: env.VFIO_CONFORM_ALLOW_FLAKY ? (JSON.parse(env.VFIO_CONFORM_ALLOW_FLAKY) as string[]) : [],
     model: { ...NPM_TEST_BUDGET, ...modelBudgetFromEnv(env) },
     mainJob: false,
+    vfTokenModel: env.VFIO_CONFORM_VF_TOKEN_MODEL === '1',
   }
 }

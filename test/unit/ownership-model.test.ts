@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest'
 import { applicable, initialState, next, predict, type ModelKernel, type Op } from '../../harness/model/ownership.js'
 import { readdirSync, readFileSync } from 'node:fs'
 import { modelPath, opMenu, opsOf, renderSteps, type StepLog } from '../../harness/model/run.js'
-import { MUTANT_STEPS, PAIR_MUTANT_STEPS, mutantOdds } from '../../bench/model-odds.js'
+import { MUTANT_STEPS, PAIR_MUTANT_STEPS, VF_MUTANT_STEPS, mutantOdds } from '../../bench/model-odds.js'
 
 const K: ModelKernel = { legacy: true, cdev: true }
 /** "A openCdev 0, B bindCdev 1, admin hostBind 1, A map ioas, A exit": ops in the order written. */
@@ -108,6 +108,36 @@ describe('ownership model', () => {
     expect(opMenu(k).some((o) => o.op === 'dma' || o.op === 'map')).toBe(false)
   })
 
+  test("VF token (PF dev0, VF dev1, a group each): the VF binds only with the PF's token; with a VF in use the PF binds only with it; a PF bind's token check sets the token even when the open fails", () => {
+    const k: ModelKernel = { legacy: false, cdev: true, vfToken: true }
+    const bind = (p: 'A' | 'B', d: 0 | 1, token?: 'T1' | 'T2'): Op => ({ op: 'bindCdev', p, d, ...(token ? { token } : {}) })
+    const play2 = (ops: Op[]) => {
+      let s = initialState(k)
+      return ops.map((o) => {
+        expect(applicable(s, k, o), JSON.stringify(o)).toBe(true)
+        const e = predict(s, o).errno
+        s = next(s, o, e)
+        return e
+      })
+    }
+    expect(
+      play2([
+        { op: 'openCdev', p: 'A', d: 0 }, bind('A', 0), { op: 'setToken', p: 'A', d: 0, token: 'T1' },
+        { op: 'openCdev', p: 'B', d: 1 }, bind('B', 1), bind('B', 1, 'T2'), bind('B', 1, 'T1'),
+        { op: 'setToken', p: 'B', d: 1, token: 'T2' },
+        { op: 'closeCdev', p: 'A', d: 0 }, { op: 'openCdev', p: 'A', d: 0 }, bind('A', 0), bind('A', 0, 'T1'),
+      ]),
+    ).toEqual(['OK', 'OK', 'OK', 'OK', 'EACCES', 'EACCES', 'OK', 'ENOTTY', 'OK', 'OK', 'EACCES', 'OK'])
+    // No VF in use: B's PF bind fails (A has it open) but its token check already set T2.
+    expect(
+      play2([
+        { op: 'openCdev', p: 'A', d: 0 }, bind('A', 0), { op: 'setToken', p: 'A', d: 0, token: 'T1' },
+        { op: 'openCdev', p: 'B', d: 0 }, bind('B', 0, 'T2'), { op: 'openCdev', p: 'B', d: 1 }, bind('B', 1, 'T1'), bind('B', 1, 'T2'),
+      ]),
+    ).toEqual(['OK', 'OK', 'OK', 'OK', 'EINVAL', 'OK', 'EACCES', 'OK'])
+    expect(opMenu(k).every((o) => ['openCdev', 'bindCdev', 'closeCdev', 'setToken', 'exit', 'kill'].includes(o.op))).toBe(true)
+  })
+
   test('the generator: every step of every sequence can be issued, and a kernel without cdev gets no cdev op', () => {
     fc.assert(
       fc.property(fc.array(fc.nat(), { maxLength: 40 }), fc.boolean(), fc.boolean(), (choices, cdev, hostDriver) => {
@@ -139,7 +169,7 @@ describe('ownership model', () => {
       .filter((f) => f.endsWith('.patch'))
       .filter((f) => /^# Filter: .*\bownership model\b/m.test(readFileSync(new URL(f, dir), 'utf8')))
       .map((f) => f.replace(/\.patch$/, ''))
-    expect([...Object.keys(MUTANT_STEPS), ...Object.keys(PAIR_MUTANT_STEPS)].sort()).toEqual(selecting.sort())
+    expect([...Object.keys(MUTANT_STEPS), ...Object.keys(PAIR_MUTANT_STEPS), ...Object.keys(VF_MUTANT_STEPS)].sort()).toEqual(selecting.sort())
     for (const r of mutantOdds(300)) expect(r.share, r.patch).toBeGreaterThan(0)
   })
 

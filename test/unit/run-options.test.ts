@@ -18,7 +18,7 @@ describe('run options', () => {
     const o = runOptionsFromEnv({})
     expect(o.topologies).toEqual(DEFAULT_TOPOLOGIES)
     expect(o.iommus).toBeUndefined()
-    expect(o).toMatchObject({ repeat: 1, allowFlaky: [], kernelArgs: [], model: NPM_TEST_BUDGET, mainJob: false })
+    expect(o).toMatchObject({ repeat: 1, allowFlaky: [], kernelArgs: [], model: NPM_TEST_BUDGET, mainJob: false, vfTokenModel: false })
     expect(o.runDir).toMatch(/vfio-conform-results\/\d{4}-\d\d-\d\dT/)
   })
 
@@ -33,6 +33,7 @@ describe('run options', () => {
       VFIO_CONFORM_ALLOW_FLAKY: '["^a", "b$"]',
       VFIO_CONFORM_MODEL_RUNS: '5',
       VFIO_CONFORM_MODEL_SEED: '-7',
+      VFIO_CONFORM_VF_TOKEN_MODEL: '1',
     })
     expect(o).toEqual({
       kernels: ['debian:stable', 'debian-source:7.2@intel-iommu'],
@@ -44,6 +45,7 @@ describe('run options', () => {
       allowFlaky: ['^a', 'b$'],
       model: { ...NPM_TEST_BUDGET, runs: 5, seed: -7 },
       mainJob: false,
+      vfTokenModel: true,
     })
     expect(runPlan(o).combos.map((c) => `${c.topology.name}/${c.iommu}`)).toEqual(['default/intel-iommu', 'default/amd-iommu'])
   })
