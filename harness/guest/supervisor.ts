@@ -111,22 +111,6 @@ export class GuestSupervisor {
     this.boot = boot
   }
 
-  /**
-   * The guest's first boot, started once: by a test's 'boot' request, or ahead of it
-   * (bootAhead). Every asker gets the same boot.
-   */
-  bootOnce(key: string): Promise<GuestTarget> {
-    if (!this.boot) return Promise.reject(new Error(`guest ${key}: this run boots no guest on demand`))
-    let p = this.boots.get(key)
-    if (!p) this.boots.set(key, (p = this.boot(key)))
-    return p
-  }
-
-  /** Starts a guest's first boot before a test asks for it; its outcome reaches the test that asks. */
-  bootAhead(key: string): void {
-    this.bootOnce(key).catch(() => {})
-  }
-
   /** The boots asked for so far (a teardown waits for those still under way). */
   bootsAsked(): Promise<GuestTarget>[] {
     return [...this.boots.values()]
@@ -175,7 +159,12 @@ export class GuestSupervisor {
 
   private async handle(line: string): Promise<GuestState | QmpAnswer | { target: GuestTarget }> {
     const req = JSON.parse(line) as SupervisorRequest
-    if (req.op === 'boot') return { target: await this.bootOnce(req.key) }
+    if (req.op === 'boot') {
+      if (!this.boot) throw new Error(`guest ${req.key}: this run boots no guest on demand`)
+      let p = this.boots.get(req.key)
+      if (!p) this.boots.set(req.key, (p = this.boot(req.key)))
+      return { target: await p }
+    }
     const e = this.entries.get(req.key)
     if (!e) throw new Error(`no guest ${req.key} under supervision`)
     // One recovery at a time per guest; 'state' and a request about an older generation (or a

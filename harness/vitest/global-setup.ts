@@ -163,8 +163,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   await writeTargets()
   const notBooted = targets.filter((t) => t.status === 'not-booted').length
-  const ahead = bootsAhead(project)
-  if (notBooted) progress(`${notBooted} guest${notBooted === 1 ? '' : 's'} planned; ${ahead ? 'booting now, while the other projects\' tests run' : 'each boots when a test first needs it'}`)
+  if (notBooted) progress(`${notBooted} guest${notBooted === 1 ? '' : 's'} planned; each boots when a test first needs it`)
   // A worker's first test on a guest asks for it (fixtures.ts, ensureBooted); the supervisor
   // boots each guest once, and answers with the target as the boot left it (ready, or error).
   supervisor.bootOnDemand(async (key) => {
@@ -177,11 +176,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   })
   const supervisorSocket = await supervisor.listen()
   project.provide('vfioConformRun', { runDir: plan.runDir, targets, supervisorSocket })
-  // npm test runs the unit project before the conformance files (one vitest worker on two
-  // cores), and nothing uses the guests then: an unfiltered run that has other projects boots
-  // its guests during that time instead of when the first suite asks. A filtered run, or the
-  // CLI's (conformance only), still boots only what its tests need, when they need it.
-  if (ahead) for (const t of targets) if (t.status === 'not-booted') supervisor.bootAhead(t.key)
 
   return async () => {
     // A boot still under way when the run ends (Ctrl-C, a worker gone) is stopped with the rest.
@@ -189,18 +183,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await supervisor.close()
     await Promise.all(guests.map((g) => g.stop()))
   }
-}
-
-/**
- * Whether this run needs every planned guest and has other projects' tests to overlap with.
- * File filters are vitest's internal `filenamePattern` (no public API has them): when it is not
- * there to read, the run is taken as filtered, and guests boot on demand as before.
- */
-export function bootsAhead(project: Pick<TestProject, 'name' | 'vitest'>): boolean {
-  const vitest = project.vitest as Pick<TestProject['vitest'], 'config' | 'projects'> & { filenamePattern?: unknown }
-  if (vitest.config.testNamePattern !== undefined) return false
-  if (!('filenamePattern' in vitest) || (vitest.filenamePattern !== undefined && !(Array.isArray(vitest.filenamePattern) && vitest.filenamePattern.length === 0))) return false
-  return vitest.projects.some((p) => p.name !== project.name && p.name !== 'slow')
 }
 
 function ms(n: number): string {
