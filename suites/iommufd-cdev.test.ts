@@ -17,6 +17,7 @@ import { withModuleParam } from '../harness/vfio/module-param.js'
 import {
   allowIovas,
   attachPt,
+  bindCdev,
   bindIommufd,
   cdevPath,
   destroy,
@@ -476,17 +477,12 @@ forEachTarget((target, base) => {
     const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
-    const cdev = await cdevPath(guest, await guest.bdf(dev))
-    const iommufd = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
-    const devfd = must(await openCdev(a, cdev), `open ${cdev}`)
-    must(await bindIommufd(a, devfd, iommufd), 'BIND_IOMMUFD')
-    const io = await ioasAlloc(a, iommufd)
-    must(io, 'IOAS_ALLOC')
+    const { iommufd, devfd, ioasId } = await bindCdev(a, guest, dev)
     const mem = await a.memAlloc(PAGE)
-    must(await ioasMap(a, iommufd, { ioasId: io.ioasId!, userVa: mem.addr, length: PAGE, iova: IOAPIC_RANGE_START }), 'map at 0xfee00000 on an IOAS with nothing attached')
-    expect(errnoOf(await attachPt(a, devfd, io.ioasId!)), 'ATTACH over the interrupt window').toBe('EADDRINUSE')
-    must(await ioasUnmap(a, iommufd, io.ioasId!, IOAPIC_RANGE_START, PAGE), 'unmap')
-    expect(errnoOf(await attachPt(a, devfd, io.ioasId!)), 'ATTACH after UNMAP').toBe('OK')
+    must(await ioasMap(a, iommufd, { ioasId: ioasId, userVa: mem.addr, length: PAGE, iova: IOAPIC_RANGE_START }), 'map at 0xfee00000 on an IOAS with nothing attached')
+    expect(errnoOf(await attachPt(a, devfd, ioasId)), 'ATTACH over the interrupt window').toBe('EADDRINUSE')
+    must(await ioasUnmap(a, iommufd, ioasId, IOAPIC_RANGE_START, PAGE), 'unmap')
+    expect(errnoOf(await attachPt(a, devfd, ioasId)), 'ATTACH after UNMAP').toBe('OK')
   })
 
   // iommufd_ioas_load_iovas: "if (range.start >= range.last) return -EINVAL".
@@ -578,17 +574,12 @@ forEachTarget((target, base) => {
     const dev = castPart('singletonGroup')
     await guest.vfioGroup(dev)
     const a = await guest.agent()
-    const cdev = await cdevPath(guest, await guest.bdf(dev))
-    const iommufd = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
-    const devfd = must(await openCdev(a, cdev), `open ${cdev}`)
-    must(await bindIommufd(a, devfd, iommufd), 'BIND_IOMMUFD')
-    const io = await ioasAlloc(a, iommufd)
-    must(io, 'IOAS_ALLOC')
+    const { iommufd, devfd, ioasId } = await bindCdev(a, guest, dev)
     const mem = await a.memAlloc(2 * PAGE)
-    must(await ioasMap(a, iommufd, { ioasId: io.ioasId!, userVa: mem.addr, length: PAGE, iova: 0x101800 }), 'map at IOVA 0x101800 on an IOAS with nothing attached (alignment 1)')
-    expect(errnoOf(await attachPt(a, devfd, io.ioasId!)), 'ATTACH over the unaligned mapping').toBe('EADDRINUSE')
-    must(await ioasUnmap(a, iommufd, io.ioasId!, 0x101800, PAGE), 'unmap')
-    expect(errnoOf(await attachPt(a, devfd, io.ioasId!)), 'ATTACH after UNMAP').toBe('OK')
+    must(await ioasMap(a, iommufd, { ioasId: ioasId, userVa: mem.addr, length: PAGE, iova: 0x101800 }), 'map at IOVA 0x101800 on an IOAS with nothing attached (alignment 1)')
+    expect(errnoOf(await attachPt(a, devfd, ioasId)), 'ATTACH over the unaligned mapping').toBe('EADDRINUSE')
+    must(await ioasUnmap(a, iommufd, ioasId, 0x101800, PAGE), 'unmap')
+    expect(errnoOf(await attachPt(a, devfd, ioasId)), 'ATTACH after UNMAP').toBe('OK')
   })
 
   // iommufd_device_change_pt: iommufd_get_object(..., IOMMUFD_OBJ_ANY) -> -ENOENT for an

@@ -187,6 +187,14 @@ export interface OwnedCdev {
  * Pass `iommufd` to bind into an existing context.
  */
 export async function ownCdev(a: GuestAgent, guest: GuestSession, nodeId: string, opts: { iommufd?: number; ioasId?: number } = {}): Promise<OwnedCdev> {
+  const bound = await bindCdev(a, guest, nodeId, opts)
+  const at = await attachPt(a, bound.devfd, bound.ioasId)
+  must(at, `VFIO_DEVICE_ATTACH_IOMMUFD_PT (${nodeId} to IOAS ${bound.ioasId})`)
+  return { ...bound, hwptId: at.ptId! }
+}
+
+/** ownCdev's steps up to the ATTACH: the cdev bound to an iommufd, with an IOAS (new, or `ioasId`) not yet attached. */
+export async function bindCdev(a: GuestAgent, guest: GuestSession, nodeId: string, opts: { iommufd?: number; ioasId?: number } = {}): Promise<Omit<OwnedCdev, 'hwptId'>> {
   const cdev = await cdevPath(guest, await guest.bdf(nodeId))
   const iommufd = opts.iommufd ?? must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
   const devfd = must(await openCdev(a, cdev), `open ${cdev}`)
@@ -198,7 +206,5 @@ export async function ownCdev(a: GuestAgent, guest: GuestSession, nodeId: string
     must(io, 'IOMMU_IOAS_ALLOC')
     ioasId = io.ioasId!
   }
-  const at = await attachPt(a, devfd, ioasId)
-  must(at, `VFIO_DEVICE_ATTACH_IOMMUFD_PT (${nodeId} to IOAS ${ioasId})`)
-  return { iommufd, devfd, devid: b.devid!, ioasId, hwptId: at.ptId!, cdev }
+  return { iommufd, devfd, devid: b.devid!, ioasId, cdev }
 }
