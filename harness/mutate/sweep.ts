@@ -5,6 +5,7 @@
 //
 //   killed           a test that PASSes on the unmutated kernel FAILs (or a known issue XPASSes)
 //   killed-by-crash  no test failed, but the guest did not boot, hung, oopsed or the run ERRORed
+//                    (twice, when the kernel left no splat to show for it: runTwiceIfUnproven)
 //   survived         every selected test still passes: the check is gone and nobody noticed
 //   no-test          no test can reach the site (needs a fault injection, or coverage says so)
 //   unbuildable      the mutant does not compile (neither killed nor survived)
@@ -283,6 +284,36 @@ export function classify(o: RunOutcome, baseline: Baseline): { outcome: Outcome;
   // No selected test passed (all SKIPped or XFAILed here): nothing checked the site.
   if (passed === 0) return { outcome: 'no-test', reason: `none of the ${o.verdicts.length} selected tests ran to a PASS here (${[...new Set(o.verdicts.map((v) => v.verdict))].join(', ')})`, by: [], passed }
   return { outcome: 'survived', reason: changed.length ? `no FAIL; changed: ${changed.slice(0, 3).join(', ')}` : `all ${passed} selected tests passed`, by: [], passed }
+}
+
+/**
+ * A kill by crash with nothing from the kernel to show for it: no splat on the console and no
+ * test saying the kernel died, only an ERROR, a run error or a hang. That is also what a host
+ * too loaded to reach the guest's SSH in time looks like, so the sweep runs such a mutant once
+ * more before it counts (runTwiceIfUnproven).
+ */
+export function crashWithoutKernelEvidence(o: RunOutcome, c: { outcome: Outcome }): boolean {
+  if (c.outcome !== 'killed-by-crash' || o.splats.length) return false
+  const kernelSaid = /kernel died|kernel splat|kernel BUG|BUG: |Oops|panic|Call Trace/
+  return ![...o.verdicts.map((v) => v.reason ?? ''), ...o.runErrors].some((r) => kernelSaid.test(r))
+}
+
+/**
+ * Runs a mutant and classifies it; a kill by crash without kernel evidence runs again, and the
+ * second run decides (its reason says so): a mutant that stops the guest every time is still
+ * killed by crash, one that was only unlucky with the host is whatever its second run shows.
+ */
+export async function runTwiceIfUnproven(
+  run: () => Promise<RunOutcome>,
+  baseline: Baseline,
+): Promise<{ run: RunOutcome; c: ReturnType<typeof classify> }> {
+  const first = await run()
+  const c1 = classify(first, baseline)
+  if (!crashWithoutKernelEvidence(first, c1)) return { run: first, c: c1 }
+  const second = await run()
+  const c2 = classify(second, baseline)
+  const again = c2.outcome === 'killed-by-crash' ? 'the same on a second run' : `a second run (the first: ${c1.reason.slice(0, 160)})`
+  return { run: second, c: { ...c2, reason: `${c2.reason}; ${again}` } }
 }
 
 export type SweepMode = 'schemata' | 'patch'
@@ -585,12 +616,15 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
         }
       }
       const filter = mutantFilter(onlyHere, baseline)
-      const run = await runSuites({
-        suites: suitesHere, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal, guest,
-        results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
-      })
+      const { run, c } = await runTwiceIfUnproven(
+        () =>
+          runSuites({
+            suites: suitesHere, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal, guest,
+            results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
+          }),
+        baseline,
+      )
       if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
-      const c = classify(run, baseline)
       r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites: suitesHere, runMs: run.ms, mode: 'schemata', selection: byCoverage ? 'coverage' : takers ? 'probe' : 'suite-file', ...(guest === INTEL_GUEST ? {} : { guest: guest.key }) })
       if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
     } else {
@@ -608,12 +642,15 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
         } else {
           const kernel = await snapshotKernel(ws, path.join(ws.dir, 'kernel-mutant'))
           await restore()
-          const run = await runSuites({
-            suites, kernel, kernelArgs: [], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal, guest,
-            results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
-          })
+          const { run, c } = await runTwiceIfUnproven(
+            () =>
+              runSuites({
+                suites, kernel, kernelArgs: [], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal, guest,
+                results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
+              }),
+            baseline,
+          )
           if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
-          const c = classify(run, baseline)
           r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites, buildMs: b.ms, runMs: run.ms, mode: 'patch', selection: byCoverage ? 'coverage' : 'suite-file', ...(guest === INTEL_GUEST ? {} : { guest: guest.key }) })
           if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
         }

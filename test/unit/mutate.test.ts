@@ -189,6 +189,31 @@ describe('mutate: outcomes', () => {
     expect(s.reason).toMatch(/b PASS->SKIP/)
   })
 
+  it('a kill by crash the kernel left no evidence of runs once more, and the second run decides', async () => {
+    const { runTwiceIfUnproven, crashWithoutKernelEvidence } = await import('../../harness/mutate/sweep.js')
+    const lost = outcome([v('a', 'ERROR', 'guest SSH not ready after 300 s')])
+    const died = outcome([v('a', 'FAIL', 'the kernel died during this test (BUG: kernel NULL pointer dereference)')])
+    expect(crashWithoutKernelEvidence(lost, classify(lost, baseline))).toBe(true)
+    expect(crashWithoutKernelEvidence(died, classify(died, baseline))).toBe(false)
+    expect(crashWithoutKernelEvidence(outcome([v('a', 'PASS')], { splats: ['WARNING: at x'] }), { outcome: 'killed-by-crash' })).toBe(false)
+    // The host was unlucky once: the second run's verdicts count, and the reason names the first.
+    const runs = [lost, outcome([v('a', 'PASS'), v('b', 'FAIL', 'expected EBUSY')])]
+    let n = 0
+    const r = await runTwiceIfUnproven(async () => runs[n++]!, baseline)
+    expect(n).toBe(2)
+    expect(r.c.outcome).toBe('killed')
+    expect(r.c.reason).toMatch(/second run \(the first: ERROR a/)
+    // Stopped twice: a kill by crash, said so.
+    n = 0
+    const again = await runTwiceIfUnproven(async () => (n++, lost), baseline)
+    expect([n, again.c.outcome]).toEqual([2, 'killed-by-crash'])
+    expect(again.c.reason).toMatch(/the same on a second run/)
+    // The kernel's own evidence needs no second run.
+    n = 0
+    expect((await runTwiceIfUnproven(async () => (n++, died), baseline)).c.outcome).toBe('killed-by-crash')
+    expect(n).toBe(1)
+  })
+
   it('tests flaky on the unmutated kernel are left out of the mutants\' runs', async () => {
     const { mutantFilter } = await import('../../harness/mutate/sweep.js')
     const b: Baseline = { ...baseline, flaky: ['type1: a read-only mapping (fault logged)'] }
