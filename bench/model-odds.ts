@@ -4,13 +4,13 @@
 // them through the model alone; a mutant is reached when a sequence issues the operation whose
 // answer that patch changes (MUTANT_STEPS below). Prints, per patch, the share of sequences
 // that reach it and the odds that a run of the budget's sequences reaches it at least once.
-// These figures chose OP_WEIGHTS and NPM_TEST_BUDGET; the real check stays ci/mutations/run.sh.
+// These figures chose OP_WEIGHTS and FULL_MODEL_BUDGET; the real check stays ci/mutations/run.sh.
 //   npx tsx bench/model-odds.ts [--no-record] [SAMPLES] [RUNS] [STEPS]   (default 3000, the npm test budget)
 // The figures are written into docs/measurements.md unless --no-record.
 import fc from 'fast-check'
 import { fileURLToPath } from 'node:url'
 import { dmaSpace, initialState, next, predict, type ModelKernel, type ModelState, type Op, type Prediction } from '../harness/model/ownership.js'
-import { NPM_TEST_BUDGET, opMenu, opsOf, resetPairRuns, sequenceArb } from '../harness/model/run.js'
+import { FULL_MODEL_BUDGET, opMenu, opsOf, resetPairRuns, sequenceArb } from '../harness/model/run.js'
 import { printAndRecord, recordFlag } from '../harness/report/measurements-file.js'
 
 /** A step at which the patched kernel answers differently from the model. */
@@ -66,7 +66,7 @@ function sampleHits(k: ModelKernel, samples: number, steps: number, seed: number
   return hits
 }
 
-export function mutantOdds(samples: number, runs = NPM_TEST_BUDGET.runs, steps = NPM_TEST_BUDGET.steps, seed = 1): Array<{ patch: string; share: number; odds: number }> {
+export function mutantOdds(samples: number, runs = FULL_MODEL_BUDGET.runs, steps = FULL_MODEL_BUDGET.steps, seed = 1): Array<{ patch: string; share: number; odds: number }> {
   const k: ModelKernel = { legacy: true, cdev: true, hostDriver: true }
   const pairRuns = resetPairRuns(runs)
   const hits = sampleHits(k, samples, steps, seed, MUTANT_STEPS)
@@ -85,7 +85,7 @@ export function mutantOdds(samples: number, runs = NPM_TEST_BUDGET.runs, steps =
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { record, rest } = recordFlag(process.argv.slice(2))
-  const [samples = 3000, runs = NPM_TEST_BUDGET.runs, steps = NPM_TEST_BUDGET.steps] = rest.map(Number)
+  const [samples = 3000, runs = FULL_MODEL_BUDGET.runs, steps = FULL_MODEL_BUDGET.steps] = rest.map(Number)
   const lines = [`model odds: ${samples} sampled sequences of up to ${steps} steps; a run is ${runs} sequences (${resetPairRuns(runs)} of them on the reset pair, for the hot-reset patch)`]
   for (const r of mutantOdds(samples, runs, steps)) {
     lines.push(`  ${r.patch.padEnd(24)} reached by ${(r.share * 100).toFixed(1).padStart(5)}% of sequences; a run reaches it with odds ${(r.odds * 100).toFixed(2)}%`)

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_TOPOLOGIES, IOMMU_MODELS, isIommuModel, TOPOLOGIES } from '../../guests/topologies/index.js'
 import { ensureBuildPackages, ensureHostPackages } from '../host/packages.js'
-import { MAIN_JOB_MODEL_RUNS, NPM_TEST_BUDGET } from '../model/run.js'
+import { MAIN_JOB_MODEL_RUNS, NPM_TEST_MODEL_RUNS, FULL_MODEL_BUDGET } from '../model/run.js'
 import { DEFAULT_KERNELS, isSourceSpec, MATRIX_KERNELS, joinKernelEntry, MAIN_JOB_KERNELS, KERNEL_SPEC_HELP, kernelSpecsFromEnv, resolveKernel, splitKernelEntry } from '../kernel/resolve.js'
 import { killAllGuestsNow } from '../guest/guest.js'
 import { useTcgOnly } from '../qemu/qemu-binary.js'
@@ -48,7 +48,7 @@ Usage:
       --allow-flaky pattern matches its name. Default kernel: ${MAIN_JOB_KERNELS.join(' ')} (a conform build of Debian's current kernel source);
       --matrix: the test set npm test runs (${DEFAULT_KERNELS.join(' ')})
       and the wider product of QEMUs x vIOMMU models and modes that CI shards (${MATRIX_KERNELS.slice(DEFAULT_KERNELS.length).join(' ')}).
-      The main job runs the ownership model with ${MAIN_JOB_MODEL_RUNS} sequences, everything else with ${NPM_TEST_BUDGET.runs}.
+      The main job runs the ownership model with ${MAIN_JOB_MODEL_RUNS} sequences, npm test with ${NPM_TEST_MODEL_RUNS}, everything else with ${FULL_MODEL_BUDGET.runs}.
       Default topologies: ${DEFAULT_TOPOLOGIES.join(", ")}. --qemu: the QEMU(s) every kernel runs on
       (default host; a kernel entry's own "@qemu=SPEC" wins); a guest on another QEMU than the
       host's is named "<topology>/<model>@qemu-<version>".
@@ -228,7 +228,7 @@ async function runWith(values: OptionValues<typeof RUN_OPTIONS>, registries: Reg
     allowFlaky: values['allow-flaky'] ?? [],
     // The main job runs a shorter ownership-model budget (see MAIN_JOB_MODEL_RUNS); the
     // environment's VFIO_CONFORM_MODEL_* and then `model`'s options override it.
-    model: { ...NPM_TEST_BUDGET, ...(mainJob ? { runs: MAIN_JOB_MODEL_RUNS } : {}), ...modelBudgetFromEnv(), ...model },
+    model: { ...FULL_MODEL_BUDGET, ...(mainJob ? { runs: MAIN_JOB_MODEL_RUNS } : {}), ...modelBudgetFromEnv(), ...model },
     mainJob,
     vfTokenModel: true,
   }
@@ -366,5 +366,5 @@ async function modelCommand(args: string[], registries: Registries): Promise<num
   const { seed, runs, steps, ...run } = values
   const given = Object.fromEntries(Object.entries({ seed, runs, steps }).filter(([, v]) => v !== undefined)) as ModelOverride
   // The whole budget (not the main job's share) unless the environment or an option says otherwise.
-  return runWith({ ...run, filter: 'ownership model' }, registries, { runs: NPM_TEST_BUDGET.runs, ...modelBudgetFromEnv(), ...given })
+  return runWith({ ...run, filter: 'ownership model' }, registries, { runs: FULL_MODEL_BUDGET.runs, ...modelBudgetFromEnv(), ...given })
 }

@@ -16,7 +16,7 @@ import type { ModelTarget } from './real-system.js'
 import { Divergence, runSequence, type ModelStats } from './runner.js'
 import { shrinkOps, type Shrunk } from './shrink.js'
 
-export { MAIN_JOB_MODEL_RUNS, NPM_TEST_BUDGET, RESET_PAIR_SHARE, resetPairRuns, type ModelBudget } from './budget.js'
+export { MAIN_JOB_MODEL_RUNS, NPM_TEST_MODEL_RUNS, FULL_MODEL_BUDGET, RESET_PAIR_SHARE, resetPairRuns, type ModelBudget } from './budget.js'
 export { OP_WEIGHTS, opMenu, opsOf, sequenceArb } from './generators.js'
 export { MODEL_IOVA, type ModelTarget } from './real-system.js'
 export { Divergence, renderSteps, runSequence, statsSummary, type ModelStats, type StepLog } from './runner.js'

@@ -7,7 +7,7 @@
 import path from 'node:path'
 import { DEFAULT_TOPOLOGIES, type IommuModel } from '../../guests/topologies/index.js'
 import { TEST_KERNELS } from '../kernel/resolve.js'
-import { NPM_TEST_BUDGET, type ModelBudget } from '../model/budget.js'
+import { FULL_MODEL_BUDGET, NPM_TEST_MODEL_RUNS, type ModelBudget } from '../model/budget.js'
 
 export interface RunOptions {
   /** Kernel entries, each "SPEC" or "SPEC@model+model" (the vIOMMU models it runs under). */
@@ -83,7 +83,7 @@ export function runOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): RunOpti
     runDir: env.VFIO_CONFORM_RUN_DIR ? path.resolve(env.VFIO_CONFORM_RUN_DIR) : defaultRunDir(),
     repeat: envNumber(env, 'VFIO_CONFORM_REPEAT') ?? 1,
     allowFlaky: env.VFIO_CONFORM_ALLOW_FLAKY ? (JSON.parse(env.VFIO_CONFORM_ALLOW_FLAKY) as string[]) : [],
-    model: { ...NPM_TEST_BUDGET, ...modelBudgetFromEnv(env) },
+    model: { ...FULL_MODEL_BUDGET, runs: NPM_TEST_MODEL_RUNS, ...modelBudgetFromEnv(env) },
     mainJob: false,
     vfTokenModel: env.VFIO_CONFORM_VF_TOKEN_MODEL === '1',
   }

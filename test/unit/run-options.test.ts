@@ -6,7 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { DEFAULT_TOPOLOGIES } from '../../guests/topologies/index.js'
-import { NPM_TEST_BUDGET } from '../../harness/model/budget.js'
+import { FULL_MODEL_BUDGET, NPM_TEST_MODEL_RUNS } from '../../harness/model/budget.js'
 import { modelBudgetFromEnv, runOptionsFromEnv } from '../../harness/vitest/run-options.js'
 import { entryCombos, runPlan } from '../../harness/vitest/run-plan.js'
 import type { GuestTarget } from '../../harness/vitest/targets.js'
@@ -14,11 +14,11 @@ import type { GuestTarget } from '../../harness/vitest/targets.js'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 describe('run options', () => {
-  test('from an empty environment: the test set, every default topology, no repeat, the whole model budget', () => {
+  test('from an empty environment: the test set, every default topology, no repeat, npm test\'s model share', () => {
     const o = runOptionsFromEnv({})
     expect(o.topologies).toEqual(DEFAULT_TOPOLOGIES)
     expect(o.iommus).toBeUndefined()
-    expect(o).toMatchObject({ repeat: 1, allowFlaky: [], kernelArgs: [], model: NPM_TEST_BUDGET, mainJob: false, vfTokenModel: false })
+    expect(o).toMatchObject({ repeat: 1, allowFlaky: [], kernelArgs: [], model: { ...FULL_MODEL_BUDGET, runs: NPM_TEST_MODEL_RUNS }, mainJob: false, vfTokenModel: false })
     expect(o.runDir).toMatch(/vfio-conform-results\/\d{4}-\d\d-\d\dT/)
   })
 
@@ -43,7 +43,7 @@ describe('run options', () => {
       runDir: '/tmp/x',
       repeat: 3,
       allowFlaky: ['^a', 'b$'],
-      model: { ...NPM_TEST_BUDGET, runs: 5, seed: -7 },
+      model: { ...FULL_MODEL_BUDGET, runs: 5, seed: -7 },
       mainJob: false,
       vfTokenModel: true,
     })
