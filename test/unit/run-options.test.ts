@@ -132,6 +132,14 @@ describe("a once-per-kernel suite's guest (forEachTarget oncePerKernel): one per
     const { isKernelsFirstGuest } = await import('../../harness/vitest/fixtures.js')
     expect(targets.filter((x) => isKernelsFirstGuest(x, true, targets)).map((x) => x.key)).toEqual(['k612/default/intel-iommu', 'k72/default/intel-iommu'])
   })
+  test('qemuIndependent: the host-QEMU guest of a kernel runs it even when a newer QEMU\'s guest of that kernel comes first', async () => {
+    const { isKernelsFirstGuest } = await import('../../harness/vitest/fixtures.js')
+    const newerFirst = [targets[3]!, targets[4]!, targets[1]!, targets[2]!, targets[5]!]
+    expect(newerFirst.filter((x) => isKernelsFirstGuest(x, true, newerFirst)).map((x) => x.key)).toEqual(['k612/default/intel-iommu', 'k72/default/intel-iommu'])
+    // A kernel only on a newer QEMU: its first guest there.
+    const onlyNewer = [targets[3]!, targets[4]!]
+    expect(onlyNewer.filter((x) => isKernelsFirstGuest(x, true, onlyNewer)).map((x) => x.key)).toEqual(['k612/default/amd-iommu@qemu-11.1.3'])
+  })
   test("a guest whose QEMU version is not known yet is told apart by the spec it asked for", async () => {
     const { isKernelsFirstGuest } = await import('../../harness/vitest/fixtures.js')
     const unresolved = [t('a', 'k', undefined, 'default', 'host'), t('b', 'k', undefined, 'default', 'debian:trixie')]
