@@ -41,6 +41,9 @@ eval "$assignments"
 
 export VFIO_CONFORM_KERNELS=${VFIO_CONFORM_KERNELS:-$SHARD_KERNELS}
 export VFIO_CONFORM_TOPOLOGIES=${VFIO_CONFORM_TOPOLOGIES:-$SHARD_TOPOLOGIES}
+# The VF-token ownership model (suites/sriov.test.ts, the igb shard's intel-iommu guest, tens of
+# seconds) SKIPs in a plain vitest run unless asked for; a shard has its own time.
+export VFIO_CONFORM_VF_TOKEN_MODEL=${VFIO_CONFORM_VF_TOKEN_MODEL:-1}
 # VFIO_CONFORM_IOMMUS stays unset unless given: each topology then runs under its own models
 # (what SHARD_IOMMUS lists); setting it would apply the listed models to every topology.
 if [ -z "${VFIO_CONFORM_RUN_DIR:-}" ]; then
