@@ -411,6 +411,17 @@ forEachTarget(
       expect({ caps: errnoOf(await info(1024)), header: errnoOf(await info(24)) }).toEqual({ caps: 'EFAULT', header: 'EFAULT' })
     })
 
+    // vfio_iommu_type1_get_info: the capabilities' own copy-out ("copy_to_user(arg +
+    // sizeof(info), caps.buf, caps.size)") -> -EFAULT, even when the header's copy-out after it
+    // works: the header ends a writable page, the capabilities would land on the next, which
+    // has nothing behind it.
+    type1Test('type1 GET_INFO whose capabilities would land past writable memory is EFAULT, though its header is writable', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
+      const arg = await a.memBeforeHole(encode(vfio_iommu_type1_info, { argsz: 1024 }))
+      expect(errnoOf(await a.ioctl(container, VFIO_IOMMU_GET_INFO, arg))).toBe('EFAULT')
+    })
+
     // vfio_dma_do_map: "!vfio_iommu_iova_dma_valid(iommu, iova, iova + size - 1)" -> -EINVAL: the
     // container's IOVA list excludes the groups' reserved regions (vfio_iommu_resv_exclude),
     // here the interrupt window 0xfee00000-0xfeefffff (IOMMU_RESV_MSI on x86).

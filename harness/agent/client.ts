@@ -259,6 +259,27 @@ export class GuestAgent {
     return m.addr
   }
 
+  /**
+   * `data` ending exactly at the end of a page the agent may read and write, the next page
+   * mapped with nothing behind it (a two-page MAP_SHARED mapping of a one-page file under /tmp).
+   * As an ioctl argument the kernel reads and writes `data` itself, and a copy_to_user past
+   * it faults (EFAULT): how a test tells a copy-out of what follows a header from the header's.
+   */
+  async memBeforeHole(data: Buffer): Promise<bigint> {
+    if (data.length > 4096) throw new HarnessError(`${this.io.label}: memBeforeHole: ${data.length} bytes, at most one page`)
+    const path = `/tmp/vfio-conform-hole-${process.pid}-${Math.random().toString(36).slice(2, 10)}-${this.readOnlyFiles++}`
+    const page = Buffer.alloc(4096)
+    data.copy(page, 4096 - data.length)
+    const fd = await this.open(path, ['O_RDWR', 'O_CREAT', 'O_EXCL', 'O_CLOEXEC'], 0o600)
+    if (fd.ret < 0) throw new HarnessError(`${this.io.label}: create ${path}: ${errnoOf(fd)}`)
+    const w = await this.write(fd.ret, page)
+    const m = w.ret === page.length ? await this.mmap(fd.ret, 8192, 0) : undefined
+    await this.closeFd(fd.ret)
+    if (!m) throw new HarnessError(`${this.io.label}: write ${path}: ${errnoOf(w)}`)
+    if (m.addr === undefined) throw new HarnessError(`${this.io.label}: mmap ${path}: ${errnoOf(m)}`)
+    return m.addr + BigInt(4096 - data.length)
+  }
+
   /** mmap(2) of an fd, MAP_SHARED (e.g. a VFIO region). prot: names, default read+write. */
   async mmap(fd: number, len: number, offset: bigint | number, prot: string[] = ['PROT_READ', 'PROT_WRITE']): Promise<SysResult & { addr?: bigint }> {
     return this.mapping('mmap', {
