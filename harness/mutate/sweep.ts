@@ -615,15 +615,25 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
           onlyHere = tests
         }
       }
-      const filter = mutantFilter(onlyHere, baseline)
-      const { run, c } = await runTwiceIfUnproven(
-        () =>
-          runSuites({
-            suites: suitesHere, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter, bail: true, timeoutMs: 8 * 60_000, signal: o.signal, guest,
-            results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
-          }),
-        baseline,
-      )
+      const runMutant = (suitesRun: string[], only: string[] | undefined) =>
+        runTwiceIfUnproven(
+          () =>
+            runSuites({
+              suites: suitesRun, kernel: schemata.kernel.spec, kernelArgs: [`${SCHEMATA_PARAM}=${n}`], filter: mutantFilter(only, baseline), bail: true, timeoutMs: 8 * 60_000, signal: o.signal, guest,
+              results: path.join(logDir, 'results'), log: path.join(logDir, 'run.log'),
+            }),
+          baseline,
+        )
+      let { run, c } = await runMutant(suitesHere, onlyHere)
+      // The probe names only the first test that took a site (the kernel prints "taken" once per
+      // boot): a later test may take it in a way the first does not tell apart. A survivor of
+      // the probe's tests runs again with every suite of the guest before it counts.
+      if (c.outcome === 'survived' && takers && !byCoverage && onlyHere && !o.signal.aborted) {
+        const first = c
+        ;({ run, c } = await runMutant(guest.suites, undefined))
+        suitesHere = guest.suites
+        c = { ...c, reason: `${c.reason} (every suite of the guest: the probe's ${first.passed} test${first.passed === 1 ? '' : 's'} passed)` }
+      }
       if (o.signal.aborted) return { results, stoppedBy: 'signal', remaining }
       r = record(o, mutant, c.outcome, c.reason, { by: c.by, passed: c.passed, suites: suitesHere, runMs: run.ms, mode: 'schemata', selection: byCoverage ? 'coverage' : takers ? 'probe' : 'suite-file', ...(guest === INTEL_GUEST ? {} : { guest: guest.key }) })
       if (c.outcome === 'survived') await rm(path.join(logDir, 'results'), { recursive: true, force: true })
