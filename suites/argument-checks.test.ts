@@ -384,11 +384,17 @@ forEachTarget(
 
     // vfio_iommu_type1_unmap_dma: GET_DIRTY_BITMAP with UNMAP_ALL or VADDR, an argsz without
     // room for the struct vfio_bitmap, a bitmap outside user space (!access_ok) -> -EINVAL.
-    type1Test('type1 UNMAP_DMA with GET_DIRTY_BITMAP: with UNMAP_ALL or VADDR, with no room for the bitmap, with a bitmap outside user space is EINVAL', async ({ guest, castPart }) => {
+    // Dirty tracking runs, so that only the flags are wrong: without it vfio_dma_do_unmap
+    // refuses any GET_DIRTY_BITMAP ("!iommu->dirty_page_tracking", the same EINVAL) and a
+    // VADDR invalidation that asked for a bitmap would go unnoticed. With UNMAP_ALL the flags
+    // check has a twin: UNMAP_ALL needs a zero size, which verify_bitmap_size refuses (EINVAL).
+    // The same unmap with GET_DIRTY_BITMAP alone is OK: the arguments are valid but for the flags.
+    type1Test('type1 UNMAP_DMA with GET_DIRTY_BITMAP while dirty tracking runs: with UNMAP_ALL or VADDR, with no room for the bitmap, with a bitmap outside user space is EINVAL; with none of these it is OK', async ({ guest, castPart }) => {
       const a = await guest.agent()
       const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
       const mem = await a.memAlloc(Number(PAGE))
       must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: PAGE }), 'MAP_DMA')
+      must(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: VFIO_IOMMU_DIRTY_PAGES_FLAG_START })), 'DIRTY_PAGES START')
       const bitmap = await a.memAlloc(Number(PAGE))
       const unmap = (flags: number, o: { data?: bigint; noBitmap?: boolean } = {}) =>
         a.ioctl(container, VFIO_IOMMU_UNMAP_DMA, encode(vfio_iommu_type1_dma_unmap, { flags: VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | flags, iova: IOVA, size: PAGE }, {
@@ -399,7 +405,42 @@ forEachTarget(
         vaddr: errnoOf(await unmap(VFIO_DMA_UNMAP_FLAG_VADDR)),
         noBitmap: errnoOf(await unmap(0, { noBitmap: true })),
         kernelBitmap: errnoOf(await unmap(0, { data: 0xffff800000000000n })),
-      }).toEqual({ all: 'EINVAL', vaddr: 'EINVAL', noBitmap: 'EINVAL', kernelBitmap: 'EINVAL' })
+        alone: errnoOf(await unmap(0)),
+      }).toEqual({ all: 'EINVAL', vaddr: 'EINVAL', noBitmap: 'EINVAL', kernelBitmap: 'EINVAL', alone: 'OK' })
+    })
+
+    // The copies after a readable header -> -EFAULT: UNMAP_DMA's struct vfio_bitmap
+    // (vfio_iommu_type1_unmap_dma) and DIRTY_PAGES GET_BITMAP's range
+    // (vfio_iommu_type1_dirty_pages), each placed on memory nothing is behind; and the user's
+    // bitmap itself, which update_user_bitmap reads before it writes when the range starts
+    // below a mapping at a bit that is not a multiple of 64 (the "leftover" copy_from_user),
+    // and only writes when the mapping starts the range. Dropping the leftover check alone is
+    // equivalent: the copy-out to the same word fails the same (no memory here is writable
+    // and unreadable).
+    type1Test('type1: UNMAP_DMA\'s bitmap struct and DIRTY_PAGES\' range in unreadable memory behind a readable header are EFAULT, and so is a dirty bitmap in unreadable memory, read first or only written', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
+      const mem = await a.memAlloc(Number(4n * PAGE))
+      must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: 4n * PAGE }), 'MAP_DMA of four pages')
+      must(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: VFIO_IOMMU_DIRTY_PAGES_FLAG_START })), 'DIRTY_PAGES START')
+      const GET = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP
+      const unmapHeader = await a.memBeforeHole(encode(vfio_iommu_type1_dma_unmap, {
+        argsz: vfio_iommu_type1_dma_unmap.size + vfio_bitmap.size, flags: VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, iova: IOVA, size: 4n * PAGE,
+      }))
+      const dirtyHeader = await a.memBeforeHole(encode(vfio_iommu_type1_dirty_bitmap, { argsz: vfio_iommu_type1_dirty_bitmap.size + vfio_iommu_type1_dirty_bitmap_get.size, flags: GET }))
+      const hole = await a.memBeforeHole(Buffer.alloc(0))
+      const bitmap = await a.memAlloc(Number(PAGE))
+      const getBitmap = (iova: bigint, size: bigint, data: bigint) =>
+        a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: GET }, {
+          tail: encode(vfio_iommu_type1_dirty_bitmap_get, { iova, size, bitmap: encode(vfio_bitmap, { pgsize: PAGE, size: 8n, data }) }),
+        }))
+      expect({
+        unmapBitmapStruct: errnoOf(await a.ioctl(container, VFIO_IOMMU_UNMAP_DMA, unmapHeader)),
+        dirtyRange: errnoOf(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, dirtyHeader)),
+        bitmapReadFirst: errnoOf(await getBitmap(IOVA - PAGE, 5n * PAGE, hole)),
+        bitmapOnlyWritten: errnoOf(await getBitmap(IOVA, 4n * PAGE, hole)),
+        readableBitmap: errnoOf(await getBitmap(IOVA - PAGE, 5n * PAGE, bitmap.addr)),
+      }).toEqual({ unmapBitmapStruct: 'EFAULT', dirtyRange: 'EFAULT', bitmapReadFirst: 'EFAULT', bitmapOnlyWritten: 'EFAULT', readableBitmap: 'OK' })
     })
 
     // vfio_iommu_type1_get_info: the copy-out of the capabilities (when argsz has room for
