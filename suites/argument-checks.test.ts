@@ -133,6 +133,12 @@ import { forEachTarget } from '../harness/vitest/fixtures.js'
 
 const PAGE = 4096n
 const IOVA = 0x100000n
+
+/** VFIO_IOMMU_DIRTY_PAGES with GET_BITMAP of [iova, iova + size) into an 8-byte bitmap at data, page size 4 KiB. */
+const getDirtyBitmap = (a: GuestAgent, container: number, r: { iova: bigint; size: bigint; data: bigint }) =>
+  a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP }, {
+    tail: encode(vfio_iommu_type1_dirty_bitmap_get, { iova: r.iova, size: r.size, bitmap: encode(vfio_bitmap, { pgsize: PAGE, size: 8n, data: r.data }) }),
+  }))
 const RW = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE
 /** An address no agent maps (the first page): a user pointer the kernel's copy faults on. */
 const BAD_POINTER = 8
@@ -333,6 +339,9 @@ forEachTarget(
     // for the range "!data_size || data_size < sizeof(range)", a range that wraps, a bitmap
     // outside user space (!access_ok), verify_bitmap_size (size 0), a page size other than
     // the IOMMU's, an IOVA or a size not aligned to it, tracking not started -> -EINVAL. The
+    // argument cases run with tracking started: before START any GET_BITMAP is EINVAL, so a
+    // dropped argument check would go unnoticed; "no range" sits before unreadable memory, so
+    // that without its check the range's copy_from_user would fail instead (EFAULT). The
     // wrapping range is 6.12's "range.iova + range.size < range.iova" (-EINVAL) and 7.2's
     // check_add_overflow(iova, size - 1, ...) (-EOVERFLOW), both in this function (the
     // kernel between them that changed it was not bisected: between them either is taken).
@@ -359,6 +368,7 @@ forEachTarget(
       }
       const GET = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP
       const before = errnoOf(await dirty(container, GET, { range: {} }))
+      expect(errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START)), 'START').toBe('OK')
       const wraps = errnoOf(await dirty(container, GET, { range: { iova: (1n << 64n) - PAGE, size: 2n * PAGE } }))
       const release = target.kernel.release
       expect(kernelAtLeast(release, 7, 2) ? ['EOVERFLOW'] : kernelAtLeast(release, 6, 13) ? ['EINVAL', 'EOVERFLOW'] : ['EINVAL'], `a wrapping range: ${wraps}`).toContain(wraps)
@@ -367,15 +377,14 @@ forEachTarget(
         fault: errnoOf(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, BAD_POINTER)),
         argsz: errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START, { argsz: 4 })),
         twoFlags: errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START | VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP)),
-        noRange: errnoOf(await dirty(container, GET)),
+        noRange: errnoOf(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, await a.memBeforeHole(encode(vfio_iommu_type1_dirty_bitmap, { flags: GET })))),
         kernelBitmap: errnoOf(await dirty(container, GET, { range: { data: 0xffff800000000000n } })),
         bitmapSize0: errnoOf(await dirty(container, GET, { range: { bytes: 0n } })),
         pgsize: errnoOf(await dirty(container, GET, { range: { pgsize: 2n * PAGE } })),
-        iova: errnoOf(await dirty(container, GET, { range: { iova: IOVA + 0x800n } })),
+        iova: errnoOf(await dirty(container, GET, { range: { iova: IOVA - PAGE + 0x800n, size: 5n * PAGE } })),
         size: errnoOf(await dirty(container, GET, { range: { size: 4n * PAGE + 0x800n } })),
         before,
       }).toEqual({ v1: 'EACCES', fault: 'EFAULT', argsz: 'EINVAL', twoFlags: 'EINVAL', noRange: 'EINVAL', kernelBitmap: 'EINVAL', bitmapSize0: 'EINVAL', pgsize: 'EINVAL', iova: 'EINVAL', size: 'EINVAL', before: 'EINVAL' })
-      expect(errnoOf(await dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START)), 'START').toBe('OK')
       expect(errnoOf(await dirty(container, GET, { range: {} })), 'GET_BITMAP once started').toBe('OK')
       // update_user_bitmap: the copy of the bitmap to user memory it cannot write -> -EFAULT.
       expect(errnoOf(await dirty(container, GET, { range: { data: await a.readOnlyMem(Buffer.alloc(8)) } })), 'GET_BITMAP into a read-only bitmap').toBe('EFAULT')
@@ -389,6 +398,8 @@ forEachTarget(
     // VADDR invalidation that asked for a bitmap would go unnoticed. With UNMAP_ALL the flags
     // check has a twin: UNMAP_ALL needs a zero size, which verify_bitmap_size refuses (EINVAL).
     // The same unmap with GET_DIRTY_BITMAP alone is OK: the arguments are valid but for the flags.
+    // The argument without room for the bitmap ends where unreadable memory starts, so that
+    // without its check the bitmap's copy_from_user would fail instead (EFAULT).
     type1Test('type1 UNMAP_DMA with GET_DIRTY_BITMAP while dirty tracking runs: with UNMAP_ALL or VADDR, with no room for the bitmap, with a bitmap outside user space is EINVAL; with none of these it is OK', async ({ guest, castPart }) => {
       const a = await guest.agent()
       const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
@@ -396,14 +407,14 @@ forEachTarget(
       must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: PAGE }), 'MAP_DMA')
       must(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: VFIO_IOMMU_DIRTY_PAGES_FLAG_START })), 'DIRTY_PAGES START')
       const bitmap = await a.memAlloc(Number(PAGE))
-      const unmap = (flags: number, o: { data?: bigint; noBitmap?: boolean } = {}) =>
+      const unmap = (flags: number, o: { data?: bigint } = {}) =>
         a.ioctl(container, VFIO_IOMMU_UNMAP_DMA, encode(vfio_iommu_type1_dma_unmap, { flags: VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | flags, iova: IOVA, size: PAGE }, {
-          tail: o.noBitmap ? undefined : encode(vfio_bitmap, { pgsize: PAGE, size: 8n, data: o.data ?? bitmap.addr }),
+          tail: encode(vfio_bitmap, { pgsize: PAGE, size: 8n, data: o.data ?? bitmap.addr }),
         }))
       expect({
         all: errnoOf(await unmap(VFIO_DMA_UNMAP_FLAG_ALL)),
         vaddr: errnoOf(await unmap(VFIO_DMA_UNMAP_FLAG_VADDR)),
-        noBitmap: errnoOf(await unmap(0, { noBitmap: true })),
+        noBitmap: errnoOf(await a.ioctl(container, VFIO_IOMMU_UNMAP_DMA, await a.memBeforeHole(encode(vfio_iommu_type1_dma_unmap, { flags: VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, iova: IOVA, size: PAGE })))),
         kernelBitmap: errnoOf(await unmap(0, { data: 0xffff800000000000n })),
         alone: errnoOf(await unmap(0)),
       }).toEqual({ all: 'EINVAL', vaddr: 'EINVAL', noBitmap: 'EINVAL', kernelBitmap: 'EINVAL', alone: 'OK' })
@@ -430,10 +441,7 @@ forEachTarget(
       const dirtyHeader = await a.memBeforeHole(encode(vfio_iommu_type1_dirty_bitmap, { argsz: vfio_iommu_type1_dirty_bitmap.size + vfio_iommu_type1_dirty_bitmap_get.size, flags: GET }))
       const hole = await a.memBeforeHole(Buffer.alloc(0))
       const bitmap = await a.memAlloc(Number(PAGE))
-      const getBitmap = (iova: bigint, size: bigint, data: bigint) =>
-        a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: GET }, {
-          tail: encode(vfio_iommu_type1_dirty_bitmap_get, { iova, size, bitmap: encode(vfio_bitmap, { pgsize: PAGE, size: 8n, data }) }),
-        }))
+      const getBitmap = (iova: bigint, size: bigint, data: bigint) => getDirtyBitmap(a, container, { iova, size, data })
       expect({
         unmapBitmapStruct: errnoOf(await a.ioctl(container, VFIO_IOMMU_UNMAP_DMA, unmapHeader)),
         dirtyRange: errnoOf(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, dirtyHeader)),
@@ -441,6 +449,24 @@ forEachTarget(
         bitmapOnlyWritten: errnoOf(await getBitmap(IOVA, 4n * PAGE, hole)),
         readableBitmap: errnoOf(await getBitmap(IOVA - PAGE, 5n * PAGE, bitmap.addr)),
       }).toEqual({ unmapBitmapStruct: 'EFAULT', dirtyRange: 'EFAULT', bitmapReadFirst: 'EFAULT', bitmapOnlyWritten: 'EFAULT', readableBitmap: 'OK' })
+    })
+
+    // vfio_iova_dirty_bitmap: a GET_BITMAP range covers whole mappings: one that starts inside a
+    // mapping "dma && dma->iova != iova" or ends inside one "dma && dma->iova + dma->size !=
+    // iova + size" -> -EINVAL (7.2: the same against iova_end); a range with room around the
+    // mapping is OK.
+    type1Test('type1 DIRTY_PAGES GET_BITMAP of a range that starts or ends inside a mapping is EINVAL; a range around the whole mapping is OK', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
+      const mem = await a.memAlloc(Number(4n * PAGE))
+      must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: 4n * PAGE }), 'MAP_DMA of four pages')
+      must(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: VFIO_IOMMU_DIRTY_PAGES_FLAG_START })), 'DIRTY_PAGES START')
+      const data = (await a.memAlloc(Number(PAGE))).addr
+      expect({
+        startsInside: errnoOf(await getDirtyBitmap(a, container, { iova: IOVA + PAGE, size: 3n * PAGE, data })),
+        endsInside: errnoOf(await getDirtyBitmap(a, container, { iova: IOVA, size: 2n * PAGE, data })),
+        around: errnoOf(await getDirtyBitmap(a, container, { iova: IOVA - PAGE, size: 6n * PAGE, data })),
+      }).toEqual({ startsInside: 'EINVAL', endsInside: 'EINVAL', around: 'OK' })
     })
 
     // vfio_iommu_type1_get_info: the copy-out of the capabilities (when argsz has room for
