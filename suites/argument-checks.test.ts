@@ -1016,6 +1016,31 @@ forEachTarget(
       }).toEqual({ shortToken: 'EINVAL', unknownOption: 'EINVAL' })
     })
 
+    // vfio_set_irqs_validate_and_prepare (vfio_main.c), before any handler runs: an unknown flag
+    // (the header check), a start past the index's IRQs "hdr->start >= num_irqs || ...", an
+    // argsz short of count's data "hdr->argsz - minsz < hdr->count * size" -> -EINVAL. Each
+    // case is one a handler would take were the check gone: an eventfd for INTx
+    // (vfio_pci_set_intx_trigger turns INTx on), an MSI block past edu's one vector
+    // (vfio_msi_enable returns the number of vectors it got), and data behind the header that is
+    // unreadable memory (memdup_user: EFAULT). The same INTx eventfd with valid arguments is OK.
+    test('SET_IRQS checks its arguments before any handler: an unknown flag, a start past the index\'s IRQs, an argsz short of count\'s data are EINVAL where INTx or MSI would take the rest; the valid INTx eventfd is OK', async ({ guest, castPart }) => {
+      const a = await guest.agent()
+      const device = await pciDevice(a, guest, castPart('singletonGroup'))
+      const fdData = Buffer.alloc(4)
+      fdData.writeInt32LE(must(await a.eventfd(), 'eventfd'))
+      const TRIGGER = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER
+      const set = (o: { flags: number; index: number; start: number; count: number }, tail?: Buffer) =>
+        a.ioctl(device, VFIO_DEVICE_SET_IRQS, encode(vfio_irq_set, o, { tail }))
+      const intx = { index: VFIO_PCI_INTX_IRQ_INDEX, start: 0, count: 1 }
+      expect({
+        unknownFlag: errnoOf(await set({ ...intx, flags: TRIGGER | (1 << 8) }, fdData)),
+        startPast: errnoOf(await set({ flags: TRIGGER, index: VFIO_PCI_MSI_IRQ_INDEX, start: 1, count: 1 }, fdData)),
+        dataShort: errnoOf(await a.ioctl(device, VFIO_DEVICE_SET_IRQS, await a.memBeforeHole(encode(vfio_irq_set, { ...intx, flags: TRIGGER })))),
+        valid: errnoOf(await set({ ...intx, flags: TRIGGER }, fdData)),
+      }).toEqual({ unknownFlag: 'EINVAL', startPast: 'EINVAL', dataShort: 'EINVAL', valid: 'OK' })
+      must(await set({ ...intx, flags: VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, count: 0 }), 'INTx off')
+    })
+
     // vfio_pci_set_intx_unmask / _mask: "!is_intx(vdev)" -> -EINVAL; _mask with DATA_EVENTFD
     // -> -ENOTTY ("XXX implement me"). vfio_pci_set_intx_trigger: DATA_NONE while INTx is off
     // "!is_intx(vdev)" -> -EINVAL; an eventfd while MSI is on "!(is_intx || is_irq_none)" ->
