@@ -108,6 +108,27 @@ forEachTarget((target, base) => {
     expect(errnoOf(await a.pread(devfd, 4, config)), 'read after BIND').toBe('OK')
   })
 
+  // vfio_device_fops_read / _write / _mmap: the same "!smp_load_acquire(&df->access_granted)"
+  // -> -EINVAL is per fd: while the device is bound (and so enabled: vfio_pci_core_enable has
+  // set up its BARs) through another process's fd, an unbound fd of it still grants nothing.
+  // Before any bind, the device is not enabled and vfio_pci_core_mmap refuses the BAR anyway
+  // (bar_mmap_supported is set at the first open): only this case tells the check apart.
+  test('while another process has the device bound, an unbound cdev fd of it can neither read, write nor mmap it: EINVAL', async ({ guest, skip, castPart }) => {
+    const dev = castPart('singletonGroup')
+    const path = await cdevPath(guest, (await guest.vfioGroup(dev)).bdf(dev))
+    const owner = await guest.agent({ label: 'owner' })
+    must(await bindIommufd(owner, must(await openCdev(owner, path), 'open cdev (owner)'), must(await openIommufd(owner), `open ${IOMMUFD_PATH} (owner)`)), 'BIND_IOMMUFD (owner)')
+    const other = await guest.agent({ label: 'other' })
+    const devfd = must(await openCdev(other, path), 'open cdev (other)')
+    const region = (index: number) => BigInt(index) << 40n
+    const config = region(VFIO_PCI_CONFIG_REGION_INDEX)
+    expect({
+      read: errnoOf(await other.pread(devfd, 4, config)),
+      write: errnoOf(await other.pwrite(devfd, Buffer.alloc(2), config + 4n)),
+      mmap: errnoOf(await other.mmap(devfd, PAGE, region(0))),
+    }).toEqual({ read: 'EINVAL', write: 'EINVAL', mmap: 'EINVAL' })
+  })
+
   test('BIND_IOMMUFD twice on one cdev fd is EINVAL', async ({ guest, skip, castPart }) => {
     const dev = castPart('singletonGroup')
     const g = await guest.vfioGroup(dev)
