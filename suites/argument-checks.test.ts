@@ -735,6 +735,19 @@ forEachTarget(
       }).toEqual({ unknownFlag: 'EOPNOTSUPP', reserved: 'EOPNOTSUPP', iovaMax: 'EOVERFLOW', lengthMax: 'EOVERFLOW', length0: 'EINVAL', userWraps: 'EOVERFLOW', huge: 'EOVERFLOW' })
     })
 
+    // iopt_alloc_pages: "length > SIZE_MAX - PAGE_SIZE" -> -EINVAL (it keeps DIV_ROUND_UP of
+    // the page count from wrapping); iommufd_ioas_map lets such a length through (it refuses
+    // only ULONG_MAX). From user address 0, so that the user range does not wrap (7.2's
+    // iopt_alloc_user_pages checks that first, EOVERFLOW); without the check the IOVA range
+    // would be refused instead (iopt_check_iova: EOVERFLOW).
+    iommufdTest('IOAS_MAP of a length within a page of 2^64 is EINVAL', async ({ guest }) => {
+      const a = await guest.agent()
+      const ictx = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
+      const ioasId = await newIoas(a, ictx)
+      const length = (1n << 64n) - PAGE
+      expect(errnoOf(await ioasMap(a, ictx, { ioasId, userVa: 0n, iova: IOVA, length, flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE }))).toBe('EINVAL')
+    })
+
     // iommufd_ioas_copy: an unknown flag -> -EOPNOTSUPP; a length or IOVA >= ULONG_MAX ->
     // -EOVERFLOW; neither READABLE nor WRITEABLE -> -EINVAL. iopt_get_pages: length 0 ->
     // -EINVAL; a source range past 2^64 -> -EOVERFLOW; a source range not fully mapped
