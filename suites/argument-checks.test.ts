@@ -139,6 +139,14 @@ const getDirtyBitmap = (a: GuestAgent, container: number, r: { iova: bigint; siz
   a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP }, {
     tail: encode(vfio_iommu_type1_dirty_bitmap_get, { iova: r.iova, size: r.size, bitmap: encode(vfio_bitmap, { pgsize: PAGE, size: 8n, data: r.data }) }),
   }))
+/** A type1 container holding the group, four pages mapped at IOVA, dirty tracking started. */
+async function trackedContainer(a: GuestAgent, group: number): Promise<number> {
+  const { container } = await holdGroup(a, group)
+  const mem = await a.memAlloc(Number(4n * PAGE))
+  must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: 4n * PAGE }), 'MAP_DMA of four pages')
+  must(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: VFIO_IOMMU_DIRTY_PAGES_FLAG_START })), 'DIRTY_PAGES START')
+  return container
+}
 const RW = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE
 /** An address no agent maps (the first page): a user pointer the kernel's copy faults on. */
 const BAD_POINTER = 8
@@ -430,10 +438,7 @@ forEachTarget(
     // and unreadable).
     type1Test('type1: UNMAP_DMA\'s bitmap struct and DIRTY_PAGES\' range in unreadable memory behind a readable header are EFAULT, and so is a dirty bitmap in unreadable memory, read first or only written', async ({ guest, castPart }) => {
       const a = await guest.agent()
-      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
-      const mem = await a.memAlloc(Number(4n * PAGE))
-      must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: 4n * PAGE }), 'MAP_DMA of four pages')
-      must(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: VFIO_IOMMU_DIRTY_PAGES_FLAG_START })), 'DIRTY_PAGES START')
+      const container = await trackedContainer(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
       const GET = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP
       const unmapHeader = await a.memBeforeHole(encode(vfio_iommu_type1_dma_unmap, {
         argsz: vfio_iommu_type1_dma_unmap.size + vfio_bitmap.size, flags: VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, iova: IOVA, size: 4n * PAGE,
@@ -457,10 +462,7 @@ forEachTarget(
     // mapping is OK.
     type1Test('type1 DIRTY_PAGES GET_BITMAP of a range that starts or ends inside a mapping is EINVAL; a range around the whole mapping is OK', async ({ guest, castPart }) => {
       const a = await guest.agent()
-      const { container } = await holdGroup(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
-      const mem = await a.memAlloc(Number(4n * PAGE))
-      must(await mapDma(a, container, { vaddr: mem.addr, iova: IOVA, size: 4n * PAGE }), 'MAP_DMA of four pages')
-      must(await a.ioctl(container, VFIO_IOMMU_DIRTY_PAGES, encode(vfio_iommu_type1_dirty_bitmap, { flags: VFIO_IOMMU_DIRTY_PAGES_FLAG_START })), 'DIRTY_PAGES START')
+      const container = await trackedContainer(a, (await guest.vfioGroup(castPart('singletonGroup'))).group)
       const data = (await a.memAlloc(Number(PAGE))).addr
       expect({
         startsInside: errnoOf(await getDirtyBitmap(a, container, { iova: IOVA + PAGE, size: 3n * PAGE, data })),
