@@ -5,7 +5,7 @@
 // answer that patch changes (MUTANT_STEPS below). Prints, per patch, the share of sequences
 // that reach it and the odds that a run of the budget's sequences reaches it at least once.
 // These figures chose OP_WEIGHTS and FULL_MODEL_BUDGET; the real check stays ci/mutations/run.sh.
-//   npx tsx bench/model-odds.ts [--no-record] [SAMPLES] [RUNS] [STEPS]   (default 3000, the npm test budget)
+//   npx tsx bench/model-odds.ts [--no-record] [SAMPLES] [RUNS] [STEPS]   (default 3000, the whole budget)
 // The figures are written into docs/measurements.md unless --no-record.
 import fc from 'fast-check'
 import { fileURLToPath } from 'node:url'

@@ -106,6 +106,7 @@ import {
   VFIO_PCI_BAR0_REGION_INDEX,
   VFIO_PCI_BAR2_REGION_INDEX,
   VFIO_PCI_CONFIG_REGION_INDEX,
+  vfioPciRegionOffset,
   vfio_pci_hot_reset_info,
   VFIO_PCI_INTX_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
@@ -159,8 +160,6 @@ const unmapRaw = (a: GuestAgent, container: number, u: { flags?: number; iova: b
 
 /** QEMU's edu (hw/misc/edu.c): BAR0 is the 1 MiB "edu-mmio" region. */
 const EDU_BAR0_SIZE = 0x100000n
-/** Where vfio-pci puts region `index` in the device fd: index << VFIO_PCI_OFFSET_SHIFT (40, include/linux/vfio_pci_core.h). */
-const regionOffset = (index: number) => BigInt(index) << 40n
 
 /** A new IOAS's id (IOMMU_IOAS_ALLOC must succeed). */
 async function newIoas(a: GuestAgent, ictx: number): Promise<number> {
@@ -512,7 +511,7 @@ forEachTarget(
       const other = must(await openGroup(a, (await guest.vfioGroup(castPart('multiDeviceGroup')[0])).group), 'open the multi-device group')
       must(await setContainer(a, other, container), 'SET_CONTAINER')
       must(await setIommu(a, container), 'SET_IOMMU')
-      const bar = await a.mmap(device, Number(PAGE), regionOffset(VFIO_PCI_BAR0_REGION_INDEX), ['PROT_READ'])
+      const bar = await a.mmap(device, Number(PAGE), vfioPciRegionOffset(VFIO_PCI_BAR0_REGION_INDEX), ['PROT_READ'])
       must(bar, 'mmap BAR0 read-only')
       await a.memRead(bar.addr!, 4)
       expect({
@@ -931,13 +930,13 @@ forEachTarget(
       const device = await pciDevice(a, guest, castPart('singletonGroup'))
       const efd = must(await a.eventfd(), 'eventfd')
       const ioeventfd = (o: { flags?: number; offset?: bigint; fd?: number }) =>
-        a.ioctl(device, VFIO_DEVICE_IOEVENTFD, encode(vfio_device_ioeventfd, { flags: VFIO_DEVICE_IOEVENTFD_32, offset: regionOffset(VFIO_PCI_BAR0_REGION_INDEX) + 0x80n, data: 1n, fd: efd, ...o }))
+        a.ioctl(device, VFIO_DEVICE_IOEVENTFD, encode(vfio_device_ioeventfd, { flags: VFIO_DEVICE_IOEVENTFD_32, offset: vfioPciRegionOffset(VFIO_PCI_BAR0_REGION_INDEX) + 0x80n, data: 1n, fd: efd, ...o }))
       expect({
         unknownFlag: errnoOf(await ioeventfd({ flags: VFIO_DEVICE_IOEVENTFD_32 | (1 << 4) })),
         twoSizes: errnoOf(await ioeventfd({ flags: VFIO_DEVICE_IOEVENTFD_32 | (VFIO_DEVICE_IOEVENTFD_32 >> 1) })),
         fdBelow: errnoOf(await ioeventfd({ fd: -2 })),
-        rom: errnoOf(await ioeventfd({ offset: regionOffset(VFIO_PCI_ROM_REGION_INDEX) })),
-        pastBar: errnoOf(await ioeventfd({ offset: regionOffset(VFIO_PCI_BAR0_REGION_INDEX) + EDU_BAR0_SIZE })),
+        rom: errnoOf(await ioeventfd({ offset: vfioPciRegionOffset(VFIO_PCI_ROM_REGION_INDEX) })),
+        pastBar: errnoOf(await ioeventfd({ offset: vfioPciRegionOffset(VFIO_PCI_BAR0_REGION_INDEX) + EDU_BAR0_SIZE })),
         deleteMissing: errnoOf(await ioeventfd({ fd: -1 })),
         add: errnoOf(await ioeventfd({})),
         again: errnoOf(await ioeventfd({})),
@@ -960,15 +959,15 @@ forEachTarget(
         return errnoOf(m)
       }
       expect({
-        readPast: errnoOf(await a.pread(device, 4, regionOffset(64))),
-        writeRom: errnoOf(await a.pwrite(device, Buffer.alloc(4), regionOffset(VFIO_PCI_ROM_REGION_INDEX))),
-        readBarEnd: errnoOf(await a.pread(device, 4, regionOffset(VFIO_PCI_BAR0_REGION_INDEX) + EDU_BAR0_SIZE)),
-        readPastConfig: errnoOf(await a.pread(device, 4, regionOffset(VFIO_PCI_CONFIG_REGION_INDEX) + BigInt(cfgSize))),
-        mmapPast: await mmap(regionOffset(64)),
-        mmapConfig: await mmap(regionOffset(VFIO_PCI_CONFIG_REGION_INDEX)),
-        mmapNoBar: await mmap(regionOffset(VFIO_PCI_BAR2_REGION_INDEX)),
-        mmapPastBar: await mmap(regionOffset(VFIO_PCI_BAR0_REGION_INDEX) + EDU_BAR0_SIZE),
-        mmapBar0: await mmap(regionOffset(VFIO_PCI_BAR0_REGION_INDEX)),
+        readPast: errnoOf(await a.pread(device, 4, vfioPciRegionOffset(64))),
+        writeRom: errnoOf(await a.pwrite(device, Buffer.alloc(4), vfioPciRegionOffset(VFIO_PCI_ROM_REGION_INDEX))),
+        readBarEnd: errnoOf(await a.pread(device, 4, vfioPciRegionOffset(VFIO_PCI_BAR0_REGION_INDEX) + EDU_BAR0_SIZE)),
+        readPastConfig: errnoOf(await a.pread(device, 4, vfioPciRegionOffset(VFIO_PCI_CONFIG_REGION_INDEX) + BigInt(cfgSize))),
+        mmapPast: await mmap(vfioPciRegionOffset(64)),
+        mmapConfig: await mmap(vfioPciRegionOffset(VFIO_PCI_CONFIG_REGION_INDEX)),
+        mmapNoBar: await mmap(vfioPciRegionOffset(VFIO_PCI_BAR2_REGION_INDEX)),
+        mmapPastBar: await mmap(vfioPciRegionOffset(VFIO_PCI_BAR0_REGION_INDEX) + EDU_BAR0_SIZE),
+        mmapBar0: await mmap(vfioPciRegionOffset(VFIO_PCI_BAR0_REGION_INDEX)),
       }).toEqual({ readPast: 'EINVAL', writeRom: 'EINVAL', readBarEnd: 'EINVAL', readPastConfig: 'EFAULT', mmapPast: 'EINVAL', mmapConfig: 'EINVAL', mmapNoBar: 'EINVAL', mmapPastBar: 'EINVAL', mmapBar0: 'OK' })
     })
 

@@ -43,7 +43,7 @@ import {
   IOMMU_HWPT_DATA_VTD_S1,
   IOMMU_HWPT_FAULT_ID_VALID,
 } from '../harness/uapi/iommufd.js'
-import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_GET_REGION_INFO, VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_NUM_REGIONS, vfio_region_info } from '../harness/uapi/vfio.js'
+import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_GET_REGION_INFO, VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_NUM_REGIONS, vfio_region_info, vfioPciRegionOffset } from '../harness/uapi/vfio.js'
 
 /** include/uapi/linux/vfio.h: offsetofend(struct vfio_device_bind_iommufd, out_devid), the minimum argsz (6.12). */
 const BIND_MINSZ = 16
@@ -95,10 +95,8 @@ forEachTarget((target, base) => {
     const a = await guest.agent()
     const devfd = must(await openCdev(a, await cdevPath(guest, g.bdf(dev))), 'open cdev')
     const iommufd = must(await openIommufd(a), `open ${IOMMUFD_PATH}`)
-    /** Region `index` in the device fd: index << VFIO_PCI_OFFSET_SHIFT (40, include/linux/vfio_pci_core.h). */
-    const region = (index: number) => BigInt(index) << 40n
-    const config = region(VFIO_PCI_CONFIG_REGION_INDEX)
-    const m = await a.mmap(devfd, PAGE, region(0))
+    const config = vfioPciRegionOffset(VFIO_PCI_CONFIG_REGION_INDEX)
+    const m = await a.mmap(devfd, PAGE, vfioPciRegionOffset(0))
     expect({
       read: errnoOf(await a.pread(devfd, 4, config)),
       write: errnoOf(await a.pwrite(devfd, Buffer.alloc(2), config + 4n)),
@@ -120,12 +118,11 @@ forEachTarget((target, base) => {
     must(await bindIommufd(owner, must(await openCdev(owner, path), 'open cdev (owner)'), must(await openIommufd(owner), `open ${IOMMUFD_PATH} (owner)`)), 'BIND_IOMMUFD (owner)')
     const other = await guest.agent({ label: 'other' })
     const devfd = must(await openCdev(other, path), 'open cdev (other)')
-    const region = (index: number) => BigInt(index) << 40n
-    const config = region(VFIO_PCI_CONFIG_REGION_INDEX)
+    const config = vfioPciRegionOffset(VFIO_PCI_CONFIG_REGION_INDEX)
     expect({
       read: errnoOf(await other.pread(devfd, 4, config)),
       write: errnoOf(await other.pwrite(devfd, Buffer.alloc(2), config + 4n)),
-      mmap: errnoOf(await other.mmap(devfd, PAGE, region(0))),
+      mmap: errnoOf(await other.mmap(devfd, PAGE, vfioPciRegionOffset(0))),
     }).toEqual({ read: 'EINVAL', write: 'EINVAL', mmap: 'EINVAL' })
   })
 

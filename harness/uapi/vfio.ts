@@ -299,6 +299,8 @@ export const VFIO_PCI_BAR5_REGION_INDEX = 5
 export const VFIO_PCI_ROM_REGION_INDEX = 6
 /** include/uapi/linux/vfio.h: PCI region index */
 export const VFIO_PCI_CONFIG_REGION_INDEX = 7
+/** Where vfio-pci puts region `index` in the device fd: index << VFIO_PCI_OFFSET_SHIFT (40, include/linux/vfio_pci_core.h; not uapi, but every vfio-pci user relies on it). */
+export const vfioPciRegionOffset = (index: number): bigint => BigInt(index) << 40n
 /** include/uapi/linux/vfio.h: PCI region index */
 export const VFIO_PCI_VGA_REGION_INDEX = 8
 /** include/uapi/linux/vfio.h: number of fixed PCI region indexes */
